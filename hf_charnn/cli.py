@@ -1,0 +1,164 @@
+"""The `hf-charnn` command line. Bad input gives one line on stderr and exit code 2, never a traceback."""
+
+import argparse
+import dataclasses
+import json
+import sys
+from pathlib import Path
+
+from .errors import UserError
+
+EXIT_USER_ERROR = 2
+
+
+def _print_result(result: dict, output: str | None):
+    text = json.dumps(result, indent=2)
+    print(text)
+    if output:
+        Path(output).parent.mkdir(parents=True, exist_ok=True)
+        Path(output).write_text(text + "\n")
+
+
+def cmd_baseline(args):
+    from .baselines import FrequencyClassifier, UniformLanguageModel
+    from .data import load_classification_examples, load_lm_texts
+    from .evaluation import evaluate_classifier, evaluate_lm
+
+    classifier = FrequencyClassifier.fit(*load_classification_examples(args.data_dir, "train"))
+    _, dev_text = load_lm_texts(args.data_dir)
+    _print_result(
+        {
+            "frequency_classifier": evaluate_classifier(classifier, *load_classification_examples(args.data_dir, "dev")),
+            "uniform_lm": evaluate_lm(UniformLanguageModel(), dev_text),
+        },
+        args.output,
+    )
+
+
+def cmd_evaluate_lm(args):
+    from .data import read_text_file
+    from .evaluation import evaluate_lm
+    from .loading import load_model
+
+    text = read_text_file(args.text, normalize=args.normalize)
+    _print_result(evaluate_lm(load_model(args.model_dir, "lm"), text), args.output)
+
+
+def cmd_evaluate_classifier(args):
+    from .data import load_classification_examples
+    from .evaluation import evaluate_classifier
+    from .loading import load_model
+
+    examples = load_classification_examples(args.data_dir, args.split, normalize=args.normalize)
+    _print_result(evaluate_classifier(load_model(args.model_dir, "classifier"), *examples), args.output)
+
+
+def cmd_train(args):
+    from .training import TrainingConfig, train
+
+    fields = {field.name for field in dataclasses.fields(TrainingConfig)} - {"task", "preset"}
+    overrides = {key: value for key, value in vars(args).items() if key in fields}
+    config = TrainingConfig.from_preset(args.task, args.preset, **overrides)
+    summary = train(config)
+    _print_result(summary, args.output)
+
+
+def cmd_prepare_data(args):
+    from .data import load_text8, prepare_exercise_data
+
+    corpus = next(iter(load_text8(args.text8, streaming=True)))["text"]
+    _print_result(prepare_exercise_data(corpus, args.out, seed=args.seed), None)
+
+
+def _add_training_flags(parser: argparse.ArgumentParser, task: str):
+    from .training import PRESETS
+
+    parser.add_argument("--data-dir", help="folder of the exercise files (default: $HF_CHARNN_DATA)")
+    parser.add_argument("--output-dir", default=f"runs/{task}", help="where checkpoints, metrics and the model go")
+    parser.add_argument("--preset", default="default", choices=sorted(PRESETS[task]), help="starting hyperparameters")
+    group = parser.add_argument_group("hyperparameters (each overrides the preset)")
+    group.add_argument("--embedding-size", type=int)
+    group.add_argument("--hidden-size", type=int)
+    group.add_argument("--num-hidden-layers", type=int)
+    group.add_argument("--dropout", type=float)
+    group.add_argument("--optimizer", choices=["sgd", "adamw"])
+    group.add_argument("--learning-rate", "--lr", type=float)
+    group.add_argument("--weight-decay", type=float)
+    group.add_argument("--momentum", type=float, help="SGD momentum")
+    group.add_argument("--lr-schedule", choices=["constant", "linear", "cosine"])
+    group.add_argument("--warmup-ratio", type=float)
+    group.add_argument("--max-grad-norm", type=float, help="gradient clipping (0 turns it off)")
+    group.add_argument("--batch-size", type=int)
+    group.add_argument("--epochs", type=int)
+    group.add_argument("--seed", type=int)
+    if task == "lm":
+        group.add_argument("--chunk-size", type=int, help="characters per training window")
+        group.add_argument(
+            "--carry-state", action=argparse.BooleanOptionalAction, default=None,
+            help="carry the GRU state across consecutive windows (truncated BPTT)",
+        )
+    run = parser.add_argument_group("run")
+    run.add_argument("--resume-from", help="a checkpoints/epoch-N folder of an earlier run with the same settings")
+    run.add_argument("--stop-after-epoch", type=int, help="stop after this epoch (the checkpoint stays resumable)")
+    run.add_argument("--save-total-limit", type=int, help="checkpoints kept (default 2)")
+    run.add_argument("--normalize", action="store_true", default=None, help="map input text into text8 form")
+    run.add_argument("--report-to", choices=["tensorboard", "wandb", "all"], help="an experiment tracker")
+    run.add_argument("--cpu", action="store_true", default=None, help="train on the CPU even if a GPU is present")
+    run.add_argument("--no-progress-bar", dest="progress_bar", action="store_false", default=None)
+    run.add_argument("--output", help="also write the final summary JSON here")
+    parser.set_defaults(func=cmd_train, task=task)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="hf-charnn", description="Character-level GRU models on text8.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    baseline = commands.add_parser("baseline", help="evaluate the frequency classifier and the uniform LM")
+    baseline.add_argument("--data-dir", help="folder of the exercise files (default: $HF_CHARNN_DATA)")
+    baseline.add_argument("--output", help="also write the JSON here")
+    baseline.set_defaults(func=cmd_baseline)
+
+    evaluate_lm = commands.add_parser("evaluate-lm", help="perplexity and checks of a saved LM on a text file")
+    evaluate_lm.add_argument("model_dir")
+    evaluate_lm.add_argument("--text", required=True, help="text8-form file to score (e.g. text8-dev.txt)")
+    evaluate_lm.add_argument("--normalize", action="store_true", help="map the text into text8 form first")
+    evaluate_lm.add_argument("--output", help="also write the JSON here")
+    evaluate_lm.set_defaults(func=cmd_evaluate_lm)
+
+    evaluate_clf = commands.add_parser("evaluate-classifier", help="accuracy of a saved classifier")
+    evaluate_clf.add_argument("model_dir")
+    evaluate_clf.add_argument("--data-dir", help="folder of the exercise files (default: $HF_CHARNN_DATA)")
+    evaluate_clf.add_argument("--split", default="dev", choices=["dev", "train"])
+    evaluate_clf.add_argument("--normalize", action="store_true", help="map the examples into text8 form first")
+    evaluate_clf.add_argument("--output", help="also write the JSON here")
+    evaluate_clf.set_defaults(func=cmd_evaluate_classifier)
+
+    _add_training_flags(commands.add_parser("train-lm", help="train the character LM"), "lm")
+    _add_training_flags(commands.add_parser("train-classifier", help="train the vowel/consonant classifier"), "classifier")
+
+    prepare = commands.add_parser("prepare-data", help="derive exercise-format files from a text8-form corpus")
+    prepare.add_argument("--text8", required=True, help="the text8 file, text8.zip, or its URL")
+    prepare.add_argument("--out", required=True, help="folder to write the files to")
+    prepare.add_argument("--seed", type=int, default=0, help="seed of the example sampling")
+    prepare.set_defaults(func=cmd_prepare_data)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from transformers.utils import logging as transformers_logging
+
+    transformers_logging.disable_progress_bar()  # weight loading/saving bars would bury the JSON
+    try:
+        args.func(args)
+    except (UserError, OSError, ValueError) as error:
+        print(f"hf-charnn {args.command}: error: {error}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        print(f"hf-charnn {args.command}: interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,58 @@
+"""Configuration of the character-level GRU models (one config serves the classifier and the LM)."""
+
+from transformers import PretrainedConfig
+
+
+class CharGRUConfig(PretrainedConfig):
+    r"""
+    Configuration for [`CharGRUForSequenceClassification`] and [`CharGRUForCausalLM`].
+
+    Args:
+        vocab_size (`int`, defaults to 27):
+            Number of characters the models read and the LM predicts (`a`-`z` and space). The embedding has one
+            more row, for the padding id, which the LM never predicts.
+        embedding_size (`int`, defaults to 64):
+            Size of the character embeddings. The embedding table has `vocab_size + 1` rows: the last is the
+            tokenizer's padding id (27), which the models skip through `attention_mask`.
+        hidden_size (`int`, defaults to 512):
+            Size of the GRU state.
+        num_hidden_layers (`int`, defaults to 1):
+            Number of stacked GRU layers.
+        dropout (`float`, defaults to 0.0):
+            Dropout on the embeddings, between GRU layers and on the GRU outputs (training only).
+        initializer_range (`float`, defaults to 0.1):
+            Standard deviation of the embedding initialisation.
+        use_cache (`bool`, defaults to `True`):
+            Whether the LM returns its GRU state, so that `generate()` feeds one character a step.
+    """
+
+    model_type = "char_gru"
+
+    def __init__(
+        self,
+        vocab_size: int = 27,
+        embedding_size: int = 64,
+        hidden_size: int = 512,
+        num_hidden_layers: int = 1,
+        dropout: float = 0.0,
+        initializer_range: float = 0.1,
+        use_cache: bool = True,
+        pad_token_id: int | None = None,
+        **kwargs,
+    ):
+        if "id2label" not in kwargs and "num_labels" not in kwargs:
+            kwargs["id2label"] = {0: "consonant", 1: "vowel"}
+            kwargs.setdefault("label2id", {"consonant": 0, "vowel": 1})
+        self.vocab_size = vocab_size
+        self.embedding_size = embedding_size
+        self.hidden_size = hidden_size
+        self.num_hidden_layers = num_hidden_layers
+        self.dropout = dropout
+        self.initializer_range = initializer_range
+        self.use_cache = use_cache
+        # Declared because v5's base config no longer does. It stays None: padding is read from
+        # `attention_mask`, and the padding id (27) lies outside the 27 characters the LM predicts.
+        self.pad_token_id = pad_token_id
+        # v5's base config declares no tying attribute: the LM head is its own matrix (27 x hidden).
+        self.tie_word_embeddings = False
+        super().__init__(**kwargs)

@@ -1,0 +1,222 @@
+"""
+Data: the exercise files (and the full text8) as `datasets` objects.
+
+- LM text becomes windows of `chunk_size` characters (`input_ids`) with the next character of each position as
+  `shift_labels`. With `carry_state`, the text is cut into `num_streams` contiguous streams and the rows are
+  ordered so that batch k holds window k of every stream: the GRU state after one batch is the right start for
+  the next (truncated back-propagation through time).
+- Classification examples become `input_ids` (20 ids) and `labels` (0 consonant, 1 vowel).
+"""
+
+import os
+import random
+from pathlib import Path
+
+import numpy as np
+from datasets import Dataset, load_dataset
+
+from .errors import DataError, UserError
+from .text import encode_text, normalize_text
+from .tokenization_char_gru import VOWELS
+
+DATA_DIR_ENV = "HF_CHARNN_DATA"
+LM_TRAIN_FILE = "text8-100k.txt"
+LM_DEV_FILE = "text8-dev.txt"
+EXAMPLE_LENGTH = 20
+TEXT8_URL = "http://mattmahoney.net/dc/text8.zip"
+
+
+def resolve_data_dir(data_dir: str | os.PathLike | None) -> Path:
+    """`--data-dir`, else $HF_CHARNN_DATA; the folder must exist."""
+    chosen = data_dir if data_dir is not None else os.environ.get(DATA_DIR_ENV)
+    if not chosen:
+        raise UserError(f"no data folder given: pass --data-dir DIR or set {DATA_DIR_ENV} (e.g. ../shared/data)")
+    path = Path(chosen)
+    if not path.is_dir():
+        raise UserError(f"data folder {path} does not exist: pass --data-dir with the folder of the exercise files")
+    return path
+
+
+def read_text_file(path: str | os.PathLike, normalize: bool = False) -> str:
+    """
+    The text of a text8-form file. Missing, empty or non-text8 files raise `DataError` naming the file and the
+    first bad position; with `normalize=True` the text is mapped into text8 form instead, and how much changed is
+    reported on stderr.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: file not found (check the path, --data-dir or ${DATA_DIR_ENV})")
+    try:
+        raw = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as error:
+        raise DataError(f"{path}: not UTF-8 text (byte {error.start}); convert it to UTF-8") from None
+    if not raw:
+        raise DataError(f"{path}: file is empty")
+    if normalize:
+        text = normalize_text(raw)
+        if text != raw:
+            changed = sum(a != b for a, b in zip(raw, text)) + abs(len(raw) - len(text))
+            print(f"{path}: normalized into text8 form ({changed} of {len(raw)} characters changed)", flush=True)
+        if not text.strip():
+            raise DataError(f"{path}: no letters left after normalizing")
+        return text
+    encode_text(raw, source=str(path))  # raises on the first character outside the 27
+    return raw
+
+
+def read_examples(path: str | os.PathLike, length: int = EXAMPLE_LENGTH, normalize: bool = False) -> list[str]:
+    """One example a line, each exactly `length` text8 characters; errors name the file and line."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: file not found (check the path, --data-dir or ${DATA_DIR_ENV})")
+    lines = path.read_text(encoding="utf-8", errors="replace").split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()  # the final newline
+    if not lines:
+        raise DataError(f"{path}: file is empty; expected one {length}-character example a line")
+    examples = []
+    for number, line in enumerate(lines, start=1):
+        if normalize:
+            line = normalize_text(line)[:length].rjust(length)
+        if len(line) != length:
+            raise DataError(
+                f"{path}, line {number}: example has {len(line)} characters, expected {length} "
+                f"(text8 characters, spaces included, with no trailing whitespace)"
+            )
+        encode_text(line, source=f"{path}, line {number}")
+        examples.append(line)
+    return examples
+
+
+def load_lm_texts(data_dir, normalize: bool = False) -> tuple[str, str]:
+    """(training text, dev text) from the exercise's data folder."""
+    folder = resolve_data_dir(data_dir)
+    return read_text_file(folder / LM_TRAIN_FILE, normalize), read_text_file(folder / LM_DEV_FILE, normalize)
+
+
+def load_classification_examples(data_dir, split: str, normalize: bool = False) -> tuple[list[str], list[str]]:
+    """(consonant examples, vowel examples) of a split ("train" or "dev")."""
+    folder = resolve_data_dir(data_dir)
+    return (
+        read_examples(folder / f"{split}-consonant-examples.txt", normalize=normalize),
+        read_examples(folder / f"{split}-vowel-examples.txt", normalize=normalize),
+    )
+
+
+def classification_dataset(consonant_examples: list[str], vowel_examples: list[str]) -> Dataset:
+    """Rows of `input_ids` (int64, length 20) and `labels`, consonants first."""
+    examples = list(consonant_examples) + list(vowel_examples)
+    ids = encode_text("".join(examples)).reshape(len(examples), -1) if examples else np.zeros((0, EXAMPLE_LENGTH))
+    labels = [0] * len(consonant_examples) + [1] * len(vowel_examples)
+    return Dataset.from_dict({"input_ids": ids.astype(np.int64), "labels": labels}).with_format("torch")
+
+
+def lm_dataset(
+    text: str, chunk_size: int, num_streams: int = 1, carry_state: bool = True, exclude_windows=()
+) -> Dataset:
+    """
+    Windows of `chunk_size` characters of `text` (`input_ids`) and their next characters (`shift_labels`).
+
+    With `carry_state`, the text is split into `num_streams` equal contiguous streams (the batch size); row
+    `k * num_streams + s` is window k of stream s, so an unshuffled loader with batch size `num_streams` feeds
+    each stream's windows in order. The last window of each stream may be shorter than `chunk_size`.
+    `exclude_windows`: (start, end) character spans whose positions are masked out of the targets (-100).
+    """
+    if chunk_size < 1 or num_streams < 1:
+        raise UserError("chunk_size and the number of streams (batch size) must be at least 1")
+    stream_count = num_streams if carry_state else 1
+    stream_length = (len(text) - 1) // stream_count
+    if stream_length < 1:
+        raise DataError(f"text of {len(text)} characters is too short for {stream_count} streams")
+
+    def make_windows(batch):
+        # One row in (the whole text), one row out per window: a batched map that changes the row count.
+        ids = encode_text(batch["text"][0]).astype(np.int64)
+        targets = ids[1:].copy()
+        for start, end in exclude_windows:
+            targets[max(start - 1, 0) : max(end - 1, 0)] = -100
+        inputs, labels = [], []
+        for window_start in range(0, stream_length, chunk_size):
+            for stream in range(stream_count):
+                begin = stream * stream_length + window_start
+                end = stream * stream_length + min(window_start + chunk_size, stream_length)
+                inputs.append(ids[begin:end])
+                labels.append(targets[begin:end])
+        return {"input_ids": inputs, "shift_labels": labels}
+
+    source = Dataset.from_dict({"text": [text]})
+    windows = source.map(make_windows, batched=True, remove_columns=["text"])
+    return windows.with_format("torch")
+
+
+def load_text8(source: str = TEXT8_URL, streaming: bool = True):
+    """
+    The full text8 corpus through `datasets` (one row: the whole text): `source` is the 100M-character file, its
+    zip, or the download URL (the default, which needs the internet).
+    """
+    if "://" not in source and not Path(source).is_file():
+        raise DataError(f"{source}: file not found; give the text8 file, text8.zip, or its URL")
+    data_files = {"train": f"zip://text8::{source}" if source.endswith(".zip") else source}
+    return load_dataset("text", data_files=data_files, sample_by="document", streaming=streaming, split="train")
+
+
+def prepare_exercise_data(
+    corpus: str,
+    out_dir: str | os.PathLike,
+    train_chars: int = 100_000,
+    dev_chars: int = 500,
+    test_chars: int = 500,
+    train_examples: int = 5000,
+    dev_examples: int = 500,
+    seed: int = 0,
+) -> dict:
+    """
+    Write exercise-format files derived deterministically from a text8-form corpus: the first `train_chars`
+    for training, then held-out dev and test spans; train vowel/consonant examples are drawn from the training
+    span and dev examples from a held-out span after the test span (so, unlike the original exercise files, dev
+    examples are not substrings of the training text).
+    """
+    held_out_examples_start = train_chars + dev_chars + test_chars
+    needed = held_out_examples_start + 20 * dev_examples
+    if len(corpus) < needed:
+        raise DataError(f"corpus has {len(corpus)} characters; preparing the exercise files needs {needed}")
+    encode_text(corpus[:needed], source="corpus")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    spans = {
+        LM_TRAIN_FILE: corpus[:train_chars],
+        LM_DEV_FILE: corpus[train_chars : train_chars + dev_chars],
+        "text8-test.txt": corpus[train_chars + dev_chars : held_out_examples_start],
+    }
+    for name, text in spans.items():
+        (out / name).write_text(text, encoding="utf-8")
+    rng = random.Random(seed)
+    example_spans = {
+        "train": (0, train_chars, train_examples),
+        "dev": (held_out_examples_start, len(corpus), dev_examples),
+    }
+    counts = {}
+    for split, (start, end, wanted) in example_spans.items():
+        by_label = {"consonant": [], "vowel": []}
+        for position in _example_positions(corpus, start, end, rng):
+            label = "vowel" if corpus[position + EXAMPLE_LENGTH] in VOWELS else "consonant"
+            if len(by_label[label]) < wanted:
+                by_label[label].append(corpus[position : position + EXAMPLE_LENGTH])
+            if all(len(examples) == wanted for examples in by_label.values()):
+                break
+        for label, examples in by_label.items():
+            if len(examples) < wanted:
+                raise DataError(f"corpus span too short for {wanted} {split} {label} examples")
+            (out / f"{split}-{label}-examples.txt").write_text("\n".join(examples) + "\n", encoding="utf-8")
+        counts[split] = {label: len(examples) for label, examples in by_label.items()}
+    return {"out_dir": str(out), **{name: len(text) for name, text in spans.items()}, "examples": counts}
+
+
+def _example_positions(corpus: str, start: int, end: int, rng: random.Random):
+    """Random starts of 20-char contexts whose next character is a letter (the exercise predicts letters)."""
+    last = min(end, len(corpus)) - EXAMPLE_LENGTH - 1
+    positions = list(range(start, last))
+    rng.shuffle(positions)
+    for position in positions:
+        if corpus[position + EXAMPLE_LENGTH] != " ":
+            yield position

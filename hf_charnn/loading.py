@@ -1,0 +1,43 @@
+"""Loading saved models with errors that say which file is wrong and what to do."""
+
+from pathlib import Path
+
+from safetensors import SafetensorError
+from safetensors.torch import load_file
+
+from .errors import UserError
+
+REQUIRED_FILES = ("config.json", "model.safetensors")
+
+
+def check_model_folder(model_dir: str | Path) -> Path:
+    """The folder, if it holds a config and readable safetensors weights; otherwise a `UserError`."""
+    folder = Path(model_dir)
+    if not folder.is_dir():
+        raise UserError(f"{folder}: model folder not found; pass a folder written by `save_pretrained` or training")
+    missing = [name for name in REQUIRED_FILES if not (folder / name).is_file()]
+    if missing:
+        raise UserError(f"{folder}: not a saved model, missing {', '.join(missing)}; re-save it with save_pretrained")
+    try:
+        load_file(folder / "model.safetensors")
+    except (SafetensorError, OSError, ValueError) as error:
+        raise UserError(
+            f"{folder / 'model.safetensors'}: corrupted or truncated weights ({error}); "
+            "copy the file again or re-save the model"
+        ) from None
+    return folder
+
+
+def load_model(model_dir: str | Path, task: str):
+    """A saved LM (`task="lm"`) or classifier, in eval mode, through the Auto classes."""
+    from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification
+
+    import hf_charnn  # noqa: F401  (registers the Auto classes)
+
+    folder = check_model_folder(model_dir)
+    auto_class = AutoModelForCausalLM if task == "lm" else AutoModelForSequenceClassification
+    try:
+        model = auto_class.from_pretrained(folder)
+    except (OSError, ValueError, KeyError, RuntimeError) as error:
+        raise UserError(f"{folder}: cannot load the model ({error})") from None
+    return model.eval()

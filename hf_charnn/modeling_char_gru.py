@@ -1,0 +1,313 @@
+"""
+Character-level GRU models: a shared embedding + GRU backbone, a vowel/consonant classifier head and a
+next-character LM head, in the layout of transformers' own recurrent models (RWKV, Mamba).
+
+The exercise's interfaces live on the models themselves: `predict(context)` on the classifier,
+`get_next_char_log_probs(context)` / `get_log_prob_sequence(next_chars, context)` on the LM. They take
+text8-form strings (a-z and space) and encode them with a vectorised lookup, so no tokenizer is needed.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+from transformers import GenerationMixin, PreTrainedModel
+from transformers import initialization as init
+from transformers.modeling_outputs import SequenceClassifierOutput
+from transformers.utils import ModelOutput
+
+from .configuration_char_gru import CharGRUConfig
+from .tokenization_char_gru import CHARACTERS
+
+
+def _encode(text: str, device: torch.device) -> torch.Tensor:
+    """Character ids of a text8-form string (the tokenizer's ids), as a 1-D long tensor."""
+    lookup = {char: index for index, char in enumerate(CHARACTERS)}
+    try:
+        return torch.tensor([lookup[char] for char in text], dtype=torch.long, device=device)
+    except KeyError as error:
+        position = next(i for i, char in enumerate(text) if char not in lookup)
+        raise ValueError(
+            f"character {error.args[0]!r} at position {position} is not one of the 27 text8 symbols "
+            "(a-z and space); normalize the text first (hf_charnn.normalize_text)"
+        ) from None
+
+
+def _pad_batch(texts: list[str], device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """Right-padded ids and attention mask for a list of strings (the padding id is never looked at)."""
+    rows = [_encode(text, device) for text in texts]
+    width = max(1, max(len(row) for row in rows))
+    input_ids = torch.full((len(rows), width), len(CHARACTERS), dtype=torch.long, device=device)
+    attention_mask = torch.zeros((len(rows), width), dtype=torch.long, device=device)
+    for index, row in enumerate(rows):
+        input_ids[index, : len(row)] = row
+        attention_mask[index, : len(row)] = 1
+    return input_ids, attention_mask
+
+
+@dataclass
+class CharGRUOutput(ModelOutput):
+    """
+    Output of [`CharGRUModel`].
+
+    Args:
+        last_hidden_state (`torch.FloatTensor` of shape `(batch_size, sequence_length, hidden_size)`):
+            The last GRU layer's output at every position (zeros at padded positions).
+        state (`torch.FloatTensor` of shape `(num_hidden_layers, batch_size, hidden_size)`):
+            The GRU state after each row's last real character: pass it back as `state` to continue the text.
+    """
+
+    last_hidden_state: torch.FloatTensor | None = None
+    state: torch.FloatTensor | None = None
+
+
+@dataclass
+class CharGRUCausalLMOutput(ModelOutput):
+    """
+    Output of [`CharGRUForCausalLM`].
+
+    Args:
+        loss (`torch.FloatTensor` of shape `(1,)`, *optional*, returned when `labels` or `shift_labels` is given):
+            Mean next-character cross entropy (nats per character).
+        logits (`torch.FloatTensor` of shape `(batch_size, sequence_length, 27)`):
+            Next-character scores over exactly the 27 characters, at every position.
+        state (`torch.FloatTensor` of shape `(num_hidden_layers, batch_size, hidden_size)`, *optional*):
+            GRU state after the input, returned when `use_cache` is on; `generate()` feeds it back so that each new
+            character costs one GRU step.
+    """
+
+    loss: torch.FloatTensor | None = None
+    logits: torch.FloatTensor | None = None
+    state: torch.FloatTensor | None = None
+
+
+class CharGRUPreTrainedModel(PreTrainedModel):
+    config: CharGRUConfig
+    config_class = CharGRUConfig
+    base_model_prefix = "char_gru"
+    main_input_name = "input_ids"
+    _no_split_modules = ["CharGRUModel"]
+
+    @torch.no_grad()
+    def _init_weights(self, module: nn.Module):
+        # transformers' default init skips nn.GRU; the helpers from `transformers.initialization` leave
+        # loaded tensors alone, so a checkpoint's weights survive from_pretrained.
+        if isinstance(module, nn.GRU):
+            bound = module.hidden_size**-0.5  # PyTorch's own GRU init
+            for parameter in module.parameters():
+                init.uniform_(parameter, -bound, bound)
+        elif isinstance(module, nn.Embedding):
+            init.normal_(module.weight, std=self.config.initializer_range)
+        elif isinstance(module, nn.Linear):
+            bound = module.in_features**-0.5
+            init.uniform_(module.weight, -bound, bound)
+            if module.bias is not None:
+                init.zeros_(module.bias)
+
+
+class CharGRUModel(CharGRUPreTrainedModel):
+    """Embedding + stacked GRU: the backbone both heads share (so an LM's backbone loads into a classifier)."""
+
+    def __init__(self, config: CharGRUConfig):
+        super().__init__(config)
+        # One extra row for the tokenizer's padding id (27); padded positions are skipped via attention_mask.
+        self.embeddings = nn.Embedding(config.vocab_size + 1, config.embedding_size)
+        self.dropout = nn.Dropout(config.dropout)
+        self.gru = nn.GRU(
+            config.embedding_size,
+            config.hidden_size,
+            num_layers=config.num_hidden_layers,
+            batch_first=True,
+            dropout=config.dropout if config.num_hidden_layers > 1 else 0.0,
+        )
+        self.post_init()
+
+    def get_input_embeddings(self):
+        return self.embeddings
+
+    def set_input_embeddings(self, new_embeddings):
+        self.embeddings = new_embeddings
+
+    def forward(
+        self,
+        input_ids: torch.LongTensor,
+        attention_mask: torch.LongTensor | None = None,
+        state: torch.FloatTensor | None = None,
+        **kwargs,
+    ) -> CharGRUOutput:
+        embeds = self.dropout(self.embeddings(input_ids))
+        if attention_mask is not None:
+            # generate() hands over the mask of the whole text while feeding only the newest characters.
+            attention_mask = attention_mask[:, -input_ids.shape[1] :]
+        if attention_mask is None or bool(attention_mask.all()):
+            hidden, state = self.gru(embeds, state)
+        else:
+            hidden, state = self._run_padded(embeds, attention_mask.bool(), state)
+        return CharGRUOutput(last_hidden_state=self.dropout(hidden), state=state)
+
+    def _run_padded(self, embeds, mask, state):
+        # A GRU must not step over padding. Each row's real characters (contiguous, padded on the left or the
+        # right) are gathered to the front, run as one packed batch, and their outputs put back in place.
+        batch_size, width = mask.shape
+        lengths = mask.sum(dim=1)
+        if bool((lengths == 0).any()):
+            raise ValueError("attention_mask has a row with no real characters")
+        starts = mask.int().argmax(dim=1)
+        steps = torch.arange(width, device=mask.device)
+        positions = starts[:, None] + steps[None, :]
+        is_real = steps[None, :] < lengths[:, None]
+        positions = torch.where(is_real, positions, torch.zeros_like(positions))
+        if not bool(mask.gather(1, positions)[is_real].all()):
+            raise ValueError("attention_mask must mark one contiguous run of characters per row (left or right padding)")
+        gathered = embeds.gather(1, positions[..., None].expand(-1, -1, embeds.shape[-1]))
+        packed = pack_padded_sequence(gathered, lengths.cpu(), batch_first=True, enforce_sorted=False)
+        packed_hidden, state = self.gru(packed, state)
+        hidden, _ = pad_packed_sequence(packed_hidden, batch_first=True, total_length=width)
+        rows = torch.arange(batch_size, device=mask.device)[:, None].expand(-1, width)
+        restored = hidden.new_zeros(hidden.shape)
+        restored[rows[is_real], positions[is_real]] = hidden[is_real]
+        return restored, state
+
+
+class CharGRUForSequenceClassification(CharGRUPreTrainedModel):
+    """GRU over the context; its final state goes through a linear head (consonant=0, vowel=1 by default)."""
+
+    def __init__(self, config: CharGRUConfig):
+        super().__init__(config)
+        self.num_labels = config.num_labels
+        self.char_gru = CharGRUModel(config)
+        self.classifier = nn.Linear(config.hidden_size, config.num_labels)
+        self.post_init()
+
+    def forward(
+        self,
+        input_ids: torch.LongTensor,
+        attention_mask: torch.LongTensor | None = None,
+        labels: torch.LongTensor | None = None,
+        return_dict: bool | None = None,
+        **kwargs,
+    ) -> SequenceClassifierOutput:
+        outputs = self.char_gru(input_ids, attention_mask=attention_mask)
+        final_state = self.char_gru.dropout(outputs.state[-1])  # last layer, after each row's last real character
+        logits = self.classifier(final_state)
+        loss = None
+        if labels is not None:
+            loss = nn.functional.cross_entropy(logits.float(), labels.view(-1))
+        return SequenceClassifierOutput(loss=loss, logits=logits)
+
+    @torch.no_grad()
+    def predict_batch(self, contexts: list[str]) -> list[int]:
+        """Predicted label ids for many contexts at once (1 = vowel, 0 = consonant with the default labels)."""
+        if not contexts:
+            return []
+        input_ids, attention_mask = _pad_batch(contexts, self.device)
+        logits = self(input_ids, attention_mask=attention_mask).logits
+        return logits.argmax(dim=-1).tolist()
+
+    def predict(self, context: str) -> int:
+        """The exercise's interface: 1 if the character after `context` is predicted to be a vowel, else 0."""
+        return self.predict_batch([context])[0]
+
+
+class CharGRUForCausalLM(CharGRUPreTrainedModel, GenerationMixin):
+    """GRU language model over the 27 characters; carries its state through `generate()` like RWKV."""
+
+    def __init__(self, config: CharGRUConfig):
+        super().__init__(config)
+        self.char_gru = CharGRUModel(config)
+        self.lm_head = nn.Linear(config.hidden_size, config.vocab_size)
+        self.post_init()
+
+    def get_output_embeddings(self):
+        return self.lm_head
+
+    def set_output_embeddings(self, new_embeddings):
+        self.lm_head = new_embeddings
+
+    @classmethod
+    def _supports_default_dynamic_cache(cls) -> bool:
+        # generate() would otherwise hand this model a DynamicCache (it exempts only some model names).
+        return False
+
+    def forward(
+        self,
+        input_ids: torch.LongTensor,
+        attention_mask: torch.LongTensor | None = None,
+        state: torch.FloatTensor | None = None,
+        labels: torch.LongTensor | None = None,
+        shift_labels: torch.LongTensor | None = None,
+        use_cache: bool | None = None,
+        return_dict: bool | None = None,
+        **kwargs,
+    ) -> CharGRUCausalLMOutput:
+        r"""
+        labels (`torch.LongTensor` of shape `(batch_size, sequence_length)`, *optional*):
+            Usually `input_ids` (padding set to -100): the loss shifts them by one, as for every `...ForCausalLM`.
+        shift_labels (`torch.LongTensor` of shape `(batch_size, sequence_length)`, *optional*):
+            Targets already aligned with the inputs (`shift_labels[:, t]` follows `input_ids[:, t]`), for
+            training on consecutive windows of a stream where the last position's target lies in the next window.
+        """
+        outputs = self.char_gru(input_ids, attention_mask=attention_mask, state=state)
+        logits = self.lm_head(outputs.last_hidden_state)
+        loss = None
+        if labels is not None or shift_labels is not None:
+            loss = self.loss_function(
+                logits.float(), labels, vocab_size=self.config.vocab_size, shift_labels=shift_labels
+            )
+        use_cache = self.config.use_cache if use_cache is None else use_cache
+        return CharGRUCausalLMOutput(loss=loss, logits=logits, state=outputs.state if use_cache else None)
+
+    # -- generate() with a recurrent state ---------------------------------------------------------------
+    def _update_model_kwargs_for_generation(self, outputs, model_kwargs, is_encoder_decoder=False, num_new_tokens=1):
+        # `state` is not a name generate() copies from step to step by itself.
+        model_kwargs["state"] = outputs.get("state")
+        return super()._update_model_kwargs_for_generation(outputs, model_kwargs, is_encoder_decoder, num_new_tokens)
+
+    def _reorder_cache(self, state, beam_idx):
+        return None if state is None else state.index_select(1, beam_idx.to(state.device))
+
+    # -- the exercise's interface --------------------------------------------------------------------------
+    @torch.no_grad()
+    def _log_probs_after_each(self, texts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+        """
+        Log probabilities of the next character at every point of each text, from its empty prefix on:
+        row b, position i is the distribution of the (i+1)-th character given texts[b][:i]. One forward pass.
+        """
+        input_ids, attention_mask = _pad_batch(texts, self.device)
+        # An empty text is scored from the initial state alone; give its row one (padding) step so the packed
+        # GRU accepts it. That step's output lies past the row's end and is never read.
+        attention_mask[:, 0] = 1
+        outputs = self.char_gru(input_ids, attention_mask=attention_mask)
+        # The distribution before any character comes from the initial (zero) state.
+        initial = self.lm_head(outputs.last_hidden_state.new_zeros(len(texts), 1, self.config.hidden_size))
+        logits = torch.cat([initial, self.lm_head(outputs.last_hidden_state)], dim=1)
+        return torch.log_softmax(logits.float(), dim=-1), attention_mask
+
+    def get_next_char_log_probs(self, context: str) -> np.ndarray:
+        """Log probabilities (shape `(27,)`, in id order) of the character after `context`."""
+        log_probs, _ = self._log_probs_after_each([context])
+        return log_probs[0, len(context)].cpu().numpy()
+
+    def get_log_prob_sequence(self, next_chars: str, context: str) -> float:
+        """log P(next_chars | context), from ONE pass over `context + next_chars[:-1]`."""
+        return self.score_texts([next_chars], context=context)[0]
+
+    def score_texts(self, texts: list[str], context: str = " ") -> list[float]:
+        """log P(text | context) for each text, batched: the texts are padded and scored in one pass."""
+        if not texts:
+            return []
+        nonempty = [text for text in texts if text]
+        scores = iter(self._score_nonempty(nonempty, context) if nonempty else [])
+        return [next(scores) if text else 0.0 for text in texts]
+
+    def _score_nonempty(self, texts: list[str], context: str) -> list[float]:
+        log_probs, attention_mask = self._log_probs_after_each([context + text[:-1] for text in texts])
+        targets = _pad_batch(texts, self.device)[0]
+        # Row b predicts texts[b][j] at position len(context) + j.
+        scored = log_probs[:, len(context) : len(context) + targets.shape[1]]
+        per_char = scored.gather(2, targets.clamp(max=self.config.vocab_size - 1)[..., None])[..., 0]
+        lengths = torch.tensor([len(text) for text in texts], device=self.device)
+        valid = torch.arange(targets.shape[1], device=self.device)[None, :] < lengths[:, None]
+        return (per_char * valid).sum(dim=1).double().tolist()

@@ -1,0 +1,8 @@
+"""`accelerate launch -m hf_charnn.train_classifier [flags]`: the `hf-charnn train-classifier` command as a module."""
+
+import sys
+
+from .cli import main
+
+if __name__ == "__main__":
+    sys.exit(main(["train-classifier", *sys.argv[1:]]))

@@ -1,0 +1,8 @@
+"""`accelerate launch -m hf_charnn.train_lm [flags]`: the `hf-charnn train-lm` command as a module."""
+
+import sys
+
+from .cli import main
+
+if __name__ == "__main__":
+    sys.exit(main(["train-lm", *sys.argv[1:]]))

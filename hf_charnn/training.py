@@ -1,0 +1,350 @@
+"""
+One Accelerate training loop for both tasks (next-character LM and vowel/consonant classifier).
+
+    config = TrainingConfig.from_preset("lm", "default", data_dir="../shared/data", output_dir="runs/lm")
+    summary = train(config)
+
+The loop follows accelerate's `examples/nlp_example.py`: `prepare`, `backward`, `gather_for_metrics`. The two
+tasks differ only in their data, their model class, and whether the GRU state is carried from one batch to the
+next (the LM reads each stream's windows in order: truncated back-propagation through time).
+"""
+
+import dataclasses
+import json
+import math
+import shutil
+import time
+from pathlib import Path
+
+import torch
+from accelerate import Accelerator, DataLoaderConfiguration
+from accelerate.utils import set_seed
+from torch.utils.data import DataLoader
+from tqdm.auto import tqdm
+
+from .configuration_char_gru import CharGRUConfig
+from .data import classification_dataset, lm_dataset, load_classification_examples, load_lm_texts
+from .errors import UserError
+from .evaluation import evaluate_classifier, evaluate_lm
+from .modeling_char_gru import CharGRUForCausalLM, CharGRUForSequenceClassification
+from .tokenization_char_gru import CharTokenizer
+
+TASKS = ("lm", "classifier")
+CHECKPOINTS_DIR = "checkpoints"
+TRAINER_STATE_FILE = "trainer_state.json"
+METRICS_FILE = "metrics.jsonl"
+EVAL_RESULTS_FILE = "eval_results.json"
+
+
+class TrainingDiverged(UserError):
+    """The loss became NaN or infinite; the last good checkpoint is kept."""
+
+
+@dataclasses.dataclass
+class TrainingConfig:
+    """Everything a run needs; `from_preset` fills it from a named preset, keyword arguments override."""
+
+    task: str = "lm"
+    preset: str = "default"
+    data_dir: str | None = None
+    output_dir: str = "runs/lm"
+    # model
+    embedding_size: int = 64
+    hidden_size: int = 384
+    num_hidden_layers: int = 1
+    dropout: float = 0.0
+    # optimisation
+    optimizer: str = "adamw"  # "sgd" (as in the exercise) or "adamw"
+    learning_rate: float = 4e-3
+    weight_decay: float = 0.0
+    momentum: float = 0.0  # SGD only
+    lr_schedule: str = "constant"  # "constant", "linear" or "cosine", after `warmup_ratio` of linear warm-up
+    warmup_ratio: float = 0.0
+    max_grad_norm: float | None = None
+    batch_size: int = 32
+    epochs: int = 10
+    # LM data
+    chunk_size: int = 64
+    carry_state: bool = True
+    # run
+    seed: int = 42
+    normalize: bool = False
+    resume_from: str | None = None
+    stop_after_epoch: int | None = None  # end the run early (an "interruption"), checkpoint kept
+    save_total_limit: int = 2
+    report_to: str | None = None
+    progress_bar: bool = True
+    cpu: bool = False
+
+    @classmethod
+    def from_preset(cls, task: str, preset: str = "default", **overrides) -> "TrainingConfig":
+        if task not in TASKS:
+            raise UserError(f"unknown task {task!r}: choose one of {', '.join(TASKS)}")
+        if preset not in PRESETS[task]:
+            raise UserError(f"unknown {task} preset {preset!r}: choose one of {', '.join(PRESETS[task])}")
+        values = {**PRESETS[task][preset], **{key: value for key, value in overrides.items() if value is not None}}
+        return cls(task=task, preset=preset, **values)
+
+    def model_config(self) -> CharGRUConfig:
+        return CharGRUConfig(
+            embedding_size=self.embedding_size,
+            hidden_size=self.hidden_size,
+            num_hidden_layers=self.num_hidden_layers,
+            dropout=self.dropout,
+        )
+
+
+# `seed` is the classic hand-rolled run (one example a step, plain SGD); `default` is tuned for this 2-core CPU.
+PRESETS = {
+    "lm": {
+        "seed": dict(
+            embedding_size=200, hidden_size=300, optimizer="sgd", learning_rate=5e-3, epochs=10, batch_size=1,
+            chunk_size=20, carry_state=False,
+        ),
+        "default": dict(
+            embedding_size=64, hidden_size=384, dropout=0.2, optimizer="adamw", learning_rate=4e-3,
+            weight_decay=0.1, lr_schedule="cosine", warmup_ratio=0.1, max_grad_norm=1.0, epochs=12,
+            batch_size=32, chunk_size=64, carry_state=True,
+        ),
+    },
+    "classifier": {
+        "seed": dict(
+            embedding_size=200, hidden_size=300, optimizer="sgd", learning_rate=5e-3, epochs=10, batch_size=1,
+        ),
+        "default": dict(
+            embedding_size=32, hidden_size=128, dropout=0.2, optimizer="adamw", learning_rate=3e-3,
+            weight_decay=0.05, lr_schedule="cosine", warmup_ratio=0.05, max_grad_norm=1.0, epochs=8, batch_size=32,
+        ),
+    },
+}
+
+
+def _build_data(config: TrainingConfig):
+    """(model class, training dataset, dev data) for the task."""
+    if config.task == "lm":
+        train_text, dev_text = load_lm_texts(config.data_dir, config.normalize)
+        dataset = lm_dataset(train_text, config.chunk_size, config.batch_size, carry_state=config.carry_state)
+        return CharGRUForCausalLM, dataset, dev_text
+    consonants, vowels = load_classification_examples(config.data_dir, "train", config.normalize)
+    dev = load_classification_examples(config.data_dir, "dev", config.normalize)
+    return CharGRUForSequenceClassification, classification_dataset(consonants, vowels), dev
+
+
+def _build_optimizer(config: TrainingConfig, model, steps_total: int):
+    if config.optimizer == "sgd":
+        optimizer = torch.optim.SGD(
+            model.parameters(), lr=config.learning_rate, momentum=config.momentum, weight_decay=config.weight_decay
+        )
+    elif config.optimizer == "adamw":
+        optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
+    else:
+        raise UserError(f"unknown optimizer {config.optimizer!r}: choose sgd or adamw")
+    warmup = int(config.warmup_ratio * steps_total)
+
+    def lr_factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        progress = (step - warmup) / max(1, steps_total - warmup)
+        if config.lr_schedule == "linear":
+            return max(0.0, 1.0 - progress)
+        if config.lr_schedule == "cosine":
+            return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
+        return 1.0
+
+    if config.lr_schedule not in ("constant", "linear", "cosine"):
+        raise UserError(f"unknown lr schedule {config.lr_schedule!r}: choose constant, linear or cosine")
+    return optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor)
+
+
+def _evaluate_dev(config, accelerator, model, dev_data) -> dict:
+    """The per-epoch dev metric: perplexity of the dev text, or accuracy on the dev examples."""
+    model.eval()
+    unwrapped = accelerator.unwrap_model(model)
+    with torch.no_grad():
+        if config.task == "lm":
+            log_prob = unwrapped.score_texts([dev_data], context=" ")[0]
+            result = {"dev_perplexity": math.exp(-log_prob / len(dev_data))}
+        else:
+            loader = accelerator.prepare_data_loader(
+                DataLoader(classification_dataset(*dev_data), batch_size=256), device_placement=True
+            )
+            correct = total = 0
+            for batch in loader:
+                logits = model(input_ids=batch["input_ids"]).logits
+                predictions, labels = accelerator.gather_for_metrics((logits.argmax(-1), batch["labels"]))
+                correct += int((predictions == labels).sum())
+                total += labels.numel()
+            result = {"dev_accuracy": 100.0 * correct / total}
+    model.train()
+    return result
+
+
+def _resume_epoch(checkpoint: str | None) -> tuple[int, float]:
+    """(epochs already done, training seconds spent) recorded in a checkpoint folder."""
+    if checkpoint is None:
+        return 0, 0.0
+    state_file = Path(checkpoint) / TRAINER_STATE_FILE
+    if not state_file.is_file():
+        raise UserError(f"{checkpoint}: not a training checkpoint (no {TRAINER_STATE_FILE}); pass a checkpoints/epoch-N folder")
+    state = json.loads(state_file.read_text())
+    return int(state["epoch"]), float(state["train_seconds"])
+
+
+def train(config: TrainingConfig) -> dict:
+    """Train, evaluate each epoch, checkpoint each epoch, and save the final model; returns the run summary."""
+    if config.task not in TASKS:
+        raise UserError(f"unknown task {config.task!r}: choose one of {', '.join(TASKS)}")
+    output_dir = Path(config.output_dir)
+    # split_batches: a batch of `batch_size` rows is shared out between the processes, so the LM's streams stay
+    # in order on each process and the results do not depend on the process count. The seedable sampler makes
+    # each epoch's shuffle a function of (seed, epoch), which is what lets a resumed run match an uninterrupted one.
+    accelerator = Accelerator(
+        cpu=config.cpu,
+        log_with=config.report_to,
+        project_dir=str(output_dir),
+        dataloader_config=DataLoaderConfiguration(split_batches=True, use_seedable_sampler=True, data_seed=config.seed),
+    )
+    if config.batch_size % accelerator.num_processes:
+        raise UserError(f"batch size {config.batch_size} is not divisible by {accelerator.num_processes} processes")
+    set_seed(config.seed)
+    wall_start = time.perf_counter()
+
+    model_class, train_dataset, dev_data = _build_data(config)
+    model = model_class(config.model_config())
+    carry_state = config.task == "lm" and config.carry_state
+    train_loader = DataLoader(train_dataset, batch_size=config.batch_size, shuffle=not carry_state)
+    optimizer, scheduler = _build_optimizer(config, model, config.epochs * len(train_loader))
+    model, optimizer, train_loader, scheduler = accelerator.prepare(model, optimizer, train_loader, scheduler)
+
+    start_epoch, train_seconds = _resume_epoch(config.resume_from)
+    if config.resume_from:
+        accelerator.load_state(config.resume_from)
+    if config.report_to:
+        accelerator.init_trackers("hf_charnn", config={k: v for k, v in dataclasses.asdict(config).items() if v is not None})
+    metrics_path = output_dir / METRICS_FILE
+    if accelerator.is_main_process:
+        output_dir.mkdir(parents=True, exist_ok=True)
+        _truncate_metrics(metrics_path, start_epoch)
+
+    history = _read_metrics(metrics_path) if start_epoch else []
+    last_epoch = config.epochs if config.stop_after_epoch is None else min(config.epochs, config.stop_after_epoch)
+    for epoch in range(start_epoch, last_epoch):
+        model.train()
+        train_loader.set_epoch(epoch)
+        epoch_start = time.perf_counter()
+        state = None
+        loss_sum = torch.zeros((), dtype=torch.float64)
+        counted = correct = chars = 0
+        progress = tqdm(
+            train_loader, desc=f"epoch {epoch + 1}/{config.epochs}", leave=False,
+            disable=not (config.progress_bar and accelerator.is_local_main_process),
+        )
+        for step, batch in enumerate(progress):
+            if carry_state:
+                outputs = model(**batch, state=state)
+                state = outputs.state.detach()
+            else:
+                outputs = model(**batch)
+            loss = outputs.loss
+            if not torch.isfinite(loss):
+                raise TrainingDiverged(
+                    f"loss became {loss.item()} at epoch {epoch + 1}, step {step + 1}; training stopped. "
+                    f"The last good checkpoint is kept in {output_dir / CHECKPOINTS_DIR}; lower --learning-rate "
+                    "or set --max-grad-norm"
+                )
+            accelerator.backward(loss)
+            if config.max_grad_norm:
+                accelerator.clip_grad_norm_(model.parameters(), config.max_grad_norm)
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad(set_to_none=True)
+
+            targets = batch["shift_labels"] if config.task == "lm" else batch["labels"]
+            weight = int((targets != -100).sum())
+            loss_sum += loss.detach().double() * weight
+            counted += weight
+            chars += batch["input_ids"].numel()
+            if config.task == "classifier":
+                correct += int((outputs.logits.argmax(-1) == targets).sum())
+        epoch_seconds = time.perf_counter() - epoch_start
+        train_seconds += epoch_seconds
+
+        totals = accelerator.reduce(torch.tensor([float(loss_sum), counted, correct, chars], dtype=torch.float64), "sum")
+        train_loss = float(totals[0] / totals[1])
+        record = {"epoch": epoch + 1, "train_loss": train_loss}
+        if config.task == "lm":
+            record["train_perplexity"] = math.exp(train_loss)
+        else:
+            record["train_accuracy"] = 100.0 * float(totals[2] / totals[1])
+        record.update(_evaluate_dev(config, accelerator, model, dev_data))
+        record.update(
+            learning_rate=scheduler.get_last_lr()[0],
+            epoch_seconds=epoch_seconds,
+            train_seconds=train_seconds,
+            train_chars_per_second=float(totals[3]) / epoch_seconds,
+        )
+        history.append(record)
+        accelerator.log(record, step=epoch + 1)
+        _save_checkpoint(accelerator, output_dir, epoch + 1, train_seconds, config.save_total_limit)
+        if accelerator.is_main_process:
+            with metrics_path.open("a") as handle:
+                handle.write(json.dumps(record) + "\n")
+            accelerator.print(_format_record(record))
+
+    summary = {"task": config.task, "preset": config.preset, "epochs_done": last_epoch, "train_seconds": train_seconds}
+    if last_epoch == config.epochs:
+        accelerator.wait_for_everyone()
+        unwrapped = accelerator.unwrap_model(model)
+        unwrapped.eval()
+        if accelerator.is_main_process:
+            results = _final_evaluation(config, unwrapped, dev_data)
+            summary.update(results=results, wall_seconds=time.perf_counter() - wall_start)
+            save_trained_model(unwrapped, output_dir, config, summary, history)
+            (output_dir / EVAL_RESULTS_FILE).write_text(json.dumps(summary, indent=2) + "\n")
+    accelerator.wait_for_everyone()
+    accelerator.end_training()
+    summary.setdefault("wall_seconds", time.perf_counter() - wall_start)
+    return summary
+
+
+def _final_evaluation(config, model, dev_data) -> dict:
+    """The evaluation harness's JSON on the dev data."""
+    if config.task == "lm":
+        return evaluate_lm(model, dev_data)
+    return evaluate_classifier(model, *dev_data)
+
+
+def save_trained_model(model, output_dir: Path, config: TrainingConfig, summary: dict, history: list[dict]):
+    """`save_pretrained` of model and tokenizer, plus the training config that produced them."""
+    model.save_pretrained(output_dir)
+    CharTokenizer().save_pretrained(output_dir)
+    (output_dir / "training_config.json").write_text(json.dumps(dataclasses.asdict(config), indent=2) + "\n")
+
+
+def _save_checkpoint(accelerator, output_dir: Path, epoch: int, train_seconds: float, keep: int):
+    folder = output_dir / CHECKPOINTS_DIR / f"epoch-{epoch}"
+    accelerator.save_state(str(folder))
+    if accelerator.is_main_process:
+        (folder / TRAINER_STATE_FILE).write_text(json.dumps({"epoch": epoch, "train_seconds": train_seconds}) + "\n")
+        # Older checkpoints go only once the new one is complete.
+        for old in sorted((output_dir / CHECKPOINTS_DIR).glob("epoch-*"), key=lambda p: int(p.name.split("-")[1]))[:-keep]:
+            shutil.rmtree(old, ignore_errors=True)
+    accelerator.wait_for_everyone()
+
+
+def _read_metrics(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line] if path.is_file() else []
+
+
+def _truncate_metrics(path: Path, epochs_done: int):
+    """Keep the metrics of the epochs a resumed run does not repeat (all of them cleared for a fresh run)."""
+    kept = [record for record in _read_metrics(path) if record["epoch"] <= epochs_done]
+    path.write_text("".join(json.dumps(record) + "\n" for record in kept))
+
+
+def _format_record(record: dict) -> str:
+    parts = [f"epoch {record['epoch']}"]
+    for key, value in record.items():
+        if key != "epoch":
+            parts.append(f"{key} {value:.4g}" if isinstance(value, float) else f"{key} {value}")
+    return " | ".join(parts)

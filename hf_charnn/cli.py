@@ -97,6 +97,11 @@ def _add_training_flags(parser: argparse.ArgumentParser, task: str):
             "--carry-state", action=argparse.BooleanOptionalAction, default=None,
             help="carry the GRU state across consecutive windows (truncated BPTT)",
         )
+    else:
+        group.add_argument(
+            "--prefix-labels", action=argparse.BooleanOptionalAction, default=None,
+            help="also train on every prefix of each example (its next character's label)",
+        )
     run = parser.add_argument_group("run")
     run.add_argument("--resume-from", help="a checkpoints/epoch-N folder of an earlier run with the same settings")
     run.add_argument("--stop-after-epoch", type=int, help="stop after this epoch (the checkpoint stays resumable)")

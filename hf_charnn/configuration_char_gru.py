@@ -20,8 +20,8 @@ class CharGRUConfig(PretrainedConfig):
             Number of stacked GRU layers.
         dropout (`float`, defaults to 0.0):
             Dropout on the embeddings, between GRU layers and on the GRU outputs (training only).
-        initializer_range (`float`, defaults to 0.1):
-            Standard deviation of the embedding initialisation.
+        initializer_range (`float`, defaults to 1.0):
+            Standard deviation of the embedding initialisation (1.0, as `nn.Embedding` does).
         use_cache (`bool`, defaults to `True`):
             Whether the LM returns its GRU state, so that `generate()` feeds one character a step.
     """
@@ -35,7 +35,7 @@ class CharGRUConfig(PretrainedConfig):
         hidden_size: int = 512,
         num_hidden_layers: int = 1,
         dropout: float = 0.0,
-        initializer_range: float = 0.1,
+        initializer_range: float = 1.0,
         use_cache: bool = True,
         pad_token_id: int | None = None,
         **kwargs,

@@ -17,7 +17,7 @@ from datasets import Dataset, load_dataset
 
 from .errors import DataError, UserError
 from .text import encode_text, normalize_text
-from .tokenization_char_gru import VOWELS
+from .tokenization_char_gru import CHARACTERS, VOWELS
 
 DATA_DIR_ENV = "HF_CHARNN_DATA"
 LM_TRAIN_FILE = "text8-100k.txt"
@@ -103,12 +103,23 @@ def load_classification_examples(data_dir, split: str, normalize: bool = False) 
     )
 
 
-def classification_dataset(consonant_examples: list[str], vowel_examples: list[str]) -> Dataset:
-    """Rows of `input_ids` (int64, length 20) and `labels`, consonants first."""
+def classification_dataset(consonant_examples: list[str], vowel_examples: list[str], prefix_labels: bool = False) -> Dataset:
+    """
+    Rows of `input_ids` (int64, length 20) and `labels`, consonants first.
+
+    With `prefix_labels`, `labels` has one entry per position: whether the character after that prefix is a vowel
+    (1) or a consonant (0), -100 where it is a space; the last entry is the example's own label. Each training
+    string then teaches up to 20 contexts instead of one, from the same training data.
+    """
     examples = list(consonant_examples) + list(vowel_examples)
-    ids = encode_text("".join(examples)).reshape(len(examples), -1) if examples else np.zeros((0, EXAMPLE_LENGTH))
-    labels = [0] * len(consonant_examples) + [1] * len(vowel_examples)
-    return Dataset.from_dict({"input_ids": ids.astype(np.int64), "labels": labels}).with_format("torch")
+    ids = encode_text("".join(examples)).reshape(len(examples), -1).astype(np.int64) if examples else np.zeros((0, EXAMPLE_LENGTH), np.int64)
+    labels = np.array([0] * len(consonant_examples) + [1] * len(vowel_examples), dtype=np.int64)
+    if prefix_labels:
+        next_chars = ids[:, 1:]
+        is_vowel = np.isin(next_chars, [CHARACTERS.index(vowel) for vowel in VOWELS]).astype(np.int64)
+        prefix = np.where(next_chars == CHARACTERS.index(" "), -100, is_vowel)
+        labels = np.concatenate([prefix, labels[:, None]], axis=1)
+    return Dataset.from_dict({"input_ids": ids, "labels": labels}).with_format("torch")
 
 
 def lm_dataset(

@@ -189,11 +189,20 @@ class CharGRUForSequenceClassification(CharGRUPreTrainedModel):
         return_dict: bool | None = None,
         **kwargs,
     ) -> SequenceClassifierOutput:
+        r"""
+        labels (`torch.LongTensor` of shape `(batch_size,)` or `(batch_size, sequence_length)`, *optional*):
+            One label per text, for the state after its last character; or one label per position (-100 where
+            there is none), which trains the head on the state after every prefix of the text.
+        """
         outputs = self.char_gru(input_ids, attention_mask=attention_mask)
         final_state = self.char_gru.dropout(outputs.state[-1])  # last layer, after each row's last real character
         logits = self.classifier(final_state)
         loss = None
-        if labels is not None:
+        if labels is not None and labels.dim() == 2:
+            # Every prefix of a text is a context too: its label is whether the following character is a vowel.
+            prefix_logits = self.classifier(outputs.last_hidden_state)
+            loss = nn.functional.cross_entropy(prefix_logits.flatten(0, 1).float(), labels.flatten(), ignore_index=-100)
+        elif labels is not None:
             loss = nn.functional.cross_entropy(logits.float(), labels.view(-1))
         return SequenceClassifierOutput(loss=loss, logits=logits)
 

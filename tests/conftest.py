@@ -1,0 +1,51 @@
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+import hf_charnn
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def shared_data_dir() -> Path:
+    return Path(os.environ.get("HF_CHARNN_DATA", REPO_ROOT.parent / "shared" / "data"))
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    folder = shared_data_dir()
+    if not (folder / "text8-100k.txt").is_file():
+        pytest.fail(f"exercise data not found in {folder}: set HF_CHARNN_DATA")
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_data_dir(tmp_path_factory, data_dir) -> Path:
+    """A few thousand characters and 100 + 100 examples cut from the shared data, for fast training tests."""
+    folder = tmp_path_factory.mktemp("tiny-data")
+    (folder / "text8-100k.txt").write_text((data_dir / "text8-100k.txt").read_text()[:4000])
+    (folder / "text8-dev.txt").write_text((data_dir / "text8-dev.txt").read_text()[:200])
+    for split, count in (("train", 100), ("dev", 50)):
+        for label in ("consonant", "vowel"):
+            lines = (data_dir / f"{split}-{label}-examples.txt").read_text().splitlines()[:count]
+            (folder / f"{split}-{label}-examples.txt").write_text("\n".join(lines) + "\n")
+    return folder
+
+
+@pytest.fixture
+def tiny_config() -> hf_charnn.CharGRUConfig:
+    return hf_charnn.CharGRUConfig(embedding_size=8, hidden_size=16, num_hidden_layers=2)
+
+
+@pytest.fixture
+def random_lm(tiny_config) -> hf_charnn.CharGRUForCausalLM:
+    torch.manual_seed(0)
+    return hf_charnn.CharGRUForCausalLM(tiny_config).eval()
+
+
+@pytest.fixture
+def random_classifier(tiny_config) -> hf_charnn.CharGRUForSequenceClassification:
+    torch.manual_seed(0)
+    return hf_charnn.CharGRUForSequenceClassification(tiny_config).eval()

@@ -1,0 +1,81 @@
+import hashlib
+
+import numpy as np
+import pytest
+
+from hf_charnn.baselines import FrequencyClassifier, UniformLanguageModel
+from hf_charnn.data import load_classification_examples, load_lm_texts
+from hf_charnn.evaluation import check_normalization, check_sanity, evaluate_classifier, evaluate_lm
+
+
+def test_shared_data_is_the_exercise_data(data_dir):
+    for line in (data_dir / "SHA256SUMS").read_text().splitlines():
+        digest, name = line.split()
+        assert hashlib.sha256((data_dir / name).read_bytes()).hexdigest() == digest, name
+
+
+def test_frequency_baseline_reproduces_71_4_percent(data_dir):
+    classifier = FrequencyClassifier.fit(*load_classification_examples(data_dir, "train"))
+    result = evaluate_classifier(classifier, *load_classification_examples(data_dir, "dev"))
+    assert result == {"correct": 714, "total": 1000, "accuracy": pytest.approx(71.4)}
+
+
+def test_uniform_lm_has_perplexity_27(data_dir):
+    _, dev_text = load_lm_texts(data_dir)
+    result = evaluate_lm(UniformLanguageModel(), dev_text)
+    assert result["sane"] and result["normalizes"]
+    assert result["perplexity"] == pytest.approx(27.0)
+    assert result["log_prob"] == pytest.approx(-500 * np.log(27))
+
+
+def test_random_gru_lm_is_sane_and_normalizes(random_lm):
+    assert check_sanity(random_lm)
+    assert check_normalization(random_lm)
+    result = evaluate_lm(random_lm, " the united states ")
+    assert set(result) == {"sane", "normalizes", "log_prob", "avg_log_prob", "perplexity"}
+    assert result["perplexity"] == pytest.approx(np.exp(-result["avg_log_prob"]))
+
+
+class SequenceOffByOne(UniformLanguageModel):
+    """Scores one character too many: not sane."""
+
+    def get_log_prob_sequence(self, next_chars, context):
+        return super().get_log_prob_sequence(next_chars + "x", context)
+
+
+class PositiveLogProbs(UniformLanguageModel):
+    """Consistent, but claims probabilities above one: not sane, does not normalize."""
+
+    def get_next_char_log_probs(self, context):
+        return np.full(self.vocab_size, 0.1)
+
+    def get_log_prob_sequence(self, next_chars, context):
+        return 0.1 * len(next_chars)
+
+
+class HalfMass(UniformLanguageModel):
+    """Consistent and <= 0, but its probabilities sum to one half: sane, does not normalize."""
+
+    def get_next_char_log_probs(self, context):
+        return super().get_next_char_log_probs(context) + np.log(0.5)
+
+    def get_log_prob_sequence(self, next_chars, context):
+        return super().get_log_prob_sequence(next_chars, context) + np.log(0.5) * len(next_chars)
+
+
+@pytest.mark.parametrize(
+    "model, sane, normalizes",
+    [(SequenceOffByOne(), False, False), (PositiveLogProbs(), False, False), (HalfMass(), True, False)],
+)
+def test_harness_catches_broken_models(model, sane, normalizes):
+    assert check_sanity(model) is sane
+    assert check_normalization(model) is normalizes
+
+
+def test_classifier_harness_counts_per_class():
+    class AlwaysVowel:
+        def predict(self, context):
+            return 1
+
+    result = evaluate_classifier(AlwaysVowel(), ["abc", "def"], ["ghi"])
+    assert result == {"correct": 1, "total": 3, "accuracy": pytest.approx(100 / 3)}

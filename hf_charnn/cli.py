@@ -70,6 +70,44 @@ def cmd_prepare_data(args):
     _print_result(prepare_exercise_data(corpus, args.out, seed=args.seed), None)
 
 
+def cmd_generate(args):
+    import torch
+
+    from .loading import load_model
+    from .text import normalize_text
+    from .tokenization_char_gru import CharTokenizer
+
+    model = load_model(args.model_dir, "lm")
+    tokenizer = CharTokenizer()
+    prompt = normalize_text(args.prompt) if args.normalize else args.prompt
+    if not prompt:
+        raise UserError("the prompt is empty: give at least one character")
+    try:
+        inputs = tokenizer([prompt], return_tensors="pt")
+    except ValueError as error:
+        raise UserError(f"prompt: {error}, or pass --normalize") from None
+    torch.manual_seed(args.seed)
+    sampling = args.temperature > 0
+    output = model.generate(
+        **inputs,
+        max_new_tokens=args.max_new_chars,
+        min_new_tokens=args.max_new_chars,
+        do_sample=sampling,
+        temperature=args.temperature if sampling else None,
+        top_k=args.top_k if sampling else None,
+        top_p=args.top_p if sampling else None,
+        num_beams=args.num_beams,
+    )
+    print(tokenizer.decode(output[0], skip_special_tokens=True))
+
+
+def cmd_push(args):
+    from .hub import push_model_folder
+
+    url = push_model_folder(args.model_dir, args.repo_id, private=args.private, token=args.token)
+    print(f"uploaded {args.model_dir} to {args.repo_id}: {url}")
+
+
 def _add_training_flags(parser: argparse.ArgumentParser, task: str):
     from .training import PRESETS
 
@@ -140,6 +178,25 @@ def build_parser() -> argparse.ArgumentParser:
 
     _add_training_flags(commands.add_parser("train-lm", help="train the character LM"), "lm")
     _add_training_flags(commands.add_parser("train-classifier", help="train the vowel/consonant classifier"), "classifier")
+
+    generate = commands.add_parser("generate", help="continue a prompt with a saved LM")
+    generate.add_argument("model_dir")
+    generate.add_argument("--prompt", required=True, help="text8-form text (a-z and space) to continue")
+    generate.add_argument("--max-new-chars", type=int, default=200)
+    generate.add_argument("--temperature", type=float, default=0.0, help="0 = greedy; > 0 samples")
+    generate.add_argument("--top-k", type=int, default=None, help="sample from the k likeliest characters")
+    generate.add_argument("--top-p", type=float, default=None, help="nucleus sampling mass")
+    generate.add_argument("--num-beams", type=int, default=1, help="beam search width (greedy only)")
+    generate.add_argument("--seed", type=int, default=0, help="seed for sampling")
+    generate.add_argument("--normalize", action="store_true", help="map the prompt into text8 form first")
+    generate.set_defaults(func=cmd_generate)
+
+    push = commands.add_parser("push", help="upload a saved model folder to the Hugging Face Hub")
+    push.add_argument("model_dir")
+    push.add_argument("--repo-id", required=True, help="user/name on the Hub")
+    push.add_argument("--private", action="store_true", help="create the repository as private")
+    push.add_argument("--token", help="Hub token with write access (default: HF_TOKEN or the saved login)")
+    push.set_defaults(func=cmd_push)
 
     prepare = commands.add_parser("prepare-data", help="derive exercise-format files from a text8-form corpus")
     prepare.add_argument("--text8", required=True, help="the text8 file, text8.zip, or its URL")

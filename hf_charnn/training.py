@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 import torch
-from accelerate import Accelerator, DataLoaderConfiguration
+from accelerate import Accelerator, DataLoaderConfiguration, PartialState
 from accelerate.utils import set_seed
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
@@ -25,6 +25,7 @@ from tqdm.auto import tqdm
 from .configuration_char_gru import CharGRUConfig
 from .data import classification_dataset, lm_dataset, load_classification_examples, load_lm_texts
 from .errors import UserError
+from .hub import model_card, register_remote_code
 from .evaluation import evaluate_classifier, evaluate_lm
 from .modeling_char_gru import CharGRUForCausalLM, CharGRUForSequenceClassification
 from .tokenization_char_gru import CharTokenizer
@@ -69,6 +70,7 @@ class TrainingConfig:
     # classifier data
     prefix_labels: bool = False  # also train on every prefix of each example (see data.classification_dataset)
     # run
+    max_train_rows: int | None = None  # train on the first N rows only (for timing a slow preset's epoch)
     seed: int = 42
     normalize: bool = False
     resume_from: str | None = None
@@ -214,6 +216,8 @@ def train(config: TrainingConfig) -> dict:
     wall_start = time.perf_counter()
 
     model_class, train_dataset, dev_data = _build_data(config)
+    if config.max_train_rows is not None:
+        train_dataset = train_dataset.select(range(min(config.max_train_rows, len(train_dataset))))
     model = model_class(config.model_config())
     carry_state = config.task == "lm" and config.carry_state
     train_loader = DataLoader(train_dataset, batch_size=config.batch_size, shuffle=not carry_state)
@@ -231,6 +235,7 @@ def train(config: TrainingConfig) -> dict:
         _truncate_metrics(metrics_path, start_epoch)
 
     history = _read_metrics(metrics_path) if start_epoch else []
+    steps_done = 0
     last_epoch = config.epochs if config.stop_after_epoch is None else min(config.epochs, config.stop_after_epoch)
     for epoch in range(start_epoch, last_epoch):
         model.train()
@@ -272,6 +277,7 @@ def train(config: TrainingConfig) -> dict:
             chars += batch["input_ids"].numel()
             if config.task == "classifier":
                 correct += int((outputs.logits.argmax(-1) == targets).sum())
+        steps_done += step + 1
         epoch_seconds = time.perf_counter() - epoch_start
         train_seconds += epoch_seconds
 
@@ -297,7 +303,16 @@ def train(config: TrainingConfig) -> dict:
                 handle.write(json.dumps(record) + "\n")
             accelerator.print(_format_record(record))
 
-    summary = {"task": config.task, "preset": config.preset, "epochs_done": last_epoch, "train_seconds": train_seconds}
+    # Each process reports its own step count, so a multi-process run shows that every rank trained.
+    steps_per_process = accelerator.gather(torch.tensor([steps_done])).tolist()
+    summary = {
+        "task": config.task,
+        "preset": config.preset,
+        "epochs_done": last_epoch,
+        "train_seconds": train_seconds,
+        "num_processes": accelerator.num_processes,
+        "steps_per_process": steps_per_process,
+    }
     if last_epoch == config.epochs:
         accelerator.wait_for_everyone()
         unwrapped = accelerator.unwrap_model(model)
@@ -321,10 +336,14 @@ def _final_evaluation(config, model, dev_data) -> dict:
 
 
 def save_trained_model(model, output_dir: Path, config: TrainingConfig, summary: dict, history: list[dict]):
-    """`save_pretrained` of model and tokenizer, plus the training config that produced them."""
+    """A Hub-ready folder: model and tokenizer (with remote code), model card, and the training config."""
+    tokenizer = CharTokenizer()
+    register_remote_code(model, tokenizer)
     model.save_pretrained(output_dir)
-    CharTokenizer().save_pretrained(output_dir)
+    tokenizer.save_pretrained(output_dir)
+    model_card(config.task, summary["results"], config, summary["train_seconds"]).save(output_dir / "README.md")
     (output_dir / "training_config.json").write_text(json.dumps(dataclasses.asdict(config), indent=2) + "\n")
+    print(f"saved the model to {output_dir} (process {PartialState().process_index})", flush=True)
 
 
 def _save_checkpoint(accelerator, output_dir: Path, epoch: int, train_seconds: float, keep: int):

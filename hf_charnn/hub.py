@@ -1,0 +1,98 @@
+"""Hub-ready model folders (remote code, model card) and uploading them."""
+
+import dataclasses
+import os
+from pathlib import Path
+
+import torch
+
+from .errors import UserError
+from .loading import check_model_folder
+
+CARD_TEMPLATES = Path(os.environ.get("HF_CHARNN_CARD_TEMPLATES", Path(__file__).resolve().parents[1] / "model_cards"))
+HUB_FILES = ("config.json", "model.safetensors", "tokenizer_config.json", "vocab.json", "README.md")
+CARD_HYPERPARAMETERS = (
+    "embedding_size", "hidden_size", "num_hidden_layers", "dropout", "optimizer", "learning_rate", "weight_decay",
+    "lr_schedule", "warmup_ratio", "max_grad_norm", "batch_size", "epochs", "chunk_size", "carry_state",
+    "prefix_labels", "seed",
+)
+
+
+def register_remote_code(model, tokenizer):
+    """Make `save_pretrained` write `auto_map` and copy the modeling files, for `trust_remote_code=True` users."""
+    auto_class = "AutoModelForCausalLM" if model.can_generate() else "AutoModelForSequenceClassification"
+    model.config.register_for_auto_class()
+    model.register_for_auto_class(auto_class)
+    tokenizer.register_for_auto_class()
+
+
+def model_card(task: str, results: dict, config, train_seconds: float, repo_id: str | None = None):
+    """The model card rendered from `model_cards/{lm,classifier}.md` with the eval results as `model-index`."""
+    from huggingface_hub import EvalResult, ModelCard, ModelCardData
+
+    template = CARD_TEMPLATES / ("lm.md" if task == "lm" else "classifier.md")
+    if not template.is_file():
+        raise UserError(f"model card template {template} not found; set HF_CHARNN_CARD_TEMPLATES to the model_cards folder")
+    repo_id = repo_id or f"hf-charnn/char-gru-{task}"
+    if task == "lm":
+        evaluation = EvalResult(
+            task_type="text-generation", dataset_type="text8", dataset_name="text8 (exercise dev text, 500 chars)",
+            dataset_split="dev", metric_type="perplexity", metric_name="Perplexity", metric_value=round(results["perplexity"], 4),
+        )
+        pipeline_tag = "text-generation"
+    else:
+        evaluation = EvalResult(
+            task_type="text-classification", dataset_type="text8", dataset_name="text8 vowel/consonant (exercise dev)",
+            dataset_split="dev", metric_type="accuracy", metric_name="Accuracy", metric_value=round(results["accuracy"], 2),
+        )
+        pipeline_tag = "text-classification"
+    card_data = ModelCardData(
+        language="en", license="apache-2.0", library_name="transformers", pipeline_tag=pipeline_tag,
+        tags=["hf_charnn", "char-gru", "character-level", "text8"], datasets=["text8"],
+        model_name=repo_id.split("/")[-1], eval_results=[evaluation],
+    )
+    values = dataclasses.asdict(config)
+    return ModelCard.from_template(
+        card_data,
+        template_path=str(template),
+        model_name=repo_id.split("/")[-1],
+        repo_id=repo_id,
+        results=results,
+        train_seconds=train_seconds,
+        device="CUDA" if torch.cuda.is_available() and not config.cpu else f"CPU ({torch.get_num_threads()} threads)",
+        hyperparameters={key: values[key] for key in CARD_HYPERPARAMETERS if key in values and values[key] is not None},
+    )
+
+
+def push_model_folder(model_dir: str | Path, repo_id: str, private: bool = False, token: str | None = None) -> str:
+    """Upload a saved model folder (checked first) as one commit; returns the commit URL."""
+    from huggingface_hub import HfApi
+    from huggingface_hub.errors import HfHubHTTPError, LocalTokenNotFoundError, RepositoryNotFoundError
+
+    folder = check_model_folder(model_dir)
+    missing = [name for name in HUB_FILES if not (folder / name).is_file()]
+    if missing:
+        raise UserError(f"{folder}: not ready for the Hub, missing {', '.join(missing)}; train with hf-charnn or re-save the folder")
+    api = HfApi(token=token)
+    try:
+        api.create_repo(repo_id, private=private, exist_ok=True)
+        commit = api.upload_folder(
+            folder_path=str(folder), repo_id=repo_id, commit_message="Upload hf_charnn model",
+            ignore_patterns=["checkpoints/**", "runs/**"],
+        )
+    except LocalTokenNotFoundError:
+        raise UserError("no Hub token: pass --token, set HF_TOKEN, or run `hf auth login`") from None
+    except RepositoryNotFoundError:
+        raise UserError(f"repository {repo_id} not found, or this token cannot write to it") from None
+    except HfHubHTTPError as error:
+        status = getattr(getattr(error, "response", None), "status_code", None)
+        if status in (401, 403):
+            raise UserError(f"the Hub refused the token ({status}): pass a token with write access to {repo_id}") from None
+        raise UserError(f"upload to {repo_id} failed, nothing was reported as uploaded: {error}") from None
+    except (OSError, ConnectionError) as error:
+        raise UserError(f"cannot reach the Hub at {api.endpoint} ({error.__class__.__name__}); check the network or HF_ENDPOINT") from None
+    except Exception as error:  # httpx transport errors are not OSErrors
+        if error.__class__.__module__.startswith(("httpx", "httpcore")):
+            raise UserError(f"cannot reach the Hub at {api.endpoint} ({error.__class__.__name__}); check the network or HF_ENDPOINT") from None
+        raise
+    return str(commit.commit_url)

@@ -1,0 +1,183 @@
+#!/usr/bin/env python
+"""
+Benchmark the `default` presets against the classic `seed` run, on this machine, and print a table.
+
+    python scripts/benchmark.py --data-dir ../shared/data [--runs 3] [--output benchmark.md]
+
+Per task: median over --runs of the wall time and final dev metric of the `default` preset; the time it took to
+reach the `seed` preset's final quality (77.6 % / perplexity 6.23, the classic run's numbers); the `seed` preset's
+time for its 10 epochs, extrapolated from a timed slice of one epoch (one example a step is too slow to run
+whole); training throughput and model FLOPs utilisation against a matmul peak measured in the same run.
+Generation speed and scoring throughput of the trained LM close the table.
+"""
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from hf_charnn.data import load_lm_texts
+from hf_charnn.training import TrainingConfig, train
+
+SEED_QUALITY = {"lm": 6.23, "classifier": 77.6}  # the classic hand-rolled run (583 s / 1020 s on its machine)
+TARGETS = {"lm": "ppl <= 4.0 in <= 120 s", "classifier": "acc >= 79 % in <= 20 s"}
+
+
+def matmul_peak_gflops(dtype=torch.float32, size=2048, repeats=20) -> float:
+    a, b = torch.randn(size, size, dtype=dtype), torch.randn(size, size, dtype=dtype)
+    for _ in range(3):
+        a @ b
+    start = time.perf_counter()
+    for _ in range(repeats):
+        a @ b
+    return 2 * size**3 * repeats / (time.perf_counter() - start) / 1e9
+
+
+def training_flops_per_char(config: TrainingConfig) -> float:
+    """Forward + backward (3x forward) matmul FLOPs per training character: GRU gates and the output head."""
+    forward = 0
+    for layer in range(config.num_hidden_layers):
+        inputs = config.embedding_size if layer == 0 else config.hidden_size
+        forward += 2 * 3 * config.hidden_size * (inputs + config.hidden_size)
+    outputs = 27 if config.task == "lm" else 2
+    forward += 2 * config.hidden_size * outputs
+    return 3 * forward
+
+
+def reached(history: list[dict], task: str) -> float | None:
+    """Training seconds until the dev metric first reached the seed run's final quality."""
+    for record in history:
+        good = record["dev_perplexity"] <= SEED_QUALITY["lm"] if task == "lm" else record["dev_accuracy"] >= SEED_QUALITY["classifier"]
+        if good:
+            return record["train_seconds"]
+    return None
+
+
+def run_default(task: str, data_dir: str, workdir: Path, run: int) -> dict:
+    config = TrainingConfig.from_preset(task, "default", data_dir=data_dir, output_dir=str(workdir / f"{task}-{run}"), progress_bar=False)
+    summary = train(config)
+    history = [json.loads(line) for line in (Path(config.output_dir) / "metrics.jsonl").read_text().splitlines()]
+    metric = summary["results"]["perplexity"] if task == "lm" else summary["results"]["accuracy"]
+    chars_per_second = statistics.median(record["train_chars_per_second"] for record in history)
+    return {
+        "config": config,
+        "wall": summary["wall_seconds"],
+        "train": summary["train_seconds"],
+        "metric": metric,
+        "to_seed_quality": reached(history, task),
+        "chars_per_second": chars_per_second,
+        "output_dir": config.output_dir,
+    }
+
+
+def time_seed_preset(task: str, data_dir: str, workdir: Path, rows: int) -> dict:
+    """Seconds for the seed preset's full run, extrapolated from `rows` training rows of one epoch."""
+    config = TrainingConfig.from_preset(
+        task, "seed", data_dir=data_dir, output_dir=str(workdir / f"{task}-seed"), epochs=1, stop_after_epoch=1,
+        max_train_rows=rows, progress_bar=False,
+    )
+    summary = train(config)
+    full = TrainingConfig.from_preset(task, "seed", data_dir=data_dir)
+    from hf_charnn.training import _build_data
+
+    total_rows = len(_build_data(full)[1])
+    seconds = summary["train_seconds"] / rows * total_rows * full.epochs
+    history = [json.loads(line) for line in (Path(config.output_dir) / "metrics.jsonl").read_text().splitlines()]
+    return {"seconds": seconds, "chars_per_second": history[-1]["train_chars_per_second"], "config": full}
+
+
+def generation_numbers(model_dir: str, data_dir: str) -> dict:
+    from hf_charnn import CharTokenizer
+    from hf_charnn.loading import load_model
+
+    model = load_model(model_dir, "lm")
+    tokenizer = CharTokenizer()
+
+    def seconds_for(new_chars: int, batch: int) -> float:
+        inputs = tokenizer(["the united states"] * batch, return_tensors="pt")
+        start = time.perf_counter()
+        model.generate(**inputs, max_new_tokens=new_chars, min_new_tokens=new_chars, do_sample=False)
+        return time.perf_counter() - start
+
+    seconds_for(10, 1)
+    t1000, t2000 = seconds_for(1000, 1), seconds_for(2000, 1)
+    t_batch = seconds_for(1000, 32)
+    train_text, _ = load_lm_texts(data_dir)
+    start = time.perf_counter()
+    model.get_log_prob_sequence(train_text, " ")
+    score_seconds = time.perf_counter() - start
+    return {
+        "batch1_chars_per_second": 1000 / t1000,
+        "batch32_chars_per_second": 32 * 1000 / t_batch,
+        "ratio_2000_vs_1000": t2000 / t1000,
+        "score_chars_per_second": len(train_text) / score_seconds,
+    }
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data-dir", default=None, help="exercise data (default: $HF_CHARNN_DATA)")
+    parser.add_argument("--runs", type=int, default=3, help="runs of each default preset (medians are reported)")
+    parser.add_argument("--seed-rows", type=int, default=1000, help="training rows timed for the seed preset")
+    parser.add_argument("--tasks", nargs="+", default=["lm", "classifier"], choices=["lm", "classifier"])
+    parser.add_argument("--output", help="also write the table (markdown) here")
+    args = parser.parse_args(argv)
+
+    peak_fp32 = matmul_peak_gflops()
+    lines = [
+        f"matmul peak measured now: fp32 {peak_fp32:.0f} GFLOP/s, bf16 {matmul_peak_gflops(torch.bfloat16):.0f} GFLOP/s; "
+        f"{torch.get_num_threads()} threads; medians of {args.runs} runs",
+        "",
+        "| task | preset | target | wall s | train s | dev metric | to seed quality s | seed preset s (extrapolated) | speed-up vs seed | train chars/s | GFLOP/s | MFU (fp32) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    lm_dir = None
+    with tempfile.TemporaryDirectory() as tmp:
+        workdir = Path(tmp)
+        for task in args.tasks:
+            runs = [run_default(task, args.data_dir, workdir, run) for run in range(args.runs)]
+            seed = time_seed_preset(task, args.data_dir, workdir, args.seed_rows)
+            median = lambda key: statistics.median(r[key] for r in runs)  # noqa: E731
+            reached_times = [r["to_seed_quality"] for r in runs if r["to_seed_quality"] is not None]
+            to_quality = statistics.median(reached_times) if reached_times else float("nan")
+            flops = training_flops_per_char(runs[0]["config"])
+            seed_flops = training_flops_per_char(seed["config"])
+            unit = "ppl" if task == "lm" else "%"
+            lines.append(
+                f"| {task} | default | {TARGETS[task]} | {median('wall'):.1f} | {median('train'):.1f} | "
+                f"{median('metric'):.3f} {unit} | {to_quality:.1f} | {seed['seconds']:.0f} | {seed['seconds'] / to_quality:.0f}x | "
+                f"{median('chars_per_second'):.0f} | {median('chars_per_second') * flops / 1e9:.1f} | "
+                f"{100 * median('chars_per_second') * flops / 1e9 / peak_fp32:.1f} % |"
+            )
+            lines.append(
+                f"| {task} | seed | classic run: {SEED_QUALITY[task]} | | | | | {seed['seconds']:.0f} | 1x | {seed['chars_per_second']:.0f} | "
+                f"{seed['chars_per_second'] * seed_flops / 1e9:.1f} | {100 * seed['chars_per_second'] * seed_flops / 1e9 / peak_fp32:.1f} % |"
+            )
+            if task == "lm":
+                lm_dir = runs[0]["output_dir"]
+            print("\n".join(lines[-2:]), file=sys.stderr, flush=True)
+        if lm_dir:
+            numbers = generation_numbers(lm_dir, args.data_dir)
+            lines += [
+                "",
+                "| LM inference | value | target |",
+                "|---|---|---|",
+                f"| generate, batch 1 (new chars/s) | {numbers['batch1_chars_per_second']:.0f} | >= 1000 |",
+                f"| generate, batch 32 (new chars/s) | {numbers['batch32_chars_per_second']:.0f} | |",
+                f"| time for 2000 new chars / time for 1000 | {numbers['ratio_2000_vs_1000']:.2f} | <= 2.2 |",
+                f"| get_log_prob_sequence over 100k chars (chars/s) | {numbers['score_chars_per_second']:.0f} | >= 200000 |",
+            ]
+    table = "\n".join(lines)
+    print(table)
+    if args.output:
+        Path(args.output).write_text(table + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,21 @@
+"""Trains the real `default` presets on the shared exercise data (about two and a half minutes on 2 cores)."""
+
+import pytest
+
+from hf_charnn.training import TrainingConfig, train
+
+
+@pytest.mark.e2e
+def test_default_lm_meets_the_exercise_threshold(tmp_path, data_dir):
+    summary = train(TrainingConfig.from_preset("lm", "default", data_dir=str(data_dir), output_dir=str(tmp_path), progress_bar=False))
+    results = summary["results"]
+    assert results["sane"] and results["normalizes"]
+    assert results["perplexity"] <= 7.0
+
+
+@pytest.mark.e2e
+def test_default_classifier_meets_the_exercise_threshold(tmp_path, data_dir):
+    summary = train(
+        TrainingConfig.from_preset("classifier", "default", data_dir=str(data_dir), output_dir=str(tmp_path), progress_bar=False)
+    )
+    assert summary["results"]["accuracy"] >= 75.0

@@ -66,13 +66,15 @@ def model_card(task: str, results: dict, config, train_seconds: float, repo_id: 
 
 def push_model_folder(model_dir: str | Path, repo_id: str, private: bool = False, token: str | None = None) -> str:
     """Upload a saved model folder (checked first) as one commit; returns the commit URL."""
-    from huggingface_hub import HfApi
+    from huggingface_hub import HfApi, get_token
     from huggingface_hub.errors import HfHubHTTPError, LocalTokenNotFoundError, RepositoryNotFoundError
 
     folder = check_model_folder(model_dir)
     missing = [name for name in HUB_FILES if not (folder / name).is_file()]
     if missing:
         raise UserError(f"{folder}: not ready for the Hub, missing {', '.join(missing)}; train with hf-charnn or re-save the folder")
+    if token is None and get_token() is None:
+        raise UserError("no Hub token: pass --token, set HF_TOKEN, or run `hf auth login`")
     api = HfApi(token=token)
     try:
         api.create_repo(repo_id, private=private, exist_ok=True)

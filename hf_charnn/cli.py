@@ -9,6 +9,7 @@ from pathlib import Path
 from .errors import UserError
 
 EXIT_USER_ERROR = 2
+DATA_DIR_HELP = "folder of the exercise files (default: $HF_CHARNN_DATA)"
 
 
 def _print_result(result: dict, output: str | None):
@@ -111,7 +112,7 @@ def cmd_push(args):
 def _add_training_flags(parser: argparse.ArgumentParser, task: str):
     from .training import PRESETS
 
-    parser.add_argument("--data-dir", help="folder of the exercise files (default: $HF_CHARNN_DATA)")
+    parser.add_argument("--data-dir", help=DATA_DIR_HELP)
     parser.add_argument("--output-dir", default=f"runs/{task}", help="where checkpoints, metrics and the model go")
     parser.add_argument("--preset", default="default", choices=sorted(PRESETS[task]), help="starting hyperparameters")
     group = parser.add_argument_group("hyperparameters (each overrides the preset)")
@@ -157,7 +158,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     baseline = commands.add_parser("baseline", help="evaluate the frequency classifier and the uniform LM")
-    baseline.add_argument("--data-dir", help="folder of the exercise files (default: $HF_CHARNN_DATA)")
+    baseline.add_argument("--data-dir", help=DATA_DIR_HELP)
     baseline.add_argument("--output", help="also write the JSON here")
     baseline.set_defaults(func=cmd_baseline)
 
@@ -170,7 +171,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     evaluate_clf = commands.add_parser("evaluate-classifier", help="accuracy of a saved classifier")
     evaluate_clf.add_argument("model_dir")
-    evaluate_clf.add_argument("--data-dir", help="folder of the exercise files (default: $HF_CHARNN_DATA)")
+    evaluate_clf.add_argument("--data-dir", help=DATA_DIR_HELP)
     evaluate_clf.add_argument("--split", default="dev", choices=["dev", "train"])
     evaluate_clf.add_argument("--normalize", action="store_true", help="map the examples into text8 form first")
     evaluate_clf.add_argument("--output", help="also write the JSON here")

@@ -2,7 +2,12 @@
 
 import sys
 
-from .cli import main
+from .cli import main as cli_main
+
+
+def main() -> int:
+    return cli_main(["train-classifier", *sys.argv[1:]])
+
 
 if __name__ == "__main__":
-    sys.exit(main(["train-classifier", *sys.argv[1:]]))
+    sys.exit(main())

@@ -106,8 +106,8 @@ PRESETS = {
             chunk_size=20, carry_state=False,
         ),
         "default": dict(
-            embedding_size=64, hidden_size=384, dropout=0.2, optimizer="adamw", learning_rate=4e-3,
-            weight_decay=0.1, lr_schedule="cosine", warmup_ratio=0.1, max_grad_norm=1.0, epochs=12,
+            embedding_size=64, hidden_size=384, dropout=0.25, optimizer="adamw", learning_rate=4e-3,
+            weight_decay=0.1, lr_schedule="cosine", warmup_ratio=0.1, max_grad_norm=1.0, epochs=14,
             batch_size=32, chunk_size=64, carry_state=True,
         ),
     },
@@ -117,7 +117,7 @@ PRESETS = {
         ),
         "default": dict(
             embedding_size=32, hidden_size=128, dropout=0.2, optimizer="adamw", learning_rate=1e-2,
-            weight_decay=0.05, lr_schedule="cosine", warmup_ratio=0.05, max_grad_norm=1.0, epochs=5, batch_size=128,
+            weight_decay=0.05, lr_schedule="cosine", warmup_ratio=0.05, max_grad_norm=1.0, epochs=4, batch_size=128,
             prefix_labels=True,
         ),
     },

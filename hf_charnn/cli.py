@@ -109,6 +109,18 @@ def cmd_push(args):
     print(f"uploaded {args.model_dir} to {args.repo_id}: {url}")
 
 
+def cmd_sweep(args):
+    from .sweep import run_sweep
+
+    print(f"wrote {run_sweep(args.sweep_file, args.output_dir, data_dir=args.data_dir, launcher=args.launcher)}")
+
+
+def cmd_report(args):
+    from .sweep import write_report
+
+    print(f"wrote {write_report(args.sweep_dir)}")
+
+
 def _add_training_flags(parser: argparse.ArgumentParser, task: str):
     from .training import PRESETS
 
@@ -198,6 +210,17 @@ def build_parser() -> argparse.ArgumentParser:
     push.add_argument("--private", action="store_true", help="create the repository as private")
     push.add_argument("--token", help="Hub token with write access (default: HF_TOKEN or the saved login)")
     push.set_defaults(func=cmd_push)
+
+    sweep = commands.add_parser("sweep", help="run a list or grid of training configurations (restartable)")
+    sweep.add_argument("sweep_file", help="YAML: task, preset, base, runs and/or grid (see scripts/sweeps/)")
+    sweep.add_argument("--output-dir", required=True, help="one folder per run, plus results.md and PNG curves")
+    sweep.add_argument("--data-dir", help=DATA_DIR_HELP)
+    sweep.add_argument("--launcher", help='run each training under this, e.g. "accelerate launch --num_processes 2"')
+    sweep.set_defaults(func=cmd_sweep)
+
+    report = commands.add_parser("report", help="re-render results.md and the plots of a sweep folder")
+    report.add_argument("sweep_dir")
+    report.set_defaults(func=cmd_report)
 
     prepare = commands.add_parser("prepare-data", help="derive exercise-format files from a text8-form corpus")
     prepare.add_argument("--text8", required=True, help="the text8 file, text8.zip, or its URL")

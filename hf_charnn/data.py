@@ -103,6 +103,20 @@ def load_classification_examples(data_dir, split: str, normalize: bool = False) 
     )
 
 
+def example_windows(text: str, examples: list[str]) -> list[tuple[int, int]]:
+    """
+    (start, end) of every occurrence in `text` of each example together with its next character: the 21-char
+    windows an LM must never be trained to predict if a classifier built on it is scored on those examples.
+    """
+    spans = []
+    for example in set(examples):
+        position = text.find(example)
+        while position != -1:
+            spans.append((position, min(position + len(example) + 1, len(text))))
+            position = text.find(example, position + 1)
+    return sorted(spans)
+
+
 def classification_dataset(consonant_examples: list[str], vowel_examples: list[str], prefix_labels: bool = False) -> Dataset:
     """
     Rows of `input_ids` (int64, length 20) and `labels`, consonants first.

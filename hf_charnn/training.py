@@ -23,7 +23,7 @@ from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from .configuration_char_gru import CharGRUConfig
-from .data import classification_dataset, lm_dataset, load_classification_examples, load_lm_texts
+from .data import classification_dataset, example_windows, lm_dataset, load_classification_examples, load_lm_texts
 from .errors import UserError
 from .hub import model_card, register_remote_code
 from .evaluation import evaluate_classifier, evaluate_lm
@@ -67,8 +67,11 @@ class TrainingConfig:
     # LM data
     chunk_size: int = 64
     carry_state: bool = True
+    exclude_dev_examples: bool = False  # mask every dev classification window out of the LM's targets
     # classifier data
     prefix_labels: bool = False  # also train on every prefix of each example (see data.classification_dataset)
+    init_from: str | None = None  # a saved LM whose embedding and GRU start the classifier (its sizes win)
+    transfer_from_lm: bool = False  # first train a leak-free LM (dev windows excluded), then start from it
     # run
     max_train_rows: int | None = None  # train on the first N rows only (for timing a slow preset's epoch)
     seed: int = 42
@@ -120,15 +123,27 @@ PRESETS = {
             weight_decay=0.05, lr_schedule="cosine", warmup_ratio=0.05, max_grad_norm=1.0, epochs=4, batch_size=128,
             prefix_labels=True,
         ),
+        # Train the `default` LM with every dev example's window masked out of its targets, score it zero-shot,
+        # then fine-tune a classifier that starts from its embedding and GRU (the sizes come from the LM).
+        "lm-transfer": dict(
+            transfer_from_lm=True, dropout=0.25, optimizer="adamw", learning_rate=3e-3, weight_decay=0.05,
+            lr_schedule="cosine", warmup_ratio=0.05, max_grad_norm=1.0, epochs=3, batch_size=128, prefix_labels=True,
+        ),
     },
 }
+LEAK_FREE_LM_DIR = "leak-free-lm"
 
 
 def _build_data(config: TrainingConfig):
     """(model class, training dataset, dev data) for the task."""
     if config.task == "lm":
         train_text, dev_text = load_lm_texts(config.data_dir, config.normalize)
-        dataset = lm_dataset(train_text, config.chunk_size, config.batch_size, carry_state=config.carry_state)
+        excluded = []
+        if config.exclude_dev_examples:
+            excluded = example_windows(train_text, sum(load_classification_examples(config.data_dir, "dev"), []))
+        dataset = lm_dataset(
+            train_text, config.chunk_size, config.batch_size, carry_state=config.carry_state, exclude_windows=excluded
+        )
         return CharGRUForCausalLM, dataset, dev_text
     consonants, vowels = load_classification_examples(config.data_dir, "train", config.normalize)
     dev = load_classification_examples(config.data_dir, "dev", config.normalize)
@@ -200,6 +215,8 @@ def train(config: TrainingConfig) -> dict:
     """Train, evaluate each epoch, checkpoint each epoch, and save the final model; returns the run summary."""
     if config.task not in TASKS:
         raise UserError(f"unknown task {config.task!r}: choose one of {', '.join(TASKS)}")
+    if config.task == "classifier" and config.transfer_from_lm and not config.init_from:
+        return _train_from_leak_free_lm(config)
     output_dir = Path(config.output_dir)
     # split_batches: a batch of `batch_size` rows is shared out between the processes, so the LM's streams stay
     # in order on each process and the results do not depend on the process count. The seedable sampler makes
@@ -218,7 +235,11 @@ def train(config: TrainingConfig) -> dict:
     model_class, train_dataset, dev_data = _build_data(config)
     if config.max_train_rows is not None:
         train_dataset = train_dataset.select(range(min(config.max_train_rows, len(train_dataset))))
-    model = model_class(config.model_config())
+    if config.init_from:
+        # The backbone (embedding + GRU) comes from the LM; the classifier head starts fresh.
+        model = model_class.from_pretrained(config.init_from, dropout=config.dropout)
+    else:
+        model = model_class(config.model_config())
     carry_state = config.task == "lm" and config.carry_state
     train_loader = DataLoader(train_dataset, batch_size=config.batch_size, shuffle=not carry_state)
     optimizer, scheduler = _build_optimizer(config, model, config.epochs * len(train_loader))
@@ -373,3 +394,36 @@ def _format_record(record: dict) -> str:
         if key != "epoch":
             parts.append(f"{key} {value:.4g}" if isinstance(value, float) else f"{key} {value}")
     return " | ".join(parts)
+
+
+def _train_from_leak_free_lm(config: TrainingConfig) -> dict:
+    """
+    The LM-transfer classifier. Every dev example is a substring of text8-100k, so the LM is trained with each
+    occurrence of a dev example and its next character masked out of its targets; its zero-shot accuracy
+    (vowel mass vs consonant mass) is measured, then a classifier starting from its backbone is fine-tuned.
+    The saved model is the fine-tuned one; both accuracies are in eval_results.json.
+    """
+    from .transfer import LMVowelClassifier
+
+    output_dir = Path(config.output_dir)
+    lm_dir = output_dir / LEAK_FREE_LM_DIR
+    lm_config = TrainingConfig.from_preset(
+        "lm", "default", data_dir=config.data_dir, output_dir=str(lm_dir), exclude_dev_examples=True,
+        seed=config.seed, normalize=config.normalize, progress_bar=config.progress_bar, cpu=config.cpu,
+    )
+    lm_summary = train(lm_config)
+    zero_shot = None
+    if PartialState().is_main_process:
+        lm = CharGRUForCausalLM.from_pretrained(lm_dir)
+        dev = load_classification_examples(config.data_dir, "dev", config.normalize)
+        zero_shot = evaluate_classifier(LMVowelClassifier(lm), *dev)
+        print(f"zero-shot accuracy of the leak-free LM: {zero_shot['accuracy']:.1f} %", flush=True)
+    summary = train(dataclasses.replace(config, init_from=str(lm_dir)))
+    if PartialState().is_main_process and "results" in summary:
+        summary.update(
+            zero_shot=zero_shot, fine_tuned=summary["results"], lm_results=lm_summary.get("results"),
+            lm_train_seconds=lm_summary["train_seconds"],
+            total_train_seconds=lm_summary["train_seconds"] + summary["train_seconds"],
+        )
+        (output_dir / EVAL_RESULTS_FILE).write_text(json.dumps(summary, indent=2) + "\n")
+    return summary

@@ -130,7 +130,9 @@ def main(argv=None) -> int:
 
     peak_fp32 = matmul_peak_gflops()
     lines = [
-        f"matmul peak measured now: fp32 {peak_fp32:.0f} GFLOP/s, bf16 {matmul_peak_gflops(torch.bfloat16):.0f} GFLOP/s; "
+        # bf16 is timed small: without AMX / AVX512-BF16 it runs at about 1 GFLOP/s here.
+        f"matmul peak measured now: fp32 {peak_fp32:.0f} GFLOP/s, bf16 {matmul_peak_gflops(torch.bfloat16, size=256, repeats=2):.1f} GFLOP/s "
+        f"(CPU capability {torch.backends.cpu.get_cpu_capability()}); "
         f"{torch.get_num_threads()} threads; medians of {args.runs} runs",
         "",
         "| task | preset | target | wall s | train s | dev metric | to seed quality s | seed preset s (extrapolated) | speed-up vs seed | train chars/s | GFLOP/s | MFU (fp32) |",

@@ -101,3 +101,9 @@ def test_two_process_ddp_on_cpu(tmp_path, tiny_data_dir):
     saved = re.findall(r"saved the model to .* \(process (\d+)\)", result.stdout)
     assert saved == ["0"]
     assert summary["results"]["sane"]
+
+
+def test_tensorboard_tracker_writes_events(tmp_path, tiny_data_dir):
+    pytest.importorskip("tensorboard", reason="the tensorboard extra is not installed")
+    train(tiny_config("classifier", tiny_data_dir, tmp_path, epochs=1, report_to="tensorboard"))
+    assert list(tmp_path.rglob("events.out.tfevents.*"))

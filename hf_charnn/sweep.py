@@ -1,0 +1,163 @@
+"""
+Sweeps: a list or grid of training configurations, each a full run through `training.train`, restartable, with
+a markdown table and learning-curve plots.
+
+    task: classifier            # or lm
+    preset: seed                # the preset every run starts from
+    base: {epochs: 10}          # overrides shared by every run
+    runs:                       # a list of overrides, one run each ...
+      - {embedding_size: 10, hidden_size: 20, learning_rate: 1.0e-3}
+    grid:                       # ... and/or a grid: every combination of these values
+      learning_rate: [1.0e-3, 5.0e-3]
+"""
+
+import dataclasses
+import itertools
+import json
+import os
+import subprocess
+from pathlib import Path
+
+from .errors import UserError
+from .training import EVAL_RESULTS_FILE, METRICS_FILE, TrainingConfig, train
+
+RESULTS_FILE = "results.md"
+SPEC_FILE = "sweep.json"
+
+
+def load_spec(path: str | Path) -> dict:
+    import yaml
+
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path}: sweep file not found")
+    try:
+        spec = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as error:
+        raise UserError(f"{path}: not valid YAML ({error})") from None
+    if not isinstance(spec, dict) or spec.get("task") not in ("lm", "classifier"):
+        raise UserError(f"{path}: needs `task: lm` or `task: classifier` at the top level")
+    if not spec.get("runs") and not spec.get("grid"):
+        raise UserError(f"{path}: needs `runs` (a list of settings) or `grid` (lists of values), or both")
+    known = {field.name for field in dataclasses.fields(TrainingConfig)}
+    for overrides in expand_runs(spec):
+        unknown = sorted(set(overrides) - known)
+        if unknown:
+            raise UserError(f"{path}: unknown setting(s) {', '.join(unknown)}; use TrainingConfig field names")
+    return spec
+
+
+def expand_runs(spec: dict) -> list[dict]:
+    """Every run's overrides: `base` + each entry of `runs`, then `base` + each combination of `grid`."""
+    base = spec.get("base") or {}
+    runs = [{**base, **entry} for entry in spec.get("runs") or []]
+    grid = spec.get("grid") or {}
+    if grid:
+        keys = list(grid)
+        runs += [{**base, **dict(zip(keys, values))} for values in itertools.product(*(grid[key] for key in keys))]
+    return runs
+
+
+def run_name(index: int, overrides: dict, base: dict) -> str:
+    varying = {key: value for key, value in overrides.items() if base.get(key) != value}
+    label = "-".join(f"{key}={value}" for key, value in varying.items()) or "base"
+    return f"{index:02d}-{label}".replace("/", "_")
+
+
+def run_sweep(spec_path: str | Path, output_dir: str | Path, data_dir: str | None = None, launcher: str | None = None) -> Path:
+    """Run every configuration not finished yet (restartable), then write the table and the plots."""
+    spec = load_spec(spec_path)
+    output = Path(output_dir)
+    output.mkdir(parents=True, exist_ok=True)
+    (output / SPEC_FILE).write_text(json.dumps(spec, indent=2) + "\n")
+    base = spec.get("base") or {}
+    for index, overrides in enumerate(expand_runs(spec), start=1):
+        run_dir = output / run_name(index, overrides, base)
+        if (run_dir / EVAL_RESULTS_FILE).is_file():
+            print(f"{run_dir.name}: finished earlier, skipped", flush=True)
+            continue
+        print(f"{run_dir.name}: training", flush=True)
+        settings = {"data_dir": data_dir, **overrides, "output_dir": str(run_dir), "progress_bar": False, "save_total_limit": 1}
+        if launcher:
+            _launch(launcher, spec["task"], spec.get("preset", "default"), settings)
+        else:
+            train(TrainingConfig.from_preset(spec["task"], spec.get("preset", "default"), **settings))
+    return write_report(output)
+
+
+def _launch(launcher: str, task: str, preset: str, settings: dict):
+    """One run in its own processes, e.g. launcher="accelerate launch --num_processes 2"."""
+    flags = []
+    for key, value in settings.items():
+        if value is None or key == "progress_bar":
+            continue
+        flag = "--" + key.replace("_", "-")
+        if isinstance(value, bool):
+            flags.append(flag if value else "--no-" + key.replace("_", "-"))
+        else:
+            flags += [flag, str(value)]
+    command = [*launcher.split(), "-m", f"hf_charnn.train_{'lm' if task == 'lm' else 'classifier'}", "--preset", preset, "--no-progress-bar", *flags]
+    result = subprocess.run(command, env=os.environ.copy())
+    if result.returncode:
+        raise UserError(f"run failed under `{launcher}` (exit {result.returncode}): {' '.join(command)}")
+
+
+def _collect(output: Path) -> list[dict]:
+    runs = []
+    for run_dir in sorted(path for path in output.iterdir() if (path / METRICS_FILE).is_file()):
+        history = [json.loads(line) for line in (run_dir / METRICS_FILE).read_text().splitlines() if line]
+        summary_file = run_dir / EVAL_RESULTS_FILE
+        summary = json.loads(summary_file.read_text()) if summary_file.is_file() else {}
+        config = json.loads((run_dir / "training_config.json").read_text()) if (run_dir / "training_config.json").is_file() else {}
+        runs.append({"name": run_dir.name, "history": history, "summary": summary, "config": config})
+    if not runs:
+        raise UserError(f"{output}: no runs with {METRICS_FILE} found")
+    return runs
+
+
+def write_report(output_dir: str | Path) -> Path:
+    """`results.md` (a row per run) and one PNG per metric with every run's curve, from the saved metrics."""
+    output = Path(output_dir)
+    runs = _collect(output)
+    task = "lm" if "dev_perplexity" in runs[0]["history"][0] else "classifier"
+    metric, better = ("dev_perplexity", min) if task == "lm" else ("dev_accuracy", max)
+    columns = ["embedding_size", "hidden_size", "num_hidden_layers", "optimizer", "learning_rate", "batch_size", "epochs", "dropout"]
+    lines = [
+        f"| run | {' | '.join(columns)} | final {metric} | best epoch (value) | wall s | train chars/s |",
+        "|" + "---|" * (len(columns) + 5),
+    ]
+    for run in runs:
+        history = run["history"]
+        best = better(history, key=lambda record: record[metric])
+        final = run["summary"].get("results", {})
+        final_value = final.get("perplexity" if task == "lm" else "accuracy", history[-1][metric])
+        wall = run["summary"].get("wall_seconds", history[-1]["train_seconds"])
+        speed = sum(r["train_chars_per_second"] for r in history) / len(history)
+        values = [str(run["config"].get(column, "")) for column in columns]
+        lines.append(
+            f"| {run['name']} | {' | '.join(values)} | {final_value:.3f} | {best['epoch']} ({best[metric]:.3f}) | {wall:.1f} | {speed:.0f} |"
+        )
+    (output / RESULTS_FILE).write_text("\n".join(lines) + "\n")
+    _plot(output, runs, task)
+    return output / RESULTS_FILE
+
+
+def _plot(output: Path, runs: list[dict], task: str):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    metrics = ["train_loss", "dev_perplexity"] if task == "lm" else ["train_loss", "train_accuracy", "dev_accuracy"]
+    for metric in metrics:
+        figure, axes = plt.subplots(figsize=(8, 5))
+        for run in runs:
+            axes.plot([r["epoch"] for r in run["history"]], [r[metric] for r in run["history"]], marker="o", label=run["name"])
+        axes.set_xlabel("epoch")
+        axes.set_ylabel(metric.replace("_", " "))
+        axes.grid(alpha=0.3)
+        axes.legend(fontsize=7, loc="best")
+        figure.tight_layout()
+        figure.savefig(output / f"{metric}.png", dpi=100)
+        plt.close(figure)
+

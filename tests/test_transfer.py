@@ -1,0 +1,53 @@
+import json
+
+import pytest
+
+from hf_charnn import CharGRUForCausalLM
+from hf_charnn.data import example_windows, load_classification_examples
+from hf_charnn.training import TrainingConfig, _build_data, train
+from hf_charnn.transfer import LMVowelClassifier
+
+
+def test_leak_free_lm_never_trains_on_a_dev_window(data_dir):
+    """Rebuild each training target's 21-char window (20 chars of context + the target) from the dataset rows."""
+    config = TrainingConfig.from_preset("lm", "default", data_dir=str(data_dir), exclude_dev_examples=True)
+    _, dataset, _ = _build_data(config)
+    text = (data_dir / "text8-100k.txt").read_text()
+    dev = sum(load_classification_examples(data_dir, "dev"), [])
+    dev_windows = {text[start:end] for start, end in example_windows(text, dev)}
+    assert len(dev_windows) >= len(set(dev)) * 0.9  # almost every dev example occurs (with its next letter)
+    streams = config.batch_size
+    stream_length = (len(text) - 1) // streams
+    trained_windows, masked = 0, 0
+    for row_index, row in enumerate(dataset):
+        window, stream = divmod(row_index, streams)
+        start = stream * stream_length + window * config.chunk_size
+        for offset, label in enumerate(row["shift_labels"].tolist()):
+            target = start + offset + 1  # the character this position is trained to predict
+            if label == -100:
+                masked += 1
+                continue
+            assert label == "abcdefghijklmnopqrstuvwxyz ".index(text[target])
+            if target >= 20:
+                assert text[target - 20 : target + 1] not in dev_windows, f"dev window trained at {target}"
+                trained_windows += 1
+    assert masked >= len(dev_windows) and trained_windows > 90_000
+
+
+def test_zero_shot_classifier_reads_vowel_mass(random_lm):
+    classifier = LMVowelClassifier(random_lm)
+    probabilities = classifier.vowel_probability(["orums in abu dhabi t", "ab"])
+    assert all(0.0 < p < 1.0 for p in probabilities)
+    assert classifier.predict_batch(["orums in abu dhabi t"]) == [int(probabilities[0] > 0.5)]
+
+
+def test_lm_transfer_preset_trains_both_and_reports_both(tmp_path, tiny_data_dir):
+    config = TrainingConfig.from_preset(
+        "classifier", "lm-transfer", data_dir=str(tiny_data_dir), output_dir=str(tmp_path), epochs=1, progress_bar=False
+    )
+    summary = train(config)
+    results = json.loads((tmp_path / "eval_results.json").read_text())
+    assert set(results["zero_shot"]) == {"correct", "total", "accuracy"} and results["fine_tuned"] == summary["results"]
+    lm = CharGRUForCausalLM.from_pretrained(tmp_path / "leak-free-lm")
+    classifier_config = json.loads((tmp_path / "config.json").read_text())
+    assert classifier_config["hidden_size"] == lm.config.hidden_size

@@ -31,7 +31,8 @@ def test_leak_free_lm_never_trains_on_a_dev_window(data_dir):
             if target >= 20:
                 assert text[target - 20 : target + 1] not in dev_windows, f"dev window trained at {target}"
                 trained_windows += 1
-    assert masked >= len(dev_windows) and trained_windows > 90_000
+    # About a fifth of the targets fall inside some dev window (1,000 windows of 21 characters).
+    assert masked >= len(dev_windows) and trained_windows > 75_000
 
 
 def test_zero_shot_classifier_reads_vowel_mass(random_lm):

@@ -119,12 +119,25 @@ def generation_numbers(model_dir: str, data_dir: str) -> dict:
     }
 
 
+def lm_transfer_row(data_dir: str, workdir: Path) -> str:
+    """The LM-transfer classifier: leak-free LM, its zero-shot accuracy, then the fine-tuned classifier."""
+    config = TrainingConfig.from_preset("classifier", "lm-transfer", data_dir=data_dir, output_dir=str(workdir / "transfer"), progress_bar=False)
+    start = time.perf_counter()
+    summary = train(config)
+    wall = time.perf_counter() - start
+    return (
+        f"| classifier | lm-transfer | acc >= 83 % | {wall:.1f} | {summary['total_train_seconds']:.1f} | "
+        f"zero-shot {summary['zero_shot']['accuracy']:.1f} %, fine-tuned {summary['fine_tuned']['accuracy']:.1f} % "
+        f"(leak-free LM ppl {summary['lm_results']['perplexity']:.2f}) | | | | | | |"
+    )
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data-dir", default=None, help="exercise data (default: $HF_CHARNN_DATA)")
     parser.add_argument("--runs", type=int, default=3, help="runs of each default preset (medians are reported)")
     parser.add_argument("--seed-rows", type=int, default=1000, help="training rows timed for the seed preset")
-    parser.add_argument("--tasks", nargs="+", default=["lm", "classifier"], choices=["lm", "classifier"])
+    parser.add_argument("--tasks", nargs="+", default=["lm", "classifier", "lm-transfer"], choices=["lm", "classifier", "lm-transfer"])
     parser.add_argument("--output", help="also write the table (markdown) here")
     args = parser.parse_args(argv)
 
@@ -142,6 +155,9 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
         for task in args.tasks:
+            if task == "lm-transfer":
+                lines.append(lm_transfer_row(args.data_dir, workdir))
+                continue
             runs = [run_default(task, args.data_dir, workdir, run) for run in range(args.runs)]
             seed = time_seed_preset(task, args.data_dir, workdir, args.seed_rows)
             median = lambda key: statistics.median(r[key] for r in runs)  # noqa: E731

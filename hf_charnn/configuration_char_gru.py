@@ -22,6 +22,9 @@ class CharGRUConfig(PretrainedConfig):
             Dropout on the embeddings, between GRU layers and on the GRU outputs (training only).
         initializer_range (`float`, defaults to 1.0):
             Standard deviation of the embedding initialisation (1.0, as `nn.Embedding` does).
+        vowel_mass_head (`bool`, defaults to `False`):
+            Classifier only: the head is an LM head over the 27 characters, and the two logits are the log
+            probability mass on the consonants and on the vowels (a zero-shot classifier made from an LM).
         use_cache (`bool`, defaults to `True`):
             Whether the LM returns its GRU state, so that `generate()` feeds one character a step.
     """
@@ -37,6 +40,7 @@ class CharGRUConfig(PretrainedConfig):
         dropout: float = 0.0,
         initializer_range: float = 1.0,
         use_cache: bool = True,
+        vowel_mass_head: bool = False,
         pad_token_id: int | None = None,
         **kwargs,
     ):
@@ -50,6 +54,7 @@ class CharGRUConfig(PretrainedConfig):
         self.dropout = dropout
         self.initializer_range = initializer_range
         self.use_cache = use_cache
+        self.vowel_mass_head = vowel_mass_head
         # Declared because v5's base config no longer does. It stays None: padding is read from
         # `attention_mask`, and the padding id (27) lies outside the 27 characters the LM predicts.
         self.pad_token_id = pad_token_id

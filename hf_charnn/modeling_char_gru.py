@@ -19,7 +19,10 @@ from transformers.modeling_outputs import SequenceClassifierOutput
 from transformers.utils import ModelOutput
 
 from .configuration_char_gru import CharGRUConfig
-from .tokenization_char_gru import CHARACTERS
+from .tokenization_char_gru import CHARACTERS, VOWELS
+
+_VOWEL_IDS = [CHARACTERS.index(vowel) for vowel in VOWELS]
+_CONSONANT_IDS = [index for index, char in enumerate(CHARACTERS) if char not in VOWELS and char != " "]
 
 
 def _encode(text: str, device: torch.device) -> torch.Tensor:
@@ -178,8 +181,28 @@ class CharGRUForSequenceClassification(CharGRUPreTrainedModel):
         super().__init__(config)
         self.num_labels = config.num_labels
         self.char_gru = CharGRUModel(config)
-        self.classifier = nn.Linear(config.hidden_size, config.num_labels)
+        head_size = config.vocab_size if config.vowel_mass_head else config.num_labels
+        self.classifier = nn.Linear(config.hidden_size, head_size)
         self.post_init()
+
+    @classmethod
+    def from_lm(cls, lm: "CharGRUForCausalLM") -> "CharGRUForSequenceClassification":
+        """A zero-shot classifier: the LM's backbone and head, reading its vowel vs consonant probability mass."""
+        config = lm.config.__class__.from_dict({**lm.config.to_dict(), "vowel_mass_head": True})
+        classifier = cls(config)
+        classifier.char_gru.load_state_dict(lm.char_gru.state_dict())
+        classifier.classifier.load_state_dict(lm.lm_head.state_dict())
+        return classifier.eval()
+
+    def _head(self, hidden: torch.Tensor) -> torch.Tensor:
+        scores = self.classifier(hidden)
+        if not self.config.vowel_mass_head:
+            return scores
+        # log P(consonant), log P(vowel) under the next-character distribution, space left out.
+        log_probs = torch.log_softmax(scores.float(), dim=-1)
+        consonants = torch.logsumexp(log_probs[..., _CONSONANT_IDS], dim=-1)
+        vowels = torch.logsumexp(log_probs[..., _VOWEL_IDS], dim=-1)
+        return torch.stack([consonants, vowels], dim=-1)
 
     def forward(
         self,
@@ -196,11 +219,11 @@ class CharGRUForSequenceClassification(CharGRUPreTrainedModel):
         """
         outputs = self.char_gru(input_ids, attention_mask=attention_mask)
         final_state = self.char_gru.dropout(outputs.state[-1])  # last layer, after each row's last real character
-        logits = self.classifier(final_state)
+        logits = self._head(final_state)
         loss = None
         if labels is not None and labels.dim() == 2:
             # Every prefix of a text is a context too: its label is whether the following character is a vowel.
-            prefix_logits = self.classifier(outputs.last_hidden_state)
+            prefix_logits = self._head(outputs.last_hidden_state)
             loss = nn.functional.cross_entropy(prefix_logits.flatten(0, 1).float(), labels.flatten(), ignore_index=-100)
         elif labels is not None:
             loss = nn.functional.cross_entropy(logits.float(), labels.view(-1))

@@ -72,6 +72,7 @@ class TrainingConfig:
     prefix_labels: bool = False  # also train on every prefix of each example (see data.classification_dataset)
     init_from: str | None = None  # a saved LM whose embedding and GRU start the classifier (its sizes win)
     transfer_from_lm: bool = False  # first train a leak-free LM (dev windows excluded), then start from it
+    holdout_examples: int = 0  # keep the last N training examples of each class out of training, to choose by
     # run
     max_train_rows: int | None = None  # train on the first N rows only (for timing a slow preset's epoch)
     seed: int = 42
@@ -126,7 +127,7 @@ PRESETS = {
         # Train the `default` LM with every dev example's window masked out of its targets, score it zero-shot,
         # then fine-tune a classifier that starts from its embedding and GRU (the sizes come from the LM).
         "lm-transfer": dict(
-            transfer_from_lm=True, dropout=0.25, optimizer="adamw", learning_rate=3e-3, weight_decay=0.05,
+            transfer_from_lm=True, holdout_examples=500, dropout=0.25, optimizer="adamw", learning_rate=3e-3, weight_decay=0.05,
             lr_schedule="cosine", warmup_ratio=0.05, max_grad_norm=1.0, epochs=3, batch_size=128, prefix_labels=True,
         ),
     },
@@ -147,8 +148,16 @@ def _build_data(config: TrainingConfig):
         return CharGRUForCausalLM, dataset, dev_text
     consonants, vowels = load_classification_examples(config.data_dir, "train", config.normalize)
     dev = load_classification_examples(config.data_dir, "dev", config.normalize)
+    if config.holdout_examples:
+        consonants, vowels = consonants[: -config.holdout_examples], vowels[: -config.holdout_examples]
     dataset = classification_dataset(consonants, vowels, prefix_labels=config.prefix_labels)
     return CharGRUForSequenceClassification, dataset, dev
+
+
+def holdout_examples(config: TrainingConfig) -> tuple[list[str], list[str]]:
+    """The training examples a classifier run with `holdout_examples` kept out of training."""
+    consonants, vowels = load_classification_examples(config.data_dir, "train", config.normalize)
+    return consonants[-config.holdout_examples :], vowels[-config.holdout_examples :]
 
 
 def _build_optimizer(config: TrainingConfig, model, steps_total: int):
@@ -341,6 +350,8 @@ def train(config: TrainingConfig) -> dict:
         if accelerator.is_main_process:
             results = _final_evaluation(config, unwrapped, dev_data)
             summary.update(results=results, wall_seconds=time.perf_counter() - wall_start)
+            if config.task == "classifier" and config.holdout_examples:
+                summary["holdout"] = evaluate_classifier(unwrapped, *holdout_examples(config))
             save_trained_model(unwrapped, output_dir, config, summary, history)
             (output_dir / EVAL_RESULTS_FILE).write_text(json.dumps(summary, indent=2) + "\n")
     accelerator.wait_for_everyone()
@@ -399,12 +410,11 @@ def _format_record(record: dict) -> str:
 def _train_from_leak_free_lm(config: TrainingConfig) -> dict:
     """
     The LM-transfer classifier. Every dev example is a substring of text8-100k, so the LM is trained with each
-    occurrence of a dev example and its next character masked out of its targets; its zero-shot accuracy
-    (vowel mass vs consonant mass) is measured, then a classifier starting from its backbone is fine-tuned.
-    The saved model is the fine-tuned one; both accuracies are in eval_results.json.
+    occurrence of a dev example and its next character masked out of its targets. Two classifiers come from it:
+    zero-shot (its vowel vs consonant probability mass) and fine-tuned (a classifier starting from its backbone,
+    trained without the last `holdout_examples` training examples of each class). The one more accurate on those
+    held-out training examples is saved; eval_results.json reports both, on the held-out examples and on dev.
     """
-    from .transfer import LMVowelClassifier
-
     output_dir = Path(config.output_dir)
     lm_dir = output_dir / LEAK_FREE_LM_DIR
     lm_config = TrainingConfig.from_preset(
@@ -412,18 +422,29 @@ def _train_from_leak_free_lm(config: TrainingConfig) -> dict:
         seed=config.seed, normalize=config.normalize, progress_bar=config.progress_bar, cpu=config.cpu,
     )
     lm_summary = train(lm_config)
-    zero_shot = None
-    if PartialState().is_main_process:
-        lm = CharGRUForCausalLM.from_pretrained(lm_dir)
-        dev = load_classification_examples(config.data_dir, "dev", config.normalize)
-        zero_shot = evaluate_classifier(LMVowelClassifier(lm), *dev)
-        print(f"zero-shot accuracy of the leak-free LM: {zero_shot['accuracy']:.1f} %", flush=True)
     summary = train(dataclasses.replace(config, init_from=str(lm_dir)))
-    if PartialState().is_main_process and "results" in summary:
-        summary.update(
-            zero_shot=zero_shot, fine_tuned=summary["results"], lm_results=lm_summary.get("results"),
-            lm_train_seconds=lm_summary["train_seconds"],
-            total_train_seconds=lm_summary["train_seconds"] + summary["train_seconds"],
-        )
-        (output_dir / EVAL_RESULTS_FILE).write_text(json.dumps(summary, indent=2) + "\n")
+    if not PartialState().is_main_process or "results" not in summary:
+        return summary
+    zero_shot = CharGRUForSequenceClassification.from_lm(CharGRUForCausalLM.from_pretrained(lm_dir))
+    dev = load_classification_examples(config.data_dir, "dev", config.normalize)
+    zero_shot_results = {
+        "holdout": evaluate_classifier(zero_shot, *holdout_examples(config)),
+        "dev": evaluate_classifier(zero_shot, *dev),
+    }
+    fine_tuned_results = {"holdout": summary["holdout"], "dev": summary["results"]}
+    chosen = "zero-shot" if zero_shot_results["holdout"]["accuracy"] > fine_tuned_results["holdout"]["accuracy"] else "fine-tuned"
+    print(
+        f"held-out training examples: zero-shot {zero_shot_results['holdout']['accuracy']:.1f} %, "
+        f"fine-tuned {fine_tuned_results['holdout']['accuracy']:.1f} %; saving the {chosen} classifier",
+        flush=True,
+    )
+    summary.update(
+        chosen=chosen, zero_shot=zero_shot_results, fine_tuned=fine_tuned_results,
+        results=zero_shot_results["dev"] if chosen == "zero-shot" else fine_tuned_results["dev"],
+        lm_results=lm_summary.get("results"), lm_train_seconds=lm_summary["train_seconds"],
+        total_train_seconds=lm_summary["train_seconds"] + summary["train_seconds"],
+    )
+    if chosen == "zero-shot":
+        save_trained_model(zero_shot, output_dir, config, summary, [])
+    (output_dir / EVAL_RESULTS_FILE).write_text(json.dumps(summary, indent=2) + "\n")
     return summary

@@ -127,8 +127,9 @@ def lm_transfer_row(data_dir: str, workdir: Path) -> str:
     wall = time.perf_counter() - start
     return (
         f"| classifier | lm-transfer | acc >= 83 % | {wall:.1f} | {summary['total_train_seconds']:.1f} | "
-        f"zero-shot {summary['zero_shot']['accuracy']:.1f} %, fine-tuned {summary['fine_tuned']['accuracy']:.1f} % "
-        f"(leak-free LM ppl {summary['lm_results']['perplexity']:.2f}) | | | | | | |"
+        f"**{summary['results']['accuracy']:.1f} %** ({summary['chosen']} chosen on held-out training examples; dev: zero-shot "
+        f"{summary['zero_shot']['dev']['accuracy']:.1f} %, fine-tuned {summary['fine_tuned']['dev']['accuracy']:.1f} %; "
+        f"leak-free LM ppl {summary['lm_results']['perplexity']:.2f}) | | | | | | |"
     )
 
 

@@ -1,11 +1,13 @@
 import json
 
+import numpy as np
 import pytest
+import torch
+from transformers import AutoModelForSequenceClassification
 
-from hf_charnn import CharGRUForCausalLM
+from hf_charnn import CharGRUForCausalLM, CharGRUForSequenceClassification
 from hf_charnn.data import example_windows, load_classification_examples
 from hf_charnn.training import TrainingConfig, _build_data, train
-from hf_charnn.transfer import LMVowelClassifier
 
 
 def test_leak_free_lm_never_trains_on_a_dev_window(data_dir):
@@ -35,20 +37,30 @@ def test_leak_free_lm_never_trains_on_a_dev_window(data_dir):
     assert masked >= len(dev_windows) and trained_windows > 75_000
 
 
-def test_zero_shot_classifier_reads_vowel_mass(random_lm):
-    classifier = LMVowelClassifier(random_lm)
-    probabilities = classifier.vowel_probability(["orums in abu dhabi t", "ab"])
-    assert all(0.0 < p < 1.0 for p in probabilities)
-    assert classifier.predict_batch(["orums in abu dhabi t"]) == [int(probabilities[0] > 0.5)]
+def test_zero_shot_classifier_reads_vowel_mass(random_lm, tmp_path):
+    classifier = CharGRUForSequenceClassification.from_lm(random_lm)
+    contexts = ["orums in abu dhabi t", "ab"]
+    log_probs = [random_lm.get_next_char_log_probs(context) for context in contexts]
+    vowel_mass = [np.exp(lp[[0, 4, 8, 14, 20]]).sum() for lp in log_probs]
+    consonant_mass = [np.exp(lp).sum() - v - np.exp(lp[26]) for lp, v in zip(log_probs, vowel_mass)]
+    assert classifier.predict_batch(contexts) == [int(v > c) for v, c in zip(vowel_mass, consonant_mass)]
+    probabilities = torch.softmax(classifier(torch.tensor([[0, 1]])).logits, dim=-1)[0, 1].item()
+    assert probabilities == pytest.approx(vowel_mass[1] / (vowel_mass[1] + consonant_mass[1]), abs=1e-5)
+    classifier.save_pretrained(tmp_path)
+    assert AutoModelForSequenceClassification.from_pretrained(tmp_path).predict_batch(contexts) == classifier.predict_batch(contexts)
 
 
 def test_lm_transfer_preset_trains_both_and_reports_both(tmp_path, tiny_data_dir):
     config = TrainingConfig.from_preset(
-        "classifier", "lm-transfer", data_dir=str(tiny_data_dir), output_dir=str(tmp_path), epochs=1, progress_bar=False
+        "classifier", "lm-transfer", data_dir=str(tiny_data_dir), output_dir=str(tmp_path), epochs=1,
+        holdout_examples=50, progress_bar=False,
     )
     summary = train(config)
     results = json.loads((tmp_path / "eval_results.json").read_text())
-    assert set(results["zero_shot"]) == {"correct", "total", "accuracy"} and results["fine_tuned"] == summary["results"]
+    assert results["chosen"] in ("zero-shot", "fine-tuned")
+    for kind in ("zero_shot", "fine_tuned"):
+        assert results[kind]["holdout"]["total"] == 100 and results[kind]["dev"]["total"] == 100
+    assert results["results"] == results[results["chosen"].replace("-", "_")]["dev"] == summary["results"]
     lm = CharGRUForCausalLM.from_pretrained(tmp_path / "leak-free-lm")
     classifier_config = json.loads((tmp_path / "config.json").read_text())
     assert classifier_config["hidden_size"] == lm.config.hidden_size

@@ -151,6 +151,7 @@ def _plot(output: Path, runs: list[dict], task: str):
     metrics = ["train_loss", "dev_perplexity"] if task == "lm" else ["train_loss", "train_accuracy", "dev_accuracy"]
     for metric in metrics:
         figure, axes = plt.subplots(figsize=(8, 5))
+        axes.set_prop_cycle(color=plt.cm.tab20.colors)  # distinct colours for up to 20 runs
         for run in runs:
             axes.plot([r["epoch"] for r in run["history"]], [r[metric] for r in run["history"]], marker="o", label=run["name"])
         axes.set_xlabel("epoch")

@@ -72,7 +72,9 @@ class TrainingConfig:
     prefix_labels: bool = False  # also train on every prefix of each example (see data.classification_dataset)
     init_from: str | None = None  # a saved LM whose embedding and GRU start the classifier (its sizes win)
     transfer_from_lm: bool = False  # first train a leak-free LM (dev windows excluded), then start from it
-    holdout_examples: int = 0  # keep the last N training examples of each class out of training, to choose by
+    # Keep the last N training examples of each class out of training (a classifier never sees them; an LM never
+    # has their windows as targets), to compare models on examples none of them was trained on.
+    holdout_examples: int = 0
     # run
     max_train_rows: int | None = None  # train on the first N rows only (for timing a slow preset's epoch)
     seed: int = 42
@@ -139,9 +141,12 @@ def _build_data(config: TrainingConfig):
     """(model class, training dataset, dev data) for the task."""
     if config.task == "lm":
         train_text, dev_text = load_lm_texts(config.data_dir, config.normalize)
-        excluded = []
+        held_out = []
         if config.exclude_dev_examples:
-            excluded = example_windows(train_text, sum(load_classification_examples(config.data_dir, "dev"), []))
+            held_out += sum(load_classification_examples(config.data_dir, "dev"), [])
+        if config.holdout_examples:
+            held_out += sum(holdout_examples(config), [])
+        excluded = example_windows(train_text, held_out) if held_out else []
         dataset = lm_dataset(
             train_text, config.chunk_size, config.batch_size, carry_state=config.carry_state, exclude_windows=excluded
         )
@@ -410,7 +415,8 @@ def _format_record(record: dict) -> str:
 def _train_from_leak_free_lm(config: TrainingConfig) -> dict:
     """
     The LM-transfer classifier. Every dev example is a substring of text8-100k, so the LM is trained with each
-    occurrence of a dev example and its next character masked out of its targets. Two classifiers come from it:
+    occurrence of a dev example and its next character masked out of its targets (and so are the held-out
+    training examples, so that the comparison below is fair). Two classifiers come from it:
     zero-shot (its vowel vs consonant probability mass) and fine-tuned (a classifier starting from its backbone,
     trained without the last `holdout_examples` training examples of each class). The one more accurate on those
     held-out training examples is saved; eval_results.json reports both, on the held-out examples and on dev.
@@ -419,6 +425,7 @@ def _train_from_leak_free_lm(config: TrainingConfig) -> dict:
     lm_dir = output_dir / LEAK_FREE_LM_DIR
     lm_config = TrainingConfig.from_preset(
         "lm", "default", data_dir=config.data_dir, output_dir=str(lm_dir), exclude_dev_examples=True,
+        holdout_examples=config.holdout_examples,
         seed=config.seed, normalize=config.normalize, progress_bar=config.progress_bar, cpu=config.cpu,
     )
     lm_summary = train(lm_config)

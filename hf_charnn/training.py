@@ -269,7 +269,6 @@ def train(config: TrainingConfig) -> dict:
         output_dir.mkdir(parents=True, exist_ok=True)
         _truncate_metrics(metrics_path, start_epoch)
 
-    history = _read_metrics(metrics_path) if start_epoch else []
     steps_done = 0
     last_epoch = config.epochs if config.stop_after_epoch is None else min(config.epochs, config.stop_after_epoch)
     for epoch in range(start_epoch, last_epoch):
@@ -330,7 +329,6 @@ def train(config: TrainingConfig) -> dict:
             train_seconds=train_seconds,
             train_chars_per_second=float(totals[3]) / epoch_seconds,
         )
-        history.append(record)
         accelerator.log(record, step=epoch + 1)
         _save_checkpoint(accelerator, output_dir, epoch + 1, train_seconds, config.save_total_limit)
         if accelerator.is_main_process:
@@ -357,7 +355,7 @@ def train(config: TrainingConfig) -> dict:
             summary.update(results=results, wall_seconds=time.perf_counter() - wall_start)
             if config.task == "classifier" and config.holdout_examples:
                 summary["holdout"] = evaluate_classifier(unwrapped, *holdout_examples(config))
-            save_trained_model(unwrapped, output_dir, config, summary, history)
+            save_trained_model(unwrapped, output_dir, config, summary)
             (output_dir / EVAL_RESULTS_FILE).write_text(json.dumps(summary, indent=2) + "\n")
     accelerator.wait_for_everyone()
     accelerator.end_training()
@@ -372,7 +370,7 @@ def _final_evaluation(config, model, dev_data) -> dict:
     return evaluate_classifier(model, *dev_data)
 
 
-def save_trained_model(model, output_dir: Path, config: TrainingConfig, summary: dict, history: list[dict]):
+def save_trained_model(model, output_dir: Path, config: TrainingConfig, summary: dict):
     """A Hub-ready folder: model and tokenizer (with remote code), model card, and the training config."""
     tokenizer = CharTokenizer()
     register_remote_code(model, tokenizer)
@@ -452,6 +450,6 @@ def _train_from_leak_free_lm(config: TrainingConfig) -> dict:
         total_train_seconds=lm_summary["train_seconds"] + summary["train_seconds"],
     )
     if chosen == "zero-shot":
-        save_trained_model(zero_shot, output_dir, config, summary, [])
+        save_trained_model(zero_shot, output_dir, config, summary)
     (output_dir / EVAL_RESULTS_FILE).write_text(json.dumps(summary, indent=2) + "\n")
     return summary

@@ -17,7 +17,7 @@ from datasets import Dataset, load_dataset
 
 from .errors import DataError, UserError
 from .text import encode_text, normalize_text
-from .tokenization_char_gru import CHARACTERS, VOWELS
+from .tokenization_char_gru import SPACE_ID, VOWEL_IDS, VOWELS
 
 DATA_DIR_ENV = "HF_CHARNN_DATA"
 LM_TRAIN_FILE = "text8-100k.txt"
@@ -130,8 +130,8 @@ def classification_dataset(consonant_examples: list[str], vowel_examples: list[s
     labels = np.array([0] * len(consonant_examples) + [1] * len(vowel_examples), dtype=np.int64)
     if prefix_labels:
         next_chars = ids[:, 1:]
-        is_vowel = np.isin(next_chars, [CHARACTERS.index(vowel) for vowel in VOWELS]).astype(np.int64)
-        prefix = np.where(next_chars == CHARACTERS.index(" "), -100, is_vowel)
+        is_vowel = np.isin(next_chars, VOWEL_IDS).astype(np.int64)
+        prefix = np.where(next_chars == SPACE_ID, -100, is_vowel)
         labels = np.concatenate([prefix, labels[:, None]], axis=1)
     return Dataset.from_dict({"input_ids": ids, "labels": labels}).with_format("torch")
 

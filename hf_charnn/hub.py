@@ -73,9 +73,11 @@ def push_model_folder(model_dir: str | Path, repo_id: str, private: bool = False
     missing = [name for name in HUB_FILES if not (folder / name).is_file()]
     if missing:
         raise UserError(f"{folder}: not ready for the Hub, missing {', '.join(missing)}; train with hf-charnn or re-save the folder")
+    no_token = UserError("no Hub token: pass --token, set HF_TOKEN, or run `hf auth login`")
     if token is None and get_token() is None:
-        raise UserError("no Hub token: pass --token, set HF_TOKEN, or run `hf auth login`")
+        raise no_token
     api = HfApi(token=token)
+    unreachable = f"cannot reach the Hub at {api.endpoint} ({{}}); check the network or HF_ENDPOINT"
     try:
         api.create_repo(repo_id, private=private, exist_ok=True)
         commit = api.upload_folder(
@@ -83,7 +85,7 @@ def push_model_folder(model_dir: str | Path, repo_id: str, private: bool = False
             ignore_patterns=["checkpoints/**", "runs/**"],
         )
     except LocalTokenNotFoundError:
-        raise UserError("no Hub token: pass --token, set HF_TOKEN, or run `hf auth login`") from None
+        raise no_token from None
     except RepositoryNotFoundError:
         raise UserError(f"repository {repo_id} not found, or this token cannot write to it") from None
     except HfHubHTTPError as error:
@@ -91,10 +93,9 @@ def push_model_folder(model_dir: str | Path, repo_id: str, private: bool = False
         if status in (401, 403):
             raise UserError(f"the Hub refused the token ({status}): pass a token with write access to {repo_id}") from None
         raise UserError(f"upload to {repo_id} failed, nothing was reported as uploaded: {error}") from None
-    except (OSError, ConnectionError) as error:
-        raise UserError(f"cannot reach the Hub at {api.endpoint} ({error.__class__.__name__}); check the network or HF_ENDPOINT") from None
-    except Exception as error:  # httpx transport errors are not OSErrors
-        if error.__class__.__module__.startswith(("httpx", "httpcore")):
-            raise UserError(f"cannot reach the Hub at {api.endpoint} ({error.__class__.__name__}); check the network or HF_ENDPOINT") from None
+    except Exception as error:
+        # Connection failures: OSErrors, or httpx transport errors (which are not OSErrors).
+        if isinstance(error, OSError) or error.__class__.__module__.startswith(("httpx", "httpcore")):
+            raise UserError(unreachable.format(error.__class__.__name__)) from None
         raise
     return str(commit.commit_url)

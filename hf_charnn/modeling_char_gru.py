@@ -19,19 +19,15 @@ from transformers.modeling_outputs import SequenceClassifierOutput
 from transformers.utils import ModelOutput
 
 from .configuration_char_gru import CharGRUConfig
-from .tokenization_char_gru import CHARACTERS, VOWELS
-
-_VOWEL_IDS = [CHARACTERS.index(vowel) for vowel in VOWELS]
-_CONSONANT_IDS = [index for index, char in enumerate(CHARACTERS) if char not in VOWELS and char != " "]
+from .tokenization_char_gru import CHAR_TO_ID, CHARACTERS, CONSONANT_IDS, VOWEL_IDS
 
 
 def _encode(text: str, device: torch.device) -> torch.Tensor:
     """Character ids of a text8-form string (the tokenizer's ids), as a 1-D long tensor."""
-    lookup = {char: index for index, char in enumerate(CHARACTERS)}
     try:
-        return torch.tensor([lookup[char] for char in text], dtype=torch.long, device=device)
+        return torch.tensor([CHAR_TO_ID[char] for char in text], dtype=torch.long, device=device)
     except KeyError as error:
-        position = next(i for i, char in enumerate(text) if char not in lookup)
+        position = next(i for i, char in enumerate(text) if char not in CHAR_TO_ID)
         raise ValueError(
             f"character {error.args[0]!r} at position {position} is not one of the 27 text8 symbols "
             "(a-z and space); normalize the text first (hf_charnn.normalize_text)"
@@ -200,8 +196,8 @@ class CharGRUForSequenceClassification(CharGRUPreTrainedModel):
             return scores
         # log P(consonant), log P(vowel) under the next-character distribution, space left out.
         log_probs = torch.log_softmax(scores.float(), dim=-1)
-        consonants = torch.logsumexp(log_probs[..., _CONSONANT_IDS], dim=-1)
-        vowels = torch.logsumexp(log_probs[..., _VOWEL_IDS], dim=-1)
+        consonants = torch.logsumexp(log_probs[..., CONSONANT_IDS], dim=-1)
+        vowels = torch.logsumexp(log_probs[..., VOWEL_IDS], dim=-1)
         return torch.stack([consonants, vowels], dim=-1)
 
     def forward(

@@ -7,6 +7,10 @@ from transformers import PreTrainedTokenizer
 
 CHARACTERS = "abcdefghijklmnopqrstuvwxyz "
 VOWELS = "aeiou"
+CHAR_TO_ID = {char: index for index, char in enumerate(CHARACTERS)}
+SPACE_ID = CHAR_TO_ID[" "]
+VOWEL_IDS = [CHAR_TO_ID[vowel] for vowel in VOWELS]
+CONSONANT_IDS = [index for char, index in CHAR_TO_ID.items() if char not in VOWELS and char != " "]
 
 VOCAB_FILES_NAMES = {"vocab_file": "vocab.json"}
 
@@ -28,13 +32,13 @@ class CharTokenizer(PreTrainedTokenizer):
         if vocab_file is not None:
             with open(vocab_file, encoding="utf-8") as handle:
                 saved = json.load(handle)
-            if saved != {char: index for index, char in enumerate(CHARACTERS)}:
+            if saved != CHAR_TO_ID:
                 raise ValueError(
                     f"{vocab_file}: not the 27-character text8 vocabulary (a=0 ... z=25, space=26); "
                     "re-save the tokenizer with `CharTokenizer().save_pretrained(...)`"
                 )
         # The vocabulary is set before super().__init__, which appends the special tokens after it.
-        self.vocab = {char: index for index, char in enumerate(CHARACTERS)}
+        self.vocab = dict(CHAR_TO_ID)
         self.ids_to_chars = dict(enumerate(CHARACTERS))
         super().__init__(pad_token=pad_token, padding_side=padding_side, **kwargs)
 

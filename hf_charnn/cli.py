@@ -58,10 +58,33 @@ def cmd_train(args):
     from .training import TrainingConfig, train
 
     fields = {field.name for field in dataclasses.fields(TrainingConfig)} - {"task", "preset"}
-    overrides = {key: value for key, value in vars(args).items() if key in fields}
-    config = TrainingConfig.from_preset(args.task, args.preset, **overrides)
-    summary = train(config)
+    # The preset, then the --config file, then the flags given: each layer overrides the one before.
+    from_file = _read_settings_file(args.config, fields) if args.config else {}
+    if from_file.pop("task", args.task) != args.task:
+        raise UserError(f"{args.config}: settings of a {'classifier' if args.task == 'lm' else 'lm'} run; use the other train command")
+    preset = args.preset or from_file.pop("preset", None) or "default"
+    from_file.pop("preset", None)
+    flags = {key: value for key, value in vars(args).items() if key in fields and value is not None}
+    settings = {"output_dir": f"runs/{args.task}", **from_file, **flags}
+    summary = train(TrainingConfig.from_preset(args.task, preset, **settings))
     _print_result(summary, args.output)
+
+
+def _read_settings_file(path: str, fields: set[str]) -> dict:
+    """TrainingConfig settings from a JSON object (a run's training_config.json, or a sweep's run settings)."""
+    file = Path(path)
+    if not file.is_file():
+        raise UserError(f"{file}: config file not found")
+    try:
+        settings = json.loads(file.read_text())
+    except json.JSONDecodeError as error:
+        raise UserError(f"{file}: not valid JSON ({error})") from None
+    if not isinstance(settings, dict):
+        raise UserError(f"{file}: needs a JSON object of training settings")
+    unknown = sorted(set(settings) - fields - {"task", "preset"})
+    if unknown:
+        raise UserError(f"{file}: unknown setting(s) {', '.join(unknown)}; use TrainingConfig field names")
+    return settings
 
 
 def cmd_prepare_data(args):
@@ -112,7 +135,7 @@ def cmd_push(args):
 def cmd_sweep(args):
     from .sweep import run_sweep
 
-    print(f"wrote {run_sweep(args.sweep_file, args.output_dir, data_dir=args.data_dir, launcher=args.launcher)}")
+    print(f"wrote {run_sweep(args.sweep_file, args.output_dir, data_dir=args.data_dir, launcher=args.launcher, jobs=args.jobs)}")
 
 
 def cmd_report(args):
@@ -125,8 +148,13 @@ def _add_training_flags(parser: argparse.ArgumentParser, task: str):
     from .training import PRESETS
 
     parser.add_argument("--data-dir", help=DATA_DIR_HELP)
-    parser.add_argument("--output-dir", default=f"runs/{task}", help="where checkpoints, metrics and the model go")
-    parser.add_argument("--preset", default="default", choices=sorted(PRESETS[task]), help="starting hyperparameters")
+    parser.add_argument("--output-dir", help=f"where checkpoints, metrics and the model go (default: runs/{task})")
+    parser.add_argument(
+        "--preset", choices=sorted(PRESETS[task]), help="starting hyperparameters (default: the --config file's, else default)"
+    )
+    parser.add_argument(
+        "--config", help="a JSON object of training settings (e.g. a run's training_config.json): over the preset, under flags"
+    )
     group = parser.add_argument_group("hyperparameters (each overrides the preset)")
     group.add_argument("--embedding-size", type=int)
     group.add_argument("--hidden-size", type=int)
@@ -216,6 +244,9 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--output-dir", required=True, help="one folder per run, plus results.md and PNG curves")
     sweep.add_argument("--data-dir", help=DATA_DIR_HELP)
     sweep.add_argument("--launcher", help='run each training under this, e.g. "accelerate launch --num_processes 2"')
+    sweep.add_argument(
+        "--jobs", type=int, default=1, help="runs trained at once, each in its own process with its share of the CPU threads"
+    )
     sweep.set_defaults(func=cmd_sweep)
 
     report = commands.add_parser("report", help="re-render results.md and the plots of a sweep folder")

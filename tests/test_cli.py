@@ -56,10 +56,16 @@ def test_evaluate_lm_and_classifier(capsys, data_dir, lm_dir, classifier_dir):
         (["evaluate-classifier", "{classifier}", "--data-dir", "{tmp}"], "dev-consonant-examples.txt: file not found"),
         (["evaluate-lm", "{corrupt}", "--text", "{data}/text8-dev.txt"], "corrupted or truncated weights"),
         (["train-lm", "--data-dir", "{tmp}", "--output-dir", "{tmp}/run"], "text8-100k.txt: file not found"),
+        (["train-lm", "--config", "{tmp}/bad.txt"], "bad.txt: not valid JSON"),
+        (["train-lm", "--config", "{tmp}/typo.json"], "typo.json: unknown setting(s) hiden_size"),
+        (["train-lm", "--config", "{tmp}/none.json"], "none.json: config file not found"),
+        (["train-lm", "--config", "{tmp}/classifier.json"], "classifier.json: settings of a classifier run"),
     ],
 )
 def test_error_paths_give_one_line_and_exit_2(capsys, tmp_path, data_dir, lm_dir, classifier_dir, argv, message):
     (tmp_path / "bad.txt").write_text("The end")
+    (tmp_path / "typo.json").write_text('{"hiden_size": 3}')
+    (tmp_path / "classifier.json").write_text('{"task": "classifier", "preset": "seed"}')
     corrupt = tmp_path / "corrupt"
     corrupt.mkdir()
     (corrupt / "config.json").write_text((lm_dir / "config.json").read_text())
@@ -86,3 +92,20 @@ def test_every_subcommand_has_help(capsys, command):
         main([command, "--help"])
     assert exit_info.value.code == 0
     assert "usage: hf-charnn " + command in capsys.readouterr().out
+
+
+def test_a_runs_training_config_trains_it_again(capsys, tmp_path, tiny_data_dir):
+    """--config layers a JSON of settings over the preset; flags given still win."""
+    (tmp_path / "settings.json").write_text(json.dumps({"embedding_size": 6, "hidden_size": 10, "epochs": 1, "batch_size": 16}))
+    first = tmp_path / "first"
+    code, _, _ = run_cli(capsys, "train-classifier", "--config", tmp_path / "settings.json", "--data-dir", tiny_data_dir,
+                         "--output-dir", first, "--no-progress-bar", "--seed", 3)
+    assert code == 0
+    config = json.loads((first / "training_config.json").read_text())
+    assert (config["hidden_size"], config["epochs"], config["seed"], config["prefix_labels"]) == (10, 1, 3, True)
+    again = tmp_path / "again"
+    code, _, _ = run_cli(capsys, "train-classifier", "--config", first / "training_config.json", "--output-dir", again)
+    assert code == 0
+    rerun = json.loads((again / "training_config.json").read_text())
+    assert {**rerun, "output_dir": None} == {**config, "output_dir": None}
+    assert json.loads((again / "eval_results.json").read_text())["results"] == json.loads((first / "eval_results.json").read_text())["results"]

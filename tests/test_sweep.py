@@ -1,3 +1,6 @@
+import json
+import sys
+
 import pytest
 
 from hf_charnn import UserError
@@ -38,7 +41,7 @@ def test_sweep_runs_skips_finished_runs_and_reports(tmp_path, tiny_data_dir, cap
     out = tmp_path / "out"
     assert main(["sweep", str(tmp_path / "sweep.yaml"), "--output-dir", str(out), "--data-dir", str(tiny_data_dir)]) == 0
     table = (out / "results.md").read_text().splitlines()
-    assert len(table) == 2 + 3
+    assert len(table) == 2 + 3 + 2 and table[-1].startswith("Last `hf-charnn sweep` call: 3 run(s) trained 1 at a time")
     assert "01-learning_rate=0.01" in table[2] and "02-hidden_size=8" in table[3]
     for metric in ("train_loss", "train_accuracy", "dev_accuracy"):
         assert (out / f"{metric}.png").read_bytes()[:4] == b"\x89PNG"
@@ -48,3 +51,52 @@ def test_sweep_runs_skips_finished_runs_and_reports(tmp_path, tiny_data_dir, cap
     (out / "results.md").unlink()
     assert main(["report", str(out)]) == 0
     assert (out / "results.md").read_text().splitlines() == table
+
+
+def _run_settings(run_dir):
+    config = json.loads((run_dir / "training_config.json").read_text())
+    config.pop("output_dir")
+    return config
+
+
+def test_parallel_jobs_train_the_same_configurations_as_in_process(tmp_path, tiny_data_dir):
+    (tmp_path / "sweep.yaml").write_text(SPEC)
+    sequential, parallel = tmp_path / "sequential", tmp_path / "parallel"
+    args = ["sweep", str(tmp_path / "sweep.yaml"), "--data-dir", str(tiny_data_dir)]
+    assert main([*args, "--output-dir", str(sequential)]) == 0
+    assert main([*args, "--output-dir", str(parallel), "--jobs", "2"]) == 0
+    runs = sorted(path.name for path in sequential.iterdir() if path.is_dir())
+    assert runs == sorted(path.name for path in parallel.iterdir() if path.is_dir()) and len(runs) == 3
+    for name in runs:
+        assert _run_settings(parallel / name) == _run_settings(sequential / name)
+        assert "dev_accuracy" in (parallel / name / "train.log").read_text()
+        assert (parallel / name / "model.safetensors").is_file()
+    assert "trained 2 at a time" in (parallel / "results.md").read_text()
+
+
+def test_each_run_under_accelerate_launch(tmp_path, tiny_data_dir, monkeypatch):
+    """The `--launcher` path: one run as a real 2-process DDP job (gloo on CPU)."""
+    monkeypatch.setenv("ACCELERATE_USE_CPU", "1")
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    (tmp_path / "sweep.yaml").write_text(
+        "task: lm\npreset: default\nbase: {embedding_size: 8, hidden_size: 16, epochs: 1, batch_size: 4, chunk_size: 16}\n"
+        "runs: [{learning_rate: 1.0e-2}]\n"
+    )
+    launcher = (
+        f"{sys.executable} -m accelerate.commands.launch --multi_gpu --num_processes 2 --num_machines 1 "
+        "--mixed_precision no --dynamo_backend no --main_process_port 29521"
+    )
+    out = tmp_path / "out"
+    assert main(["sweep", str(tmp_path / "sweep.yaml"), "--output-dir", str(out), "--data-dir", str(tiny_data_dir), "--launcher", launcher]) == 0
+    summary = json.loads((out / "01-learning_rate=0.01" / "eval_results.json").read_text())
+    assert summary["num_processes"] == 2 and summary["results"]["sane"]
+    assert "under `" in (out / "results.md").read_text()
+
+
+def test_a_failed_run_names_its_log(tmp_path, tiny_data_dir, capsys):
+    (tmp_path / "sweep.yaml").write_text("task: lm\nbase: {epochs: 1, batch_size: 3, chunk_size: 0}\nruns: [{seed: 1}]\n")
+    out = tmp_path / "out"
+    assert main(["sweep", str(tmp_path / "sweep.yaml"), "--output-dir", str(out), "--data-dir", str(tiny_data_dir), "--jobs", "2"]) == 2
+    error = capsys.readouterr().err
+    assert "1 run(s) failed" in error and str(out / "01-seed=1" / "train.log") in error
+    assert "chunk_size and the number of streams" in (out / "01-seed=1" / "train.log").read_text()

@@ -144,7 +144,9 @@ def lm_dataset(
 
     With `carry_state`, the text is split into `num_streams` equal contiguous streams (the batch size); row
     `k * num_streams + s` is window k of stream s, so an unshuffled loader with batch size `num_streams` feeds
-    each stream's windows in order. The last window of each stream may be shorter than `chunk_size`.
+    each stream's windows in order; the last window of each stream may be shorter than `chunk_size`. Without
+    `carry_state` every window is `chunk_size` long (batches are shuffled): the last one overlaps the one before,
+    with the overlap masked out of its targets.
     `exclude_windows`: (start, end) character spans whose positions are masked out of the targets (-100).
     """
     if chunk_size < 1 or num_streams < 1:
@@ -165,8 +167,14 @@ def lm_dataset(
             for stream in range(stream_count):
                 begin = stream * stream_length + window_start
                 end = stream * stream_length + min(window_start + chunk_size, stream_length)
+                window_labels = targets[begin:end]
+                if not carry_state and end - begin < chunk_size <= stream_length:
+                    # Shuffled batches need equal lengths: the last window reaches back to a full chunk, and the
+                    # positions the previous window already taught are masked, so each target still counts once.
+                    begin = end - chunk_size
+                    window_labels = np.concatenate([np.full(chunk_size - len(window_labels), -100), window_labels])
                 inputs.append(ids[begin:end])
-                labels.append(targets[begin:end])
+                labels.append(window_labels)
         return {"input_ids": inputs, "shift_labels": labels}
 
     source = Dataset.from_dict({"text": [text]})

@@ -38,6 +38,14 @@ def matmul_peak_gflops(dtype=torch.float32, size=2048, repeats=20) -> float:
     return 2 * size**3 * repeats / (time.perf_counter() - start) / 1e9
 
 
+def write_table(lines: list[str], output: str | None):
+    """Print the markdown table, and write it to `output` too when given."""
+    table = "\n".join(lines)
+    print(table)
+    if output:
+        Path(output).write_text(table + "\n")
+
+
 def training_flops_per_char(config: TrainingConfig) -> float:
     """Forward + backward (3x forward) matmul FLOPs per training character: GRU gates and the output head."""
     forward = 0
@@ -191,10 +199,7 @@ def main(argv=None) -> int:
                 f"| time for 2000 new chars / time for 1000 | {numbers['ratio_2000_vs_1000']:.2f} | <= 2.2 |",
                 f"| get_log_prob_sequence over 100k chars (chars/s) | {numbers['score_chars_per_second']:.0f} | >= 200000 |",
             ]
-    table = "\n".join(lines)
-    print(table)
-    if args.output:
-        Path(args.output).write_text(table + "\n")
+    write_table(lines, args.output)
     return 0
 
 

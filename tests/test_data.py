@@ -1,6 +1,7 @@
 import zipfile
 
 import pytest
+import torch
 
 from hf_charnn import DataError, UserError
 from hf_charnn.data import (
@@ -27,9 +28,15 @@ def test_lm_windows_are_shifted_by_one_and_streams_interleave():
     assert len(rows) == 6
 
 
-def test_lm_windows_without_state_cover_the_text_once():
+def test_lm_windows_without_state_are_equal_length_and_teach_each_target_once():
     dataset = lm_dataset("abcdefghij", chunk_size=4, num_streams=3, carry_state=False)
-    assert [row["input_ids"].tolist() for row in dataset] == [[0, 1, 2, 3], [4, 5, 6, 7], [8]]
+    assert [row["input_ids"].tolist() for row in dataset] == [[0, 1, 2, 3], [4, 5, 6, 7], [5, 6, 7, 8]]
+    assert dataset[2]["shift_labels"].tolist() == [-100, -100, -100, 9]
+    targets = [label for row in dataset for label in row["shift_labels"].tolist() if label != -100]
+    assert targets == list(range(1, 10))
+    # Shuffled batches of several windows stack (the classic chunk-20 LM at batch 32 needs this).
+    batch = next(iter(torch.utils.data.DataLoader(dataset, batch_size=3, shuffle=True)))
+    assert batch["input_ids"].shape == (3, 4)
 
 
 def test_excluded_spans_are_never_targets():

@@ -16,22 +16,19 @@ MFU is against the fp32 matmul peak measured at the start of the same run.
 """
 
 import argparse
-import os
 import statistics
 import sys
 import time
 from pathlib import Path
 
-# Time compilation cold, as a first training run pays it: no FX-graph or kernel cache from an earlier run.
-os.environ.setdefault("TORCHINDUCTOR_FORCE_DISABLE_CACHES", "1")
-
-import torch  # noqa: E402
-import torch.nn.functional as F  # noqa: E402
+import torch
+import torch.nn.functional as F
 
 from hf_charnn import CharGRUConfig, CharGRUForCausalLM, CharGRUForSequenceClassification
+from hf_charnn.training import TrainingConfig
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from benchmark import matmul_peak_gflops, write_table  # noqa: E402
+from benchmark import matmul_peak_gflops, training_flops_per_char, write_table  # noqa: E402
 
 # (name, task, embedding, hidden, batch, sequence length, also time the compiled variants): the presets'
 # training shapes. Compiling unrolls the recurrence and takes minutes, so only three shapes try it.
@@ -43,12 +40,6 @@ SHAPES = [
     ("Part 1 sweep, smallest", "classifier", 10, 20, 32, 20, False),
     ("Part 1 sweep, largest", "classifier", 200, 300, 32, 20, True),
 ]
-
-
-def flops_per_step(task: str, embedding: int, hidden: int, batch: int, length: int) -> float:
-    """Forward + backward (3x forward) matmul FLOPs: GRU gates and the output head."""
-    outputs = 27 if task == "lm" else 2
-    return 3 * batch * length * (2 * 3 * hidden * (embedding + hidden) + 2 * hidden * outputs)
 
 
 def scan_gru(inputs, weight_ih, bias_ih, weight_hh, bias_hh) -> torch.Tensor:
@@ -111,6 +102,7 @@ def make_step(variant: str, task: str, embedding: int, hidden: int, batch: int, 
 
 def time_variant(variant: str, shape: tuple, steps: int) -> dict:
     _, task, embedding, hidden, batch, length, _ = shape
+    shape_config = TrainingConfig(task=task, embedding_size=embedding, hidden_size=hidden)
     threads = torch.get_num_threads()
     if variant == "1 thread":
         torch.set_num_threads(1)
@@ -130,7 +122,7 @@ def time_variant(variant: str, shape: tuple, steps: int) -> dict:
         torch.set_num_threads(threads)
     seconds = statistics.median(times)
     return {"ms": 1e3 * seconds, "first_s": first, "chars_per_s": batch * length / seconds,
-            "gflops": flops_per_step(task, embedding, hidden, batch, length) / seconds / 1e9}
+            "gflops": batch * length * training_flops_per_char(shape_config) / seconds / 1e9}
 
 
 def main(argv=None) -> int:
@@ -139,6 +131,8 @@ def main(argv=None) -> int:
     parser.add_argument("--variants", nargs="+", default=["eager", "1 thread", "compile", "scan", "scan+compile", "bf16"])
     parser.add_argument("--output", help="also write the table (markdown) here")
     args = parser.parse_args(argv)
+    # Time compilation cold, as a first training run pays it: no FX-graph or kernel cache from an earlier run.
+    torch.compiler.config.force_disable_caches = True
 
     peak = matmul_peak_gflops()
     lines = [

@@ -59,7 +59,7 @@ def cmd_train(args):
 
     fields = {field.name for field in dataclasses.fields(TrainingConfig)} - {"task", "preset"}
     # The preset, then the --config file, then the flags given: each layer overrides the one before.
-    from_file = _read_settings_file(args.config, fields) if args.config else {}
+    from_file = _read_settings_file(args.config) if args.config else {}
     if from_file.pop("task", args.task) != args.task:
         raise UserError(f"{args.config}: settings of a {'classifier' if args.task == 'lm' else 'lm'} run; use the other train command")
     preset = args.preset or from_file.pop("preset", None) or "default"
@@ -70,8 +70,10 @@ def cmd_train(args):
     _print_result(summary, args.output)
 
 
-def _read_settings_file(path: str, fields: set[str]) -> dict:
+def _read_settings_file(path: str) -> dict:
     """TrainingConfig settings from a JSON object (a run's training_config.json, or a sweep's run settings)."""
+    from .training import TrainingConfig
+
     file = Path(path)
     if not file.is_file():
         raise UserError(f"{file}: config file not found")
@@ -81,9 +83,7 @@ def _read_settings_file(path: str, fields: set[str]) -> dict:
         raise UserError(f"{file}: not valid JSON ({error})") from None
     if not isinstance(settings, dict):
         raise UserError(f"{file}: needs a JSON object of training settings")
-    unknown = sorted(set(settings) - fields - {"task", "preset"})
-    if unknown:
-        raise UserError(f"{file}: unknown setting(s) {', '.join(unknown)}; use TrainingConfig field names")
+    TrainingConfig.check_setting_names(settings, str(file))
     return settings
 
 

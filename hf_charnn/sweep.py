@@ -11,7 +11,6 @@ a markdown table and learning-curve plots.
       learning_rate: [1.0e-3, 5.0e-3]
 """
 
-import dataclasses
 import itertools
 import json
 import os
@@ -46,11 +45,8 @@ def load_spec(path: str | Path) -> dict:
         raise UserError(f"{path}: needs `task: lm` or `task: classifier` at the top level")
     if not spec.get("runs") and not spec.get("grid"):
         raise UserError(f"{path}: needs `runs` (a list of settings) or `grid` (lists of values), or both")
-    known = {field.name for field in dataclasses.fields(TrainingConfig)}
     for overrides in expand_runs(spec):
-        unknown = sorted(set(overrides) - known)
-        if unknown:
-            raise UserError(f"{path}: unknown setting(s) {', '.join(unknown)}; use TrainingConfig field names")
+        TrainingConfig.check_setting_names(overrides, str(path))
     return spec
 
 

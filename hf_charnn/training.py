@@ -95,6 +95,13 @@ class TrainingConfig:
         values = {**PRESETS[task][preset], **{key: value for key, value in overrides.items() if value is not None}}
         return cls(task=task, preset=preset, **values)
 
+    @classmethod
+    def check_setting_names(cls, names, source: str):
+        """A clear error for setting names that are not fields (a typo in a sweep or --config file)."""
+        unknown = sorted(set(names) - {field.name for field in dataclasses.fields(cls)})
+        if unknown:
+            raise UserError(f"{source}: unknown setting(s) {', '.join(unknown)}; use TrainingConfig field names")
+
     def model_config(self) -> CharGRUConfig:
         return CharGRUConfig(
             embedding_size=self.embedding_size,

@@ -59,12 +59,15 @@ def _run_settings(run_dir):
     return config
 
 
-def test_parallel_jobs_train_the_same_configurations_as_in_process(tmp_path, tiny_data_dir):
+def test_parallel_jobs_train_the_same_configurations_as_in_process(tmp_path, tiny_data_dir, capsys):
     (tmp_path / "sweep.yaml").write_text(SPEC)
     sequential, parallel = tmp_path / "sequential", tmp_path / "parallel"
     args = ["sweep", str(tmp_path / "sweep.yaml"), "--data-dir", str(tiny_data_dir)]
     assert main([*args, "--output-dir", str(sequential)]) == 0
+    capsys.readouterr()
     assert main([*args, "--output-dir", str(parallel), "--jobs", "2"]) == 0
+    started = [line.split(":")[0] for line in capsys.readouterr().out.splitlines() if ": training" in line]
+    assert started[-1] == "02-hidden_size=8"  # largest first: hidden 16 and 12 start together, the smallest waits
     runs = sorted(path.name for path in sequential.iterdir() if path.is_dir())
     assert runs == sorted(path.name for path in parallel.iterdir() if path.is_dir()) and len(runs) == 3
     for name in runs:

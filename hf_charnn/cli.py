@@ -62,8 +62,8 @@ def cmd_train(args):
     from_file = _read_settings_file(args.config) if args.config else {}
     if from_file.pop("task", args.task) != args.task:
         raise UserError(f"{args.config}: settings of a {'classifier' if args.task == 'lm' else 'lm'} run; use the other train command")
-    preset = args.preset or from_file.pop("preset", None) or "default"
-    from_file.pop("preset", None)
+    file_preset = from_file.pop("preset", None)
+    preset = args.preset or file_preset or "default"
     flags = {key: value for key, value in vars(args).items() if key in fields and value is not None}
     settings = {"output_dir": f"runs/{args.task}", **from_file, **flags}
     summary = train(TrainingConfig.from_preset(args.task, preset, **settings))

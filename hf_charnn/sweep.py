@@ -102,19 +102,16 @@ def run_sweep(
             train(TrainingConfig.from_preset(spec["task"], preset, **settings))
     else:
         # Largest runs first, so that no big run is left training alone at the end while the other jobs idle.
-        pending.sort(key=lambda item: -_training_cost(TrainingConfig.from_preset(spec["task"], preset, **item[1])))
+        def training_cost(item) -> float:
+            config = TrainingConfig.from_preset(spec["task"], preset, **item[1])
+            return config.training_flops_per_char() * config.epochs
+
+        pending.sort(key=training_cost, reverse=True)
         _run_in_processes(pending, spec["task"], preset, launcher, jobs)
     if pending:  # a call that only found finished runs keeps the timing of the call that trained them
         timing = {"runs_trained": len(pending), "jobs": jobs, "launcher": launcher, "wall_seconds": time.perf_counter() - start}
         (output / TIMING_FILE).write_text(json.dumps(timing, indent=2) + "\n")
     return write_report(output)
-
-
-def _training_cost(config: TrainingConfig) -> float:
-    """Relative training time of a run: GRU weights (the per-character matmul work) times epochs."""
-    sizes = [config.embedding_size] + [config.hidden_size] * config.num_hidden_layers
-    weights = sum(3 * config.hidden_size * (inputs + config.hidden_size) for inputs in sizes[:-1])
-    return weights * config.epochs
 
 
 def _run_in_processes(pending: list, task: str, preset: str, launcher: str | None, jobs: int):

@@ -102,6 +102,16 @@ class TrainingConfig:
         if unknown:
             raise UserError(f"{source}: unknown setting(s) {', '.join(unknown)}; use TrainingConfig field names")
 
+    def training_flops_per_char(self) -> float:
+        """Forward + backward (3x forward) matmul FLOPs per training character: GRU gates and the output head."""
+        forward = 0
+        for layer in range(self.num_hidden_layers):
+            inputs = self.embedding_size if layer == 0 else self.hidden_size
+            forward += 2 * 3 * self.hidden_size * (inputs + self.hidden_size)
+        outputs = 27 if self.task == "lm" else 2
+        forward += 2 * self.hidden_size * outputs
+        return 3 * forward
+
     def model_config(self) -> CharGRUConfig:
         return CharGRUConfig(
             embedding_size=self.embedding_size,

@@ -46,17 +46,6 @@ def write_table(lines: list[str], output: str | None):
         Path(output).write_text(table + "\n")
 
 
-def training_flops_per_char(config: TrainingConfig) -> float:
-    """Forward + backward (3x forward) matmul FLOPs per training character: GRU gates and the output head."""
-    forward = 0
-    for layer in range(config.num_hidden_layers):
-        inputs = config.embedding_size if layer == 0 else config.hidden_size
-        forward += 2 * 3 * config.hidden_size * (inputs + config.hidden_size)
-    outputs = 27 if config.task == "lm" else 2
-    forward += 2 * config.hidden_size * outputs
-    return 3 * forward
-
-
 def reached(history: list[dict], task: str) -> float | None:
     """Training seconds until the dev metric first reached the seed run's final quality."""
     for record in history:
@@ -172,8 +161,8 @@ def main(argv=None) -> int:
             median = lambda key: statistics.median(r[key] for r in runs)  # noqa: E731
             reached_times = [r["to_seed_quality"] for r in runs if r["to_seed_quality"] is not None]
             to_quality = statistics.median(reached_times) if reached_times else float("nan")
-            flops = training_flops_per_char(runs[0]["config"])
-            seed_flops = training_flops_per_char(seed["config"])
+            flops = runs[0]["config"].training_flops_per_char()
+            seed_flops = seed["config"].training_flops_per_char()
             unit = "ppl" if task == "lm" else "%"
             lines.append(
                 f"| {task} | default | {TARGETS[task]} | {median('wall'):.1f} | {median('train'):.1f} | "

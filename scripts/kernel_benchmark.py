@@ -28,7 +28,7 @@ from hf_charnn import CharGRUConfig, CharGRUForCausalLM, CharGRUForSequenceClass
 from hf_charnn.training import TrainingConfig
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from benchmark import matmul_peak_gflops, training_flops_per_char, write_table  # noqa: E402
+from benchmark import matmul_peak_gflops, write_table  # noqa: E402
 
 # (name, task, embedding, hidden, batch, sequence length, also time the compiled variants): the presets'
 # training shapes. Compiling unrolls the recurrence and takes minutes, so only three shapes try it.
@@ -122,7 +122,7 @@ def time_variant(variant: str, shape: tuple, steps: int) -> dict:
         torch.set_num_threads(threads)
     seconds = statistics.median(times)
     return {"ms": 1e3 * seconds, "first_s": first, "chars_per_s": batch * length / seconds,
-            "gflops": batch * length * training_flops_per_char(shape_config) / seconds / 1e9}
+            "gflops": batch * length * shape_config.training_flops_per_char() / seconds / 1e9}
 
 
 def main(argv=None) -> int:

@@ -61,7 +61,8 @@ def cmd_train(args):
     # The preset, then the --config file, then the flags given: each layer overrides the one before.
     from_file = _read_settings_file(args.config) if args.config else {}
     if from_file.pop("task", args.task) != args.task:
-        raise UserError(f"{args.config}: settings of a {'classifier' if args.task == 'lm' else 'lm'} run; use the other train command")
+        other = "a classifier" if args.task == "lm" else "an LM"
+        raise UserError(f"{args.config}: settings of {other} run; use the other train command")
     file_preset = from_file.pop("preset", None)
     preset = args.preset or file_preset or "default"
     flags = {key: value for key, value in vars(args).items() if key in fields and value is not None}

@@ -40,7 +40,8 @@ def load_spec(path: str | Path) -> dict:
     try:
         spec = yaml.safe_load(path.read_text())
     except yaml.YAMLError as error:
-        raise UserError(f"{path}: not valid YAML ({error})") from None
+        # PyYAML's message spans lines (it draws a caret under the spot); the CLI's errors are one line.
+        raise UserError(f"{path}: not valid YAML ({' '.join(str(error).split())})") from None
     if not isinstance(spec, dict) or spec.get("task") not in ("lm", "classifier"):
         raise UserError(f"{path}: needs `task: lm` or `task: classifier` at the top level")
     if not spec.get("runs") and not spec.get("grid"):
@@ -143,6 +144,8 @@ def _run_in_processes(pending: list, task: str, preset: str, launcher: str | Non
 
 
 def _collect(output: Path) -> list[dict]:
+    if not output.is_dir():
+        raise UserError(f"{output}: sweep folder not found; give the --output-dir of a `hf-charnn sweep`")
     runs = []
     for run_dir in sorted(path for path in output.iterdir() if (path / METRICS_FILE).is_file()):
         history = [json.loads(line) for line in (run_dir / METRICS_FILE).read_text().splitlines() if line]

@@ -9,6 +9,7 @@ from hf_charnn.cli import main
 
 
 def run_cli(capsys, *argv):
+    capsys.readouterr()  # what fixtures printed (e.g. a save_pretrained progress bar) is not the command's output
     code = main([str(arg) for arg in argv])
     captured = capsys.readouterr()
     return code, captured.out, captured.err

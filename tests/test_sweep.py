@@ -5,7 +5,7 @@ import pytest
 
 from hf_charnn import UserError
 from hf_charnn.cli import main
-from hf_charnn.sweep import expand_runs, load_spec
+from hf_charnn.sweep import expand_runs, load_spec, write_report
 
 SPEC = """
 task: classifier
@@ -34,6 +34,12 @@ def test_bad_sweep_files(tmp_path):
         load_spec(tmp_path / "b.yaml")
     with pytest.raises(UserError, match="not found"):
         load_spec(tmp_path / "missing.yaml")
+    (tmp_path / "c.yaml").write_text("task: lm\nruns: [{a: 1}\n  b: 2\n")
+    with pytest.raises(UserError, match="c.yaml: not valid YAML") as error:
+        load_spec(tmp_path / "c.yaml")
+    assert "\n" not in str(error.value)
+    with pytest.raises(UserError, match="missing: sweep folder not found"):
+        write_report(tmp_path / "missing")
 
 
 def test_sweep_runs_skips_finished_runs_and_reports(tmp_path, tiny_data_dir, capsys):

@@ -30,6 +30,15 @@ AutoModelForCausalLM.register(CharGRUConfig, CharGRUForCausalLM, exist_ok=True)
 AutoModelForSequenceClassification.register(CharGRUConfig, CharGRUForSequenceClassification, exist_ok=True)
 AutoTokenizer.register(CharGRUConfig, slow_tokenizer_class=CharTokenizer, exist_ok=True)
 
+# ... and every `save_pretrained` / `push_to_hub` of these classes, from our training or from a user's own script,
+# writes `auto_map` and copies the modeling code, so the folder also loads with `trust_remote_code=True` where
+# hf_charnn is not installed (the Hub's "model type char_gru not recognized").
+CharGRUConfig.register_for_auto_class()
+CharGRUModel.register_for_auto_class("AutoModel")
+CharGRUForCausalLM.register_for_auto_class("AutoModelForCausalLM")
+CharGRUForSequenceClassification.register_for_auto_class("AutoModelForSequenceClassification")
+CharTokenizer.register_for_auto_class()
+
 __all__ = [
     "CHARACTERS",
     "VOWELS",

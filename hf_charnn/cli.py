@@ -9,7 +9,7 @@ from pathlib import Path
 from .errors import UserError
 
 EXIT_USER_ERROR = 2
-DATA_DIR_HELP = "folder of the exercise files (default: $HF_CHARNN_DATA)"
+DATA_DIR_HELP = "folder of the exercise files (default: $HF_CHARNN_DATA, else the files packaged with hf_charnn)"
 
 
 def _print_result(result: dict, output: str | None):
@@ -195,7 +195,11 @@ def _add_training_flags(parser: argparse.ArgumentParser, task: str):
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from . import __version__
+
+    # prog is fixed so that `python -m hf_charnn` and the `hf-charnn` script print the same help.
     parser = argparse.ArgumentParser(prog="hf-charnn", description="Character-level GRU models on text8.")
+    parser.add_argument("--version", action="version", version=f"hf-charnn {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     baseline = commands.add_parser("baseline", help="evaluate the frequency classifier and the uniform LM")

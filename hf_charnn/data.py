@@ -13,13 +13,15 @@ import random
 from pathlib import Path
 
 import numpy as np
-from datasets import Dataset, load_dataset
+from datasets import ClassLabel, Dataset, DatasetDict, Features, Value, load_dataset
 
 from .errors import DataError, UserError
 from .text import encode_text, normalize_text
 from .tokenization_char_gru import SPACE_ID, VOWEL_IDS, VOWELS
 
 DATA_DIR_ENV = "HF_CHARNN_DATA"
+# The exercise files ship inside the package (see exercise_data/SOURCE.md): the default when no folder is given.
+PACKAGED_DATA_DIR = Path(__file__).resolve().parent / "exercise_data"
 LM_TRAIN_FILE = "text8-100k.txt"
 LM_DEV_FILE = "text8-dev.txt"
 EXAMPLE_LENGTH = 20
@@ -27,10 +29,8 @@ TEXT8_URL = "http://mattmahoney.net/dc/text8.zip"
 
 
 def resolve_data_dir(data_dir: str | os.PathLike | None) -> Path:
-    """`--data-dir`, else $HF_CHARNN_DATA; the folder must exist."""
-    chosen = data_dir if data_dir is not None else os.environ.get(DATA_DIR_ENV)
-    if not chosen:
-        raise UserError(f"no data folder given: pass --data-dir DIR or set {DATA_DIR_ENV} (e.g. ../shared/data)")
+    """`--data-dir`, else $HF_CHARNN_DATA, else the exercise files packaged with hf_charnn; the folder must exist."""
+    chosen = data_dir if data_dir is not None else os.environ.get(DATA_DIR_ENV) or PACKAGED_DATA_DIR
     path = Path(chosen)
     if not path.is_dir():
         raise UserError(f"data folder {path} does not exist: pass --data-dir with the folder of the exercise files")
@@ -101,6 +101,23 @@ def load_classification_examples(data_dir, split: str, normalize: bool = False) 
         read_examples(folder / f"{split}-consonant-examples.txt", normalize=normalize),
         read_examples(folder / f"{split}-vowel-examples.txt", normalize=normalize),
     )
+
+
+def load_exercise_dataset(data_dir=None, normalize: bool = False) -> DatasetDict:
+    """
+    The whole exercise as one `DatasetDict` (the packaged files unless `data_dir` / $HF_CHARNN_DATA say otherwise):
+    `lm_train` and `lm_dev` hold one row each, the LM's training text and dev text (`text`); `train` and `dev`
+    hold the vowel/consonant examples (`text`, 20 characters, and `label`, a `ClassLabel`: consonant 0, vowel 1).
+    """
+    train_text, dev_text = load_lm_texts(data_dir, normalize)
+    example_features = Features({"text": Value("string"), "label": ClassLabel(names=["consonant", "vowel"])})
+    splits = {"lm_train": Dataset.from_dict({"text": [train_text]}), "lm_dev": Dataset.from_dict({"text": [dev_text]})}
+    for split in ("train", "dev"):
+        consonants, vowels = load_classification_examples(data_dir, split, normalize)
+        splits[split] = Dataset.from_dict(
+            {"text": consonants + vowels, "label": [0] * len(consonants) + [1] * len(vowels)}, features=example_features
+        )
+    return DatasetDict(splits)
 
 
 def example_windows(text: str, examples: list[str]) -> list[tuple[int, int]]:

@@ -9,21 +9,13 @@ import torch
 from .errors import UserError
 from .loading import check_model_folder
 
-CARD_TEMPLATES = Path(os.environ.get("HF_CHARNN_CARD_TEMPLATES", Path(__file__).resolve().parents[1] / "model_cards"))
+CARD_TEMPLATES = Path(os.environ.get("HF_CHARNN_CARD_TEMPLATES", Path(__file__).resolve().parent / "model_cards"))
 HUB_FILES = ("config.json", "model.safetensors", "tokenizer_config.json", "vocab.json", "README.md")
 CARD_HYPERPARAMETERS = (
     "embedding_size", "hidden_size", "num_hidden_layers", "dropout", "optimizer", "learning_rate", "weight_decay",
     "lr_schedule", "warmup_ratio", "max_grad_norm", "batch_size", "epochs", "chunk_size", "carry_state",
     "prefix_labels", "seed",
 )
-
-
-def register_remote_code(model, tokenizer):
-    """Make `save_pretrained` write `auto_map` and copy the modeling files, for `trust_remote_code=True` users."""
-    auto_class = "AutoModelForCausalLM" if model.can_generate() else "AutoModelForSequenceClassification"
-    model.config.register_for_auto_class()
-    model.register_for_auto_class(auto_class)
-    tokenizer.register_for_auto_class()
 
 
 def model_card(task: str, results: dict, config, train_seconds: float, repo_id: str | None = None):

@@ -25,7 +25,7 @@ from tqdm.auto import tqdm
 from .configuration_char_gru import CharGRUConfig
 from .data import classification_dataset, example_windows, lm_dataset, load_classification_examples, load_lm_texts
 from .errors import UserError
-from .hub import model_card, register_remote_code
+from .hub import model_card
 from .evaluation import evaluate_classifier, evaluate_lm
 from .modeling_char_gru import CharGRUForCausalLM, CharGRUForSequenceClassification
 from .tokenization_char_gru import CharTokenizer
@@ -389,10 +389,8 @@ def _final_evaluation(config, model, dev_data) -> dict:
 
 def save_trained_model(model, output_dir: Path, config: TrainingConfig, summary: dict):
     """A Hub-ready folder: model and tokenizer (with remote code), model card, and the training config."""
-    tokenizer = CharTokenizer()
-    register_remote_code(model, tokenizer)
-    model.save_pretrained(output_dir)
-    tokenizer.save_pretrained(output_dir)
+    model.save_pretrained(output_dir)  # with auto_map and the modeling code (see hf_charnn/__init__.py)
+    CharTokenizer().save_pretrained(output_dir)
     model_card(config.task, summary["results"], config, summary["train_seconds"]).save(output_dir / "README.md")
     (output_dir / "training_config.json").write_text(json.dumps(dataclasses.asdict(config), indent=2) + "\n")
     print(f"saved the model to {output_dir} (process {PartialState().process_index})", flush=True)

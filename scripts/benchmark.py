@@ -2,7 +2,7 @@
 """
 Benchmark the `default` presets against the classic `seed` run, on this machine, and print a table.
 
-    python scripts/benchmark.py --data-dir ../shared/data [--runs 3] [--output benchmark.md]
+    python scripts/benchmark.py [--runs 3] [--output benchmark.md]
 
 Per task: median over --runs of the wall time and final dev metric of the `default` preset; the time it took to
 reach the `seed` preset's final quality (77.6 % / perplexity 6.23, the classic run's numbers); the `seed` preset's
@@ -132,7 +132,7 @@ def lm_transfer_row(data_dir: str, workdir: Path) -> str:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data-dir", default=None, help="exercise data (default: $HF_CHARNN_DATA)")
+    parser.add_argument("--data-dir", default=None, help="exercise data (default: $HF_CHARNN_DATA, else the packaged files)")
     parser.add_argument("--runs", type=int, default=3, help="runs of each default preset (medians are reported)")
     parser.add_argument("--seed-rows", type=int, default=1000, help="training rows timed for the seed preset")
     parser.add_argument("--tasks", nargs="+", default=["lm", "classifier", "lm-transfer"], choices=["lm", "classifier", "lm-transfer"])

@@ -5,19 +5,19 @@ import pytest
 import torch
 
 import hf_charnn
+from hf_charnn.data import DATA_DIR_ENV, PACKAGED_DATA_DIR
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-
-
-def shared_data_dir() -> Path:
-    return Path(os.environ.get("HF_CHARNN_DATA", REPO_ROOT.parent / "shared" / "data"))
+# The exercise's reference copy, beside our own checkout only: tests that compare against it skip without it.
+REFERENCE_DATA_DIR = REPO_ROOT.parent / "shared" / "data"
 
 
 @pytest.fixture(scope="session")
 def data_dir() -> Path:
-    folder = shared_data_dir()
+    """The exercise files: the packaged ones, unless $HF_CHARNN_DATA names another folder."""
+    folder = Path(os.environ.get(DATA_DIR_ENV) or PACKAGED_DATA_DIR)
     if not (folder / "text8-100k.txt").is_file():
-        pytest.fail(f"exercise data not found in {folder}: set HF_CHARNN_DATA")
+        pytest.fail(f"exercise data not found in {folder}: unset {DATA_DIR_ENV} or point it at the exercise files")
     return folder
 
 

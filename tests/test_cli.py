@@ -4,6 +4,7 @@ import sys
 
 import pytest
 
+import hf_charnn
 from hf_charnn import CharTokenizer
 from hf_charnn.cli import main
 
@@ -110,3 +111,22 @@ def test_a_runs_training_config_trains_it_again(capsys, tmp_path, tiny_data_dir)
     rerun = json.loads((again / "training_config.json").read_text())
     assert {**rerun, "output_dir": None} == {**config, "output_dir": None}
     assert json.loads((again / "eval_results.json").read_text())["results"] == json.loads((first / "eval_results.json").read_text())["results"]
+
+
+def test_version_and_module_help_match_the_console_script(capsys):
+    with pytest.raises(SystemExit):
+        main(["--version"])
+    assert capsys.readouterr().out.strip() == f"hf-charnn {hf_charnn.__version__}"
+    module_help = subprocess.run([sys.executable, "-m", "hf_charnn", "--help"], capture_output=True, text=True, timeout=120)
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    assert module_help.returncode == 0 and module_help.stdout == capsys.readouterr().out
+    assert module_help.stdout.startswith("usage: hf-charnn ")
+
+
+def test_training_without_a_data_flag_uses_the_packaged_data(capsys, tmp_path, monkeypatch):
+    monkeypatch.delenv("HF_CHARNN_DATA", raising=False)
+    code, out, _ = run_cli(capsys, "train-lm", "--output-dir", tmp_path, "--epochs", "1", "--hidden-size", "8",
+                           "--embedding-size", "4", "--no-progress-bar")
+    assert code == 0, out
+    assert json.loads((tmp_path / "eval_results.json").read_text())["results"]["sane"]

@@ -7,6 +7,8 @@ from hf_charnn import DataError, UserError
 from hf_charnn.data import (
     classification_dataset,
     lm_dataset,
+    PACKAGED_DATA_DIR,
+    load_exercise_dataset,
     load_text8,
     prepare_exercise_data,
     read_examples,
@@ -83,14 +85,26 @@ def test_wrong_length_example_names_file_and_line(tmp_path):
         read_examples(path)
 
 
-def test_data_dir_from_argument_or_environment(tmp_path, monkeypatch):
+def test_data_dir_from_argument_environment_or_package(tmp_path, monkeypatch):
     monkeypatch.delenv("HF_CHARNN_DATA", raising=False)
-    with pytest.raises(UserError, match="--data-dir"):
-        resolve_data_dir(None)
+    assert resolve_data_dir(None) == PACKAGED_DATA_DIR
     monkeypatch.setenv("HF_CHARNN_DATA", str(tmp_path))
     assert resolve_data_dir(None) == tmp_path
+    assert resolve_data_dir(PACKAGED_DATA_DIR) == PACKAGED_DATA_DIR  # --data-dir wins over the environment
     with pytest.raises(UserError, match="does not exist"):
         resolve_data_dir(tmp_path / "missing")
+
+
+def test_exercise_as_one_dataset_dict(monkeypatch):
+    monkeypatch.delenv("HF_CHARNN_DATA", raising=False)
+    exercise = load_exercise_dataset()
+    assert set(exercise) == {"lm_train", "lm_dev", "train", "dev"}
+    assert len(exercise["lm_train"][0]["text"]) == 100_000 and len(exercise["lm_dev"][0]["text"]) == 500
+    assert exercise["train"].num_rows == 10_000 and exercise["dev"].num_rows == 1_000
+    assert exercise["dev"].features["label"].names == ["consonant", "vowel"]
+    assert sum(exercise["dev"]["label"]) == 500
+    vowel_rows = exercise["train"].filter(lambda row: row["label"] == 1)
+    assert all(len(text) == 20 and text in exercise["lm_train"][0]["text"] for text in vowel_rows["text"][:50])
 
 
 @pytest.fixture

@@ -1,17 +1,31 @@
 import hashlib
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from hf_charnn.baselines import FrequencyClassifier, UniformLanguageModel
-from hf_charnn.data import load_classification_examples, load_lm_texts
+from hf_charnn.data import PACKAGED_DATA_DIR, load_classification_examples, load_lm_texts
 from hf_charnn.evaluation import check_normalization, check_sanity, evaluate_classifier, evaluate_lm
 
+from conftest import REFERENCE_DATA_DIR
 
-def test_shared_data_is_the_exercise_data(data_dir):
-    for line in (data_dir / "SHA256SUMS").read_text().splitlines():
-        digest, name = line.split()
-        assert hashlib.sha256((data_dir / name).read_bytes()).hexdigest() == digest, name
+
+def sha256_sums(sums_file: Path) -> dict[str, str]:
+    return {name: digest for digest, name in (line.split() for line in sums_file.read_text().splitlines())}
+
+
+def test_packaged_data_matches_its_sums():
+    sums = sha256_sums(PACKAGED_DATA_DIR / "SHA256SUMS")
+    assert len(sums) == 6
+    for name, digest in sums.items():
+        assert hashlib.sha256((PACKAGED_DATA_DIR / name).read_bytes()).hexdigest() == digest, name
+
+
+@pytest.mark.skipif(not (REFERENCE_DATA_DIR / "SHA256SUMS").is_file(), reason="no ../shared/data beside this checkout")
+def test_packaged_data_is_byte_identical_to_the_reference_copy():
+    for name, digest in sha256_sums(REFERENCE_DATA_DIR / "SHA256SUMS").items():
+        assert hashlib.sha256((PACKAGED_DATA_DIR / name).read_bytes()).hexdigest() == digest, name
 
 
 def test_frequency_baseline_reproduces_71_4_percent(data_dir):

@@ -152,3 +152,49 @@ def test_push_refuses_a_broken_folder(tmp_path, trained_lm, damage):
         result = push(folder, "alice/char-lm", hub_env(tmp_path, hub.endpoint), "--token", TOKEN)
         assert result.returncode == 2 and expected in result.stderr
         assert hub.state.repos == {}
+
+
+USER_SCRIPT = """
+import hf_charnn
+config = hf_charnn.CharGRUConfig(embedding_size=8, hidden_size=16)
+hf_charnn.{model_class}(config).save_pretrained({folder!r})
+hf_charnn.CharTokenizer().save_pretrained({folder!r})
+"""
+
+
+def test_a_model_saved_from_a_users_script_is_self_contained(tmp_path):
+    """Five lines that build and save an LM: the folder loads and generates where hf_charnn cannot be imported."""
+    folder = tmp_path / "my-lm"
+    env = hub_env(tmp_path, "http://127.0.0.1:9", HF_HUB_OFFLINE="1")
+    saved = run([sys.executable, "-c", USER_SCRIPT.format(model_class="CharGRUForCausalLM", folder=str(folder))], env)
+    assert saved.returncode == 0, saved.stderr[-3000:]
+    config = json.loads((folder / "config.json").read_text())
+    assert config["auto_map"] == {
+        "AutoConfig": "configuration_char_gru.CharGRUConfig", "AutoModelForCausalLM": "modeling_char_gru.CharGRUForCausalLM",
+    }
+    tokenizer_config = json.loads((folder / "tokenizer_config.json").read_text())
+    assert tokenizer_config["auto_map"]["AutoTokenizer"][0] == "tokenization_char_gru.CharTokenizer"
+    loaded = run([sys.executable, "-c", BLOCK_HF_CHARNN + LOAD_AND_SCORE.format(source=str(folder), remote=True)], env)
+    assert loaded.returncode == 0, loaded.stderr[-3000:]
+    module, score, text = loaded.stdout.split(" ", 2)
+    assert module.startswith("transformers_modules.") and text.startswith("the ") and len(text.strip()) == 9
+
+
+CLASSIFY_REMOTELY = BLOCK_HF_CHARNN + """
+from transformers import AutoModelForSequenceClassification, pipeline
+model = AutoModelForSequenceClassification.from_pretrained({folder!r}, trust_remote_code=True)
+classify = pipeline("text-classification", model={folder!r}, trust_remote_code=True)
+print(type(model).__module__.split(".")[0], model.predict("orums in abu dhabi t"), classify(["zones part of the re"])[0]["label"])
+"""
+
+
+def test_a_saved_classifier_loads_remotely_and_in_a_pipeline(tmp_path):
+    folder = tmp_path / "my-classifier"
+    env = hub_env(tmp_path, "http://127.0.0.1:9", HF_HUB_OFFLINE="1")
+    saved = run([sys.executable, "-c", USER_SCRIPT.format(model_class="CharGRUForSequenceClassification", folder=str(folder))], env)
+    assert saved.returncode == 0, saved.stderr[-3000:]
+    assert "AutoModelForSequenceClassification" in json.loads((folder / "config.json").read_text())["auto_map"]
+    loaded = run([sys.executable, "-c", CLASSIFY_REMOTELY.format(folder=str(folder))], env)
+    assert loaded.returncode == 0, loaded.stderr[-3000:]
+    module, prediction, label = loaded.stdout.split()
+    assert module == "transformers_modules" and prediction in ("0", "1") and label in ("consonant", "vowel")

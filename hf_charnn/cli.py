@@ -4,6 +4,7 @@ import argparse
 import dataclasses
 import json
 import sys
+import time
 from pathlib import Path
 
 from .errors import UserError
@@ -41,8 +42,14 @@ def cmd_evaluate_lm(args):
     from .evaluation import evaluate_lm
     from .loading import load_model
 
+    if args.streams < 1 or args.warmup < 0:
+        raise UserError("--streams must be at least 1 and --warmup at least 0")
+    model = load_model(args.model_dir, "lm")
     text = read_text_file(args.text, normalize=args.normalize)
-    _print_result(evaluate_lm(load_model(args.model_dir, "lm"), text), args.output)
+    start = time.perf_counter()
+    result = evaluate_lm(model, text, streams=args.streams, warmup=args.warmup)
+    result["seconds"] = time.perf_counter() - start  # scoring and the two checks
+    _print_result(result, args.output)
 
 
 def cmd_evaluate_classifier(args):
@@ -170,12 +177,29 @@ def _add_training_flags(parser: argparse.ArgumentParser, task: str):
     group.add_argument("--max-grad-norm", type=float, help="gradient clipping (0 turns it off)")
     group.add_argument("--batch-size", type=int)
     group.add_argument("--epochs", type=int)
+    group.add_argument("--max-steps", type=int, help="stop after this many optimizer steps (overrides --epochs)")
     group.add_argument("--seed", type=int)
+    group.add_argument(
+        "--mixed-precision", choices=["auto", "no", "bf16"],
+        help="auto (default): bf16 on CUDA, and on a CPU only where a bf16 GRU step measures faster; loss stays fp32",
+    )
     if task == "lm":
         group.add_argument("--chunk-size", type=int, help="characters per training window")
         group.add_argument(
             "--carry-state", action=argparse.BooleanOptionalAction, default=None,
             help="carry the GRU state across consecutive windows (truncated BPTT)",
+        )
+        corpus = parser.add_argument_group("corpus (default: the exercise's text8-100k.txt and text8-dev.txt)")
+        corpus.add_argument("--train-file", help="plain text to train on (.txt, .gz or .zip)")
+        corpus.add_argument("--validation-file", help="plain text to validate on (default: the last 5 %% of --train-file)")
+        corpus.add_argument("--test-file", help="plain text scored once at the end")
+        corpus.add_argument("--dataset-name", help="datasets.load_dataset name: a Hub id or a local folder / builder")
+        corpus.add_argument("--dataset-config", help="the dataset's configuration name")
+        corpus.add_argument("--text-column", help="the dataset's text column (default: text)")
+        corpus.add_argument("--corpus", choices=["text8"], help="text8: the whole text8, split 90M / 5M / 5M")
+        corpus.add_argument("--text8-source", help="text8's URL (default), a local text8.zip, or the text8 file")
+        corpus.add_argument(
+            "--validation-split-percentage", type=float, help="held out of the training text when no validation text is given (5)"
         )
     else:
         group.add_argument(
@@ -183,9 +207,18 @@ def _add_training_flags(parser: argparse.ArgumentParser, task: str):
             help="also train on every prefix of each example (its next character's label)",
         )
     run = parser.add_argument_group("run")
-    run.add_argument("--resume-from", help="a checkpoints/epoch-N folder of an earlier run with the same settings")
-    run.add_argument("--stop-after-epoch", type=int, help="stop after this epoch (the checkpoint stays resumable)")
+    run.add_argument("--eval-steps", type=int, help="validate every N steps (default: after each epoch)")
+    if task == "lm":
+        run.add_argument("--eval-chars", type=int, help="mid-run validation reads the first N characters (the end reads all)")
+        run.add_argument(
+            "--eval-streams", type=int, help="score validation text as N warmed-up streams (default: 1 up to 20k chars, then more)"
+        )
+        run.add_argument("--eval-warmup", type=int, help="characters that warm each scoring stream up (default 256)")
+    run.add_argument("--logging-steps", type=int, help="also log the training loss every N steps")
+    run.add_argument("--save-steps", type=int, help="checkpoint every N steps (default: after each epoch)")
     run.add_argument("--save-total-limit", type=int, help="checkpoints kept (default 2)")
+    run.add_argument("--resume-from", help="latest, or a checkpoints/step-N folder of an earlier run with the same settings")
+    run.add_argument("--stop-after-epoch", type=int, help="stop after this epoch (the checkpoint stays resumable)")
     run.add_argument("--normalize", action="store_true", default=None, help="map input text into text8 form")
     run.add_argument("--report-to", choices=["tensorboard", "wandb", "all"], help="an experiment tracker")
     run.add_argument("--cpu", action="store_true", default=None, help="train on the CPU even if a GPU is present")
@@ -207,10 +240,14 @@ def build_parser() -> argparse.ArgumentParser:
     baseline.add_argument("--output", help="also write the JSON here")
     baseline.set_defaults(func=cmd_baseline)
 
-    evaluate_lm = commands.add_parser("evaluate-lm", help="perplexity and checks of a saved LM on a text file")
+    evaluate_lm = commands.add_parser("evaluate-lm", help="perplexity, bits per character and checks of a saved LM on a text file")
     evaluate_lm.add_argument("model_dir")
     evaluate_lm.add_argument("--text", required=True, help="text8-form file to score (e.g. text8-dev.txt)")
     evaluate_lm.add_argument("--normalize", action="store_true", help="map the text into text8 form first")
+    evaluate_lm.add_argument(
+        "--streams", type=int, default=1, help="score the text as N contiguous streams in one batch (1 = exact)"
+    )
+    evaluate_lm.add_argument("--warmup", type=int, default=256, help="characters that warm each stream's state up (not scored)")
     evaluate_lm.add_argument("--output", help="also write the JSON here")
     evaluate_lm.set_defaults(func=cmd_evaluate_lm)
 

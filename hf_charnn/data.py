@@ -1,11 +1,9 @@
 """
-Data: the exercise files (and the full text8) as `datasets` objects.
+Data: the exercise files (packaged with hf_charnn, or from a folder) and their `datasets` views.
 
-- LM text becomes windows of `chunk_size` characters (`input_ids`) with the next character of each position as
-  `shift_labels`. With `carry_state`, the text is cut into `num_streams` contiguous streams and the rows are
-  ordered so that batch k holds window k of every stream: the GRU state after one batch is the right start for
-  the next (truncated back-propagation through time).
+- `load_exercise_dataset()`: the whole exercise as one `DatasetDict`.
 - Classification examples become `input_ids` (20 ids) and `labels` (0 consonant, 1 vowel).
+- LM text: see `corpus.py` (the exercise's text, files, `datasets` datasets and the full text8, as training windows).
 """
 
 import os
@@ -15,6 +13,7 @@ from pathlib import Path
 import numpy as np
 from datasets import ClassLabel, Dataset, DatasetDict, Features, Value, load_dataset
 
+from .corpus import TEXT8_URL
 from .errors import DataError, UserError
 from .text import encode_text, normalize_text
 from .tokenization_char_gru import SPACE_ID, VOWEL_IDS, VOWELS
@@ -25,7 +24,6 @@ PACKAGED_DATA_DIR = Path(__file__).resolve().parent / "exercise_data"
 LM_TRAIN_FILE = "text8-100k.txt"
 LM_DEV_FILE = "text8-dev.txt"
 EXAMPLE_LENGTH = 20
-TEXT8_URL = "http://mattmahoney.net/dc/text8.zip"
 
 
 def resolve_data_dir(data_dir: str | os.PathLike | None) -> Path:
@@ -151,52 +149,6 @@ def classification_dataset(consonant_examples: list[str], vowel_examples: list[s
         prefix = np.where(next_chars == SPACE_ID, -100, is_vowel)
         labels = np.concatenate([prefix, labels[:, None]], axis=1)
     return Dataset.from_dict({"input_ids": ids, "labels": labels}).with_format("torch")
-
-
-def lm_dataset(
-    text: str, chunk_size: int, num_streams: int = 1, carry_state: bool = True, exclude_windows=()
-) -> Dataset:
-    """
-    Windows of `chunk_size` characters of `text` (`input_ids`) and their next characters (`shift_labels`).
-
-    With `carry_state`, the text is split into `num_streams` equal contiguous streams (the batch size); row
-    `k * num_streams + s` is window k of stream s, so an unshuffled loader with batch size `num_streams` feeds
-    each stream's windows in order; the last window of each stream may be shorter than `chunk_size`. Without
-    `carry_state` every window is `chunk_size` long (batches are shuffled): the last one overlaps the one before,
-    with the overlap masked out of its targets.
-    `exclude_windows`: (start, end) character spans whose positions are masked out of the targets (-100).
-    """
-    if chunk_size < 1 or num_streams < 1:
-        raise UserError("chunk_size and the number of streams (batch size) must be at least 1")
-    stream_count = num_streams if carry_state else 1
-    stream_length = (len(text) - 1) // stream_count
-    if stream_length < 1:
-        raise DataError(f"text of {len(text)} characters is too short for {stream_count} streams")
-
-    def make_windows(batch):
-        # One row in (the whole text), one row out per window: a batched map that changes the row count.
-        ids = encode_text(batch["text"][0]).astype(np.int64)
-        targets = ids[1:].copy()
-        for start, end in exclude_windows:
-            targets[max(start - 1, 0) : max(end - 1, 0)] = -100
-        inputs, labels = [], []
-        for window_start in range(0, stream_length, chunk_size):
-            for stream in range(stream_count):
-                begin = stream * stream_length + window_start
-                end = stream * stream_length + min(window_start + chunk_size, stream_length)
-                window_labels = targets[begin:end]
-                if not carry_state and end - begin < chunk_size <= stream_length:
-                    # Shuffled batches need equal lengths: the last window reaches back to a full chunk, and the
-                    # positions the previous window already taught are masked, so each target still counts once.
-                    begin = end - chunk_size
-                    window_labels = np.concatenate([np.full(chunk_size - len(window_labels), -100), window_labels])
-                inputs.append(ids[begin:end])
-                labels.append(window_labels)
-        return {"input_ids": inputs, "shift_labels": labels}
-
-    source = Dataset.from_dict({"text": [text]})
-    windows = source.map(make_windows, batched=True, remove_columns=["text"])
-    return windows.with_format("torch")
 
 
 def load_text8(source: str = TEXT8_URL, streaming: bool = True):

@@ -54,9 +54,28 @@ def check_normalization(model) -> bool:
     return True
 
 
-def evaluate_lm(model, text: str) -> dict:
-    """Log probability and perplexity of `text` scored as one sequence after the context " ", plus the checks."""
-    log_prob = float(model.get_log_prob_sequence(text, " "))
+def score_text(model, text: str, streams: int = 1, warmup: int = 256) -> float:
+    """
+    log P(text | " "). Models with `score_long_text` (the GRU LM) read long texts in bounded memory, exactly with
+    one stream or as `streams` pieces side by side; other models answer through the exercise's
+    `get_log_prob_sequence`.
+    """
+    if hasattr(model, "score_long_text"):
+        return float(model.score_long_text(text, num_streams=streams, warmup=warmup))
+    return float(model.get_log_prob_sequence(text, " "))
+
+
+def bits_per_char(log_prob: float, chars: int) -> float:
+    """Average negative log2 probability per character (log_prob is in nats)."""
+    return -log_prob / chars / math.log(2)
+
+
+def evaluate_lm(model, text: str, streams: int = 1, warmup: int = 256) -> dict:
+    """
+    Log probability, perplexity and bits per character of `text` scored after the context " " (exactly, or as
+    `streams` warmed-up pieces: see `score_text`), plus the exercise's two checks.
+    """
+    log_prob = score_text(model, text, streams, warmup)
     average = log_prob / len(text)
     return {
         "sane": check_sanity(model),
@@ -64,4 +83,7 @@ def evaluate_lm(model, text: str) -> dict:
         "log_prob": log_prob,
         "avg_log_prob": average,
         "perplexity": math.exp(-average),
+        "bpc": bits_per_char(log_prob, len(text)),
+        "chars": len(text),
+        "streams": streams,
     }

@@ -19,7 +19,7 @@ from transformers.modeling_outputs import SequenceClassifierOutput
 from transformers.utils import ModelOutput
 
 from .configuration_char_gru import CharGRUConfig
-from .tokenization_char_gru import CHAR_TO_ID, CHARACTERS, CONSONANT_IDS, VOWEL_IDS
+from .tokenization_char_gru import CHAR_TO_ID, CHARACTERS, CONSONANT_IDS, SPACE_ID, VOWEL_IDS
 
 
 def _encode(text: str, device: torch.device) -> torch.Tensor:
@@ -32,6 +32,16 @@ def _encode(text: str, device: torch.device) -> torch.Tensor:
             f"character {error.args[0]!r} at position {position} is not one of the 27 text8 symbols "
             "(a-z and space); normalize the text first (hf_charnn.normalize_text)"
         ) from None
+
+
+def _encode_long(text: str) -> np.ndarray:
+    """Character ids of a long text8-form string, vectorised (errors as `_encode`)."""
+    table = np.full(256, 255, dtype=np.uint8)
+    table[np.frombuffer(CHARACTERS.encode("ascii"), dtype=np.uint8)] = np.arange(len(CHARACTERS), dtype=np.uint8)
+    ids = table[np.frombuffer(text.encode("utf-8"), dtype=np.uint8)]
+    if len(ids) != len(text) or bool((ids == 255).any()):
+        _encode(text, torch.device("cpu"))  # raises, naming the character and its position
+    return ids
 
 
 def _pad_batch(texts: list[str], device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
@@ -321,6 +331,50 @@ class CharGRUForCausalLM(CharGRUPreTrainedModel, GenerationMixin):
     def get_log_prob_sequence(self, next_chars: str, context: str) -> float:
         """log P(next_chars | context), from ONE pass over `context + next_chars[:-1]`."""
         return self.score_texts([next_chars], context=context)[0]
+
+    @torch.no_grad()
+    def score_long_text(self, text, num_streams: int = 1, warmup: int = 256, block_size: int = 2048) -> float:
+        """
+        log P(text | " ") of a long text (a text8-form string or an array of ids), in bounded memory.
+
+        With `num_streams=1` this is the exact score, read in blocks of `block_size` characters with the GRU state
+        carried between them. With N streams the text is cut into N contiguous pieces scored side by side in one
+        batch (N times fewer sequential steps); each piece's state is first warmed up on the `warmup` characters
+        before it, which are not scored twice. The first piece starts from the context " ", as the exact score does.
+        """
+        ids = _encode_long(text) if isinstance(text, str) else np.asarray(text, dtype=np.uint8)
+        if len(ids) == 0:
+            return 0.0
+        sequence = np.concatenate([np.array([SPACE_ID], dtype=np.int64), ids.astype(np.int64)])  # input i predicts i+1
+        streams = max(1, min(int(num_streams), len(ids)))
+        bounds = np.linspace(0, len(ids), streams + 1).astype(np.int64)
+        starts, ends = bounds[:-1], bounds[1:]
+        state = torch.zeros(
+            self.config.num_hidden_layers, streams, self.config.hidden_size, device=self.device, dtype=self.dtype
+        )
+        warm = np.minimum(max(0, int(warmup)), starts)
+        warmed = np.flatnonzero(warm > 0)
+        if warmed.size:
+            width = int(warm.max())
+            steps = np.arange(width)[None, :]
+            positions = (starts[warmed] - width)[:, None] + steps  # left padding: each row ends right before its piece
+            real = steps >= (width - warm[warmed])[:, None]
+            input_ids = torch.from_numpy(np.where(real, sequence[np.maximum(positions, 0)], 0)).to(self.device)
+            mask = torch.from_numpy(real.astype(np.int64)).to(self.device)
+            state[:, torch.from_numpy(warmed).to(self.device)] = self.char_gru(input_ids, attention_mask=mask).state
+        total = torch.zeros((), dtype=torch.float64, device=self.device)
+        for offset in range(0, int((ends - starts).max()), block_size):
+            positions = starts[:, None] + offset + np.arange(block_size)[None, :]
+            valid = positions < ends[:, None]
+            positions = np.where(valid, positions, 0)
+            # Rows that end inside this block step over a few padding ids; their state is not used afterwards.
+            outputs = self.char_gru(torch.from_numpy(sequence[positions]).to(self.device), state=state)
+            state = outputs.state
+            log_probs = torch.log_softmax(self.lm_head(outputs.last_hidden_state).float(), dim=-1)
+            targets = torch.from_numpy(sequence[positions + 1]).to(self.device)
+            per_char = log_probs.gather(2, targets[..., None])[..., 0]
+            total += (per_char * torch.from_numpy(valid).to(self.device)).sum().double()
+        return float(total)
 
     def score_texts(self, texts: list[str], context: str = " ") -> list[float]:
         """log P(text | context) for each text, batched: the texts are padded and scored in one pass."""

@@ -80,9 +80,9 @@ def time_seed_preset(task: str, data_dir: str, workdir: Path, rows: int) -> dict
     )
     summary = train(config)
     full = TrainingConfig.from_preset(task, "seed", data_dir=data_dir)
-    from hf_charnn.training import _build_data
+    from hf_charnn.training import build_task_data
 
-    total_rows = len(_build_data(full)[1])
+    total_rows = len(build_task_data(full).train_dataset)
     seconds = summary["train_seconds"] / rows * total_rows * full.epochs
     history = [json.loads(line) for line in (Path(config.output_dir) / "metrics.jsonl").read_text().splitlines()]
     return {"seconds": seconds, "chars_per_second": history[-1]["train_chars_per_second"], "config": full}

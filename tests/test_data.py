@@ -6,7 +6,6 @@ import torch
 from hf_charnn import DataError, UserError
 from hf_charnn.data import (
     classification_dataset,
-    lm_dataset,
     PACKAGED_DATA_DIR,
     load_exercise_dataset,
     load_text8,
@@ -15,7 +14,12 @@ from hf_charnn.data import (
     read_text_file,
     resolve_data_dir,
 )
+from hf_charnn.corpus import LMWindows
 from hf_charnn.text import encode_text
+
+
+def lm_dataset(text, chunk_size, num_streams=1, carry_state=True, exclude_windows=()):
+    return LMWindows(encode_text(text), chunk_size, num_streams, carry_state, exclude_windows)
 
 
 def test_lm_windows_are_shifted_by_one_and_streams_interleave():

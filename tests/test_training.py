@@ -10,7 +10,8 @@ import torch
 from hf_charnn import CharGRUForCausalLM, CharGRUForSequenceClassification
 from hf_charnn.training import TrainingConfig, TrainingDiverged, train
 
-TINY = dict(embedding_size=8, hidden_size=16, epochs=3, batch_size=4, chunk_size=16, progress_bar=False)
+# fp32 pinned: `auto` measures bf16 against fp32 at start-up, and these tests compare runs number for number.
+TINY = dict(embedding_size=8, hidden_size=16, epochs=3, batch_size=4, chunk_size=16, progress_bar=False, mixed_precision="no")
 
 
 def tiny_config(task, data_dir, output_dir, **overrides):
@@ -39,7 +40,9 @@ def test_training_writes_model_metrics_and_eval_results(tmp_path, tiny_data_dir,
     else:
         assert results["total"] == 100
         assert isinstance(CharGRUForSequenceClassification.from_pretrained(tmp_path), CharGRUForSequenceClassification)
-    assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == ["epoch-2", "epoch-3"]
+    steps = [record["step"] for record in metrics(tmp_path)]
+    assert [record["epoch"] for record in metrics(tmp_path)] == [1, 2, 3] and steps[2] == 3 * steps[0]
+    assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == [f"step-{steps[1]}", f"step-{steps[2]}"]
 
 
 @pytest.mark.parametrize("task", ["lm", "classifier"])
@@ -54,7 +57,7 @@ def test_resumed_run_matches_an_uninterrupted_one(tmp_path, tiny_data_dir, task)
     train(tiny_config(task, tiny_data_dir, tmp_path / "whole"))
     interrupted = train(tiny_config(task, tiny_data_dir, tmp_path / "parts", stop_after_epoch=1))
     assert interrupted["epochs_done"] == 1 and not (tmp_path / "parts" / "model.safetensors").exists()
-    train(tiny_config(task, tiny_data_dir, tmp_path / "parts", resume_from=str(tmp_path / "parts" / "checkpoints" / "epoch-1")))
+    train(tiny_config(task, tiny_data_dir, tmp_path / "parts", resume_from="latest"))
     assert without_timings(metrics(tmp_path / "parts")) == without_timings(metrics(tmp_path / "whole"))
     whole = json.loads((tmp_path / "whole" / "eval_results.json").read_text())["results"]
     assert json.loads((tmp_path / "parts" / "eval_results.json").read_text())["results"] == whole
@@ -70,9 +73,10 @@ def test_nan_loss_stops_training_and_keeps_the_last_good_checkpoint(tmp_path, ti
         return outputs
 
     monkeypatch.setattr(CharGRUForCausalLM, "forward", poisoned)
-    with pytest.raises(TrainingDiverged, match=r"loss became nan at epoch 2, step 1.*last good checkpoint"):
-        train(tiny_config("lm", tiny_data_dir, tmp_path, resume_from=str(tmp_path / "checkpoints" / "epoch-1")))
-    assert (tmp_path / "checkpoints" / "epoch-1" / "model.safetensors").is_file()
+    first_epoch_steps = metrics(tmp_path)[0]["step"]
+    with pytest.raises(TrainingDiverged, match=rf"loss became nan at epoch 2, step {first_epoch_steps + 1};.*last good checkpoint"):
+        train(tiny_config("lm", tiny_data_dir, tmp_path, resume_from="latest"))
+    assert (tmp_path / "checkpoints" / f"step-{first_epoch_steps}" / "model.safetensors").is_file()
     assert not (tmp_path / "model.safetensors").exists()
     assert [record["epoch"] for record in metrics(tmp_path)] == [1]
 

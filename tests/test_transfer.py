@@ -7,13 +7,13 @@ from transformers import AutoModelForSequenceClassification
 
 from hf_charnn import CharGRUForCausalLM, CharGRUForSequenceClassification
 from hf_charnn.data import example_windows, load_classification_examples
-from hf_charnn.training import TrainingConfig, _build_data, holdout_examples, train
+from hf_charnn.training import TrainingConfig, build_task_data, holdout_examples, train
 
 
 def test_leak_free_lm_never_trains_on_a_dev_window(data_dir):
     """Rebuild each training target's 21-char window (20 chars of context + the target) from the dataset rows."""
     config = TrainingConfig.from_preset("lm", "default", data_dir=str(data_dir), exclude_dev_examples=True, holdout_examples=500)
-    _, dataset, _ = _build_data(config)
+    dataset = build_task_data(config).train_dataset
     text = (data_dir / "text8-100k.txt").read_text()
     # The dev examples, and the held-out training examples the LM-transfer preset compares its classifiers on.
     dev = sum(load_classification_examples(data_dir, "dev"), []) + sum(holdout_examples(config), [])

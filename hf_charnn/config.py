@@ -1,0 +1,173 @@
+"""
+What a training run needs (`TrainingConfig`) and the named presets it starts from.
+
+    config = TrainingConfig.from_preset("lm", "default", output_dir="runs/lm", epochs=3)
+"""
+
+import dataclasses
+
+from .configuration_char_gru import CharGRUConfig
+from .errors import UserError
+
+TASKS = ("lm", "classifier")
+MIXED_PRECISION_CHOICES = ("auto", "no", "bf16")
+
+
+@dataclasses.dataclass
+class TrainingConfig:
+    """Everything a run needs; `from_preset` fills it from a named preset, keyword arguments override."""
+
+    task: str = "lm"
+    preset: str = "default"
+    data_dir: str | None = None  # the exercise files (default: $HF_CHARNN_DATA, else the packaged ones)
+    output_dir: str = "runs/lm"
+    # LM corpus (see corpus.py); none of these set means the exercise's text8-100k.txt / text8-dev.txt
+    train_file: str | None = None  # plain text: .txt, .gz or .zip
+    validation_file: str | None = None
+    test_file: str | None = None
+    dataset_name: str | None = None  # datasets.load_dataset: a Hub id or a local folder / builder
+    dataset_config: str | None = None
+    text_column: str = "text"
+    corpus: str | None = None  # "text8": the whole text8, 90M / 5M / 5M characters
+    text8_source: str | None = None  # where --corpus text8 comes from (default: its URL); a URL, a zip or the file
+    validation_split_percentage: float = 5.0  # held out of the training corpus when no validation text is given
+    # model
+    embedding_size: int = 64
+    hidden_size: int = 384
+    num_hidden_layers: int = 1
+    dropout: float = 0.0
+    # optimisation
+    optimizer: str = "adamw"  # "sgd" (as in the exercise) or "adamw"
+    learning_rate: float = 4e-3
+    weight_decay: float = 0.0
+    momentum: float = 0.0  # SGD only
+    lr_schedule: str = "constant"  # "constant", "linear" or "cosine", after `warmup_ratio` of linear warm-up
+    warmup_ratio: float = 0.0
+    max_grad_norm: float | None = None
+    batch_size: int = 32
+    epochs: int = 10
+    max_steps: int | None = None  # stop after this many optimizer steps (overrides epochs)
+    mixed_precision: str = "auto"  # "auto": bf16 on CUDA, and on a CPU only where a bf16 step measures faster
+    # LM data
+    chunk_size: int = 64
+    carry_state: bool = True
+    exclude_dev_examples: bool = False  # mask every dev classification window out of the LM's targets
+    # classifier data
+    prefix_labels: bool = False  # also train on every prefix of each example (see data.classification_dataset)
+    init_from: str | None = None  # a saved LM whose embedding and GRU start the classifier (its sizes win)
+    transfer_from_lm: bool = False  # first train a leak-free LM (dev windows excluded), then start from it
+    # Keep the last N training examples of each class out of training (a classifier never sees them; an LM never
+    # has their windows as targets), to compare models on examples none of them was trained on.
+    holdout_examples: int = 0
+    # evaluation and checkpoints
+    eval_steps: int | None = None  # validate every N steps (default: at the end of each epoch)
+    eval_chars: int | None = None  # mid-run validation reads only the first N characters; the end scores all
+    eval_streams: int | None = None  # long-text scoring streams (default: 1, exact, up to 20k chars; more above)
+    eval_warmup: int = 256  # characters that warm each scoring stream's state up (not scored)
+    logging_steps: int | None = None  # also log the training loss every N steps (metrics rows without dev metrics)
+    save_steps: int | None = None  # checkpoint every N steps (default: at the end of each epoch)
+    save_total_limit: int = 2
+    # run
+    max_train_rows: int | None = None  # train on the first N rows only (for timing a slow preset's epoch)
+    seed: int = 42
+    normalize: bool = False
+    resume_from: str | None = None  # a checkpoints/step-N folder, or "latest"
+    stop_after_epoch: int | None = None  # end the run early (an "interruption"), checkpoint kept
+    report_to: str | None = None
+    progress_bar: bool = True
+    cpu: bool = False
+
+    @classmethod
+    def from_preset(cls, task: str, preset: str = "default", **overrides) -> "TrainingConfig":
+        if task not in TASKS:
+            raise UserError(f"unknown task {task!r}: choose one of {', '.join(TASKS)}")
+        if preset not in PRESETS[task]:
+            raise UserError(f"unknown {task} preset {preset!r}: choose one of {', '.join(PRESETS[task])}")
+        values = {**PRESETS[task][preset], **{key: value for key, value in overrides.items() if value is not None}}
+        return cls(task=task, preset=preset, **values)
+
+    @classmethod
+    def check_setting_names(cls, names, source: str):
+        """A clear error for setting names that are not fields (a typo in a sweep or --config file)."""
+        unknown = sorted(set(names) - {field.name for field in dataclasses.fields(cls)})
+        if unknown:
+            raise UserError(f"{source}: unknown setting(s) {', '.join(unknown)}; use TrainingConfig field names")
+
+    def uses_corpus(self) -> bool:
+        """Whether the LM reads a corpus (files, a `datasets` dataset, text8) instead of the exercise files."""
+        return bool(self.train_file or self.dataset_name or self.corpus)
+
+    def check(self):
+        """Settings that cannot work together, named before any data is read."""
+        if self.mixed_precision not in MIXED_PRECISION_CHOICES:
+            raise UserError(f"unknown mixed precision {self.mixed_precision!r}: choose {', '.join(MIXED_PRECISION_CHOICES)}")
+        sources = [name for name in ("train_file", "dataset_name", "corpus") if getattr(self, name)]
+        if len(sources) > 1:
+            raise UserError(f"give one corpus, not {' and '.join('--' + name.replace('_', '-') for name in sources)}")
+        if self.corpus not in (None, "text8"):
+            raise UserError(f"unknown corpus {self.corpus!r}: the one built in is text8 (or pass --train-file)")
+        if (self.validation_file or self.test_file) and not self.train_file:
+            raise UserError("--validation-file / --test-file need --train-file")
+        if self.uses_corpus() and self.task != "lm":
+            raise UserError("corpus options are for train-lm; the classifier reads the exercise's example files")
+        for name in ("max_steps", "eval_steps", "save_steps", "logging_steps", "eval_chars", "eval_streams"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise UserError(f"--{name.replace('_', '-')} must be at least 1, not {value}")
+
+    def training_flops_per_char(self) -> float:
+        """Forward + backward (3x forward) matmul FLOPs per training character: GRU gates and the output head."""
+        forward = 0
+        for layer in range(self.num_hidden_layers):
+            inputs = self.embedding_size if layer == 0 else self.hidden_size
+            forward += 2 * 3 * self.hidden_size * (inputs + self.hidden_size)
+        outputs = 27 if self.task == "lm" else 2
+        forward += 2 * self.hidden_size * outputs
+        return 3 * forward
+
+    def model_config(self) -> CharGRUConfig:
+        return CharGRUConfig(
+            embedding_size=self.embedding_size,
+            hidden_size=self.hidden_size,
+            num_hidden_layers=self.num_hidden_layers,
+            dropout=self.dropout,
+        )
+
+
+# `seed` is the classic hand-rolled run (one example a step, plain SGD); `default` is tuned for this 2-core CPU;
+# `text8` is sized for the full text8 on one modern GPU (see README, "Full text8").
+PRESETS = {
+    "lm": {
+        "seed": dict(
+            embedding_size=200, hidden_size=300, optimizer="sgd", learning_rate=5e-3, epochs=10, batch_size=1,
+            chunk_size=20, carry_state=False,
+        ),
+        "default": dict(
+            embedding_size=64, hidden_size=384, dropout=0.25, optimizer="adamw", learning_rate=4e-3,
+            weight_decay=0.1, lr_schedule="cosine", warmup_ratio=0.1, max_grad_norm=1.0, epochs=14,
+            batch_size=32, chunk_size=64, carry_state=True,
+        ),
+        "text8": dict(
+            embedding_size=256, hidden_size=1536, num_hidden_layers=2, dropout=0.1, optimizer="adamw",
+            learning_rate=2e-3, weight_decay=0.01, lr_schedule="cosine", warmup_ratio=0.02, max_grad_norm=1.0,
+            epochs=1, batch_size=256, chunk_size=256, carry_state=True, eval_steps=500, eval_chars=500_000,
+            save_steps=500,
+        ),
+    },
+    "classifier": {
+        "seed": dict(
+            embedding_size=200, hidden_size=300, optimizer="sgd", learning_rate=5e-3, epochs=10, batch_size=1,
+        ),
+        "default": dict(
+            embedding_size=32, hidden_size=128, dropout=0.2, optimizer="adamw", learning_rate=1e-2,
+            weight_decay=0.05, lr_schedule="cosine", warmup_ratio=0.05, max_grad_norm=1.0, epochs=4, batch_size=128,
+            prefix_labels=True,
+        ),
+        # Train the `default` LM with every dev example's window masked out of its targets, score it zero-shot,
+        # then fine-tune a classifier that starts from its embedding and GRU (the sizes come from the LM).
+        "lm-transfer": dict(
+            transfer_from_lm=True, holdout_examples=500, dropout=0.25, optimizer="adamw", learning_rate=3e-3, weight_decay=0.05,
+            lr_schedule="cosine", warmup_ratio=0.05, max_grad_norm=1.0, epochs=3, batch_size=128, prefix_labels=True,
+        ),
+    },
+}

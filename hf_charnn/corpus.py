@@ -1,0 +1,361 @@
+"""
+LM corpora: where the characters come from, and how training reads them.
+
+Sources (one per run, in the style of transformers' `run_clm`):
+- the exercise files (the default): `text8-100k.txt` to train, `text8-dev.txt` to validate;
+- plain-text files (`--train-file`, `--validation-file`, `--test-file`; `.txt`, `.gz` or `.zip`);
+- a `datasets` dataset (`--dataset-name`, a Hub id or a local folder / builder; its `train`, `validation`, `test`);
+- the whole text8 (`--corpus text8`): fetched once into the `datasets` download cache, split 90M / 5M / 5M.
+
+A corpus is encoded once, block by block, into a uint8 array of character ids cached on disk (keyed by the source's
+fingerprint) and read back through a memory map, as nanoGPT does with its token files: a second run starts in a
+second, and the 100M characters of text8 never exist as a Python string or an int64 copy. `LMWindows` cuts the
+training windows out of that array on the fly.
+"""
+
+import codecs
+import dataclasses
+import gzip
+import hashlib
+import json
+import math
+import os
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from .errors import DataError, UserError
+from .text import _BYTE_TO_ID, encode_text, normalize_text
+
+CACHE_ENV = "HF_CHARNN_CACHE"
+CACHE_FORMAT = 1  # bump when the cache layout or the encoding changes
+READ_BLOCK = 8 << 20  # bytes read, checked and encoded at a time
+TEXT8_URL = "http://mattmahoney.net/dc/text8.zip"
+TEXT8_SPLIT = (0.90, 0.05)  # train, validation; the rest is test: 90M / 5M / 5M of text8's 100M characters
+
+
+@dataclasses.dataclass
+class Corpus:
+    """Character ids (uint8; memory-mapped for cached corpora) of each split, and where they came from."""
+
+    train: np.ndarray
+    validation: np.ndarray
+    test: np.ndarray | None = None
+    description: str = "exercise data"
+
+
+def cache_dir() -> Path:
+    """$HF_CHARNN_CACHE, else hf_charnn/ under the Hugging Face cache ($HF_HOME, default ~/.cache/huggingface)."""
+    if os.environ.get(CACHE_ENV):
+        return Path(os.environ[CACHE_ENV])
+    return Path(os.environ.get("HF_HOME", Path.home() / ".cache" / "huggingface")) / "hf_charnn" / "corpora"
+
+
+# -- reading sources block by block ----------------------------------------------------------------------------------
+def _file_blocks(path: Path):
+    """(bytes blocks of the file's text, total bytes or None): plain, gzip, or the single text file of a zip."""
+    if not path.is_file():
+        raise DataError(f"{path}: file not found (check the path)")
+    if path.suffix == ".gz":
+        return _read_blocks(lambda: gzip.open(path, "rb"), str(path)), None
+    if path.suffix == ".zip":
+        try:
+            archive = zipfile.ZipFile(path)
+        except zipfile.BadZipFile:
+            raise DataError(f"{path}: not a readable zip archive; download it again") from None
+        members = [info for info in archive.infolist() if not info.is_dir()]
+        if len(members) != 1:
+            raise DataError(f"{path}: the zip holds {len(members)} files; give a zip with exactly one text file")
+        return _read_blocks(lambda: archive.open(members[0]), str(path)), members[0].file_size
+    return _read_blocks(lambda: path.open("rb"), str(path)), path.stat().st_size
+
+
+def _read_blocks(opener, name: str):
+    try:
+        with opener() as handle:
+            while block := handle.read(READ_BLOCK):
+                yield block
+    except (OSError, EOFError, zipfile.BadZipFile) as error:
+        raise DataError(f"{name}: cannot be read to the end ({error}); the file may be truncated") from None
+
+
+def _encode_blocks(blocks, source: str, normalize: bool, write) -> int:
+    """
+    Check (or normalize) and encode a stream of byte blocks, passing each block's ids to `write`; returns the count.
+    Errors name the source and the character position in the whole stream.
+    """
+    position = 0
+    if not normalize:
+        for block in blocks:
+            ids = _BYTE_TO_ID[np.frombuffer(block, dtype=np.uint8)]
+            bad = np.flatnonzero(ids == 255)
+            if bad.size:
+                # Everything before the first bad byte is ASCII, so its byte offset is its character position.
+                offset = int(bad[0])
+                char = block[offset : offset + 4].decode("utf-8", "replace")[:1]
+                raise DataError(
+                    f"{source}: character {char!r} at position {position + offset} is not one of the 27 text8 symbols "
+                    "(a-z and space); fix the text, or pass --normalize to map it into text8 form"
+                )
+            write(ids)
+            position += len(ids)
+        return position
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+    carry = ""
+    for block in [*blocks, None]:
+        text = carry + (decoder.decode(block) if block is not None else decoder.decode(b"", final=True))
+        if block is not None:
+            # Cut after the last ASCII letter: a run of non-letters (or digits) split between blocks would
+            # otherwise be normalized twice; the rest goes with the next block.
+            cut = _last_letter(text)
+            text, carry = text[: cut + 1], text[cut + 1 :]
+        ids = encode_text(normalize_text(text), source=source)
+        write(ids)
+        position += len(ids)
+    return position
+
+
+def _last_letter(text: str) -> int:
+    for index in range(len(text) - 1, -1, -1):
+        if "a" <= text[index].lower() <= "z" and text[index].isascii():
+            return index
+    return -1
+
+
+# -- the cache -------------------------------------------------------------------------------------------------------
+def _file_fingerprint(path: Path) -> dict:
+    stat = path.stat()
+    return {"path": str(path.resolve()), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+
+
+def _digest(path: Path) -> str:
+    digest = hashlib.blake2b(digest_size=16)
+    with path.open("rb") as handle:
+        while block := handle.read(READ_BLOCK):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def cached_ids(fingerprint: dict, source: str, blocks_factory, normalize: bool, total_bytes: int | None = None) -> np.ndarray:
+    """
+    The encoded corpus for `fingerprint`, memory-mapped from the cache; built (with a progress bar) when missing,
+    truncated, or written for another source. The array is written to a temporary file and renamed into place only
+    when complete, so a run that dies or hits a full disk while caching never leaves a cache that is reused.
+    """
+    key_material = {"format": CACHE_FORMAT, "normalize": normalize, **fingerprint}
+    key = hashlib.sha256(json.dumps(key_material, sort_keys=True).encode()).hexdigest()[:24]
+    folder = cache_dir()
+    data_file, meta_file = folder / f"{key}.bin", folder / f"{key}.json"
+    if meta_file.is_file() and data_file.is_file():
+        try:
+            meta = json.loads(meta_file.read_text())
+        except json.JSONDecodeError:
+            meta = {}
+        if (
+            meta.get("key_material") == key_material
+            and data_file.stat().st_size == meta.get("length")
+            and _digest(data_file) == meta.get("digest")
+        ):
+            return _memmap(data_file, meta["length"])
+        print(f"{source}: the cached copy {data_file} is truncated or from another source; encoding it again", flush=True)
+    folder.mkdir(parents=True, exist_ok=True)
+    partial = folder / f"{key}.bin.partial-{os.getpid()}"
+    progress = tqdm(total=total_bytes, unit="B", unit_scale=True, desc=f"encoding {Path(source).name or source}")
+    try:
+        with partial.open("wb") as handle:
+
+            def write(ids: np.ndarray):
+                handle.write(ids.tobytes())
+                progress.update(len(ids))
+
+            length = _encode_blocks(blocks_factory(), source, normalize, write)
+            handle.flush()
+            os.fsync(handle.fileno())
+        if length == 0:
+            raise DataError(f"{source}: no text (the file is empty{' after normalizing' if normalize else ''})")
+        meta = {"key_material": key_material, "length": length, "digest": _digest(partial), "source": source}
+        os.replace(partial, data_file)
+        meta_partial = meta_file.with_suffix(f".json.partial-{os.getpid()}")
+        meta_partial.write_text(json.dumps(meta, indent=1) + "\n")
+        os.replace(meta_partial, meta_file)
+    except OSError as error:
+        raise UserError(
+            f"cannot write the corpus cache in {folder} ({error.strerror or error}); free some disk space or set "
+            f"{CACHE_ENV} to a folder with room for {total_bytes or 'the corpus'} bytes; nothing partial was kept"
+        ) from None
+    finally:
+        progress.close()
+        for leftover in folder.glob(f"{key}.*.partial-{os.getpid()}"):
+            leftover.unlink(missing_ok=True)
+    return _memmap(data_file, length)
+
+
+def _memmap(path: Path, length: int) -> np.ndarray:
+    return np.memmap(path, dtype=np.uint8, mode="r", shape=(length,))
+
+
+def file_ids(path: str | os.PathLike, normalize: bool = False) -> np.ndarray:
+    """A text file (`.txt`, `.gz`, `.zip`) as cached character ids."""
+    path = Path(path)
+    blocks, total = _file_blocks(path)
+    blocks.close()  # opened again below, lazily, only if the cache has to be built
+    if path.stat().st_size == 0:
+        raise DataError(f"{path}: file is empty")
+    return cached_ids(
+        {"kind": "file", **_file_fingerprint(path)}, str(path), lambda: _file_blocks(path)[0], normalize, total
+    )
+
+
+def split_off_validation(ids: np.ndarray, percentage: float, source: str) -> tuple[np.ndarray, np.ndarray]:
+    """(train, validation): the last `percentage` % of a corpus held out, as views (no copies)."""
+    held_out = int(len(ids) * percentage / 100)
+    if not 0 < percentage < 100 or held_out < 2:
+        raise UserError(f"{source}: no validation text given, and {percentage} % of it is too little to hold out; pass --validation-file")
+    return ids[:-held_out], ids[-held_out:]
+
+
+# -- sources ---------------------------------------------------------------------------------------------------------
+def load_corpus(config) -> Corpus:
+    """The LM corpus a `TrainingConfig` names (see the module docstring); the exercise files when it names none."""
+    if config.train_file:
+        train = file_ids(config.train_file, config.normalize)
+        if config.validation_file:
+            validation = file_ids(config.validation_file, config.normalize)
+        else:
+            train, validation = split_off_validation(train, config.validation_split_percentage, config.train_file)
+        test = file_ids(config.test_file, config.normalize) if config.test_file else None
+        return Corpus(train, validation, test, description=f"file {config.train_file}")
+    if config.dataset_name:
+        return _dataset_corpus(config)
+    if config.corpus == "text8":
+        ids = text8_ids(config.text8_source or TEXT8_URL)
+        first, second = (int(len(ids) * share) for share in (TEXT8_SPLIT[0], sum(TEXT8_SPLIT)))
+        return Corpus(ids[:first], ids[first:second], ids[second:], description="text8 (90% / 5% / 5%)")
+    from .data import load_lm_texts
+
+    train_text, dev_text = load_lm_texts(config.data_dir, config.normalize)
+    return Corpus(encode_text(train_text), encode_text(dev_text))
+
+
+def text8_ids(source: str = TEXT8_URL) -> np.ndarray:
+    """
+    The whole text8 as cached ids. `source` is its URL (fetched once into the `datasets` download cache, which
+    honours HF_DATASETS_OFFLINE / HF_HUB_OFFLINE), a local `text8.zip`, or the unzipped file.
+    """
+    if "://" in source:
+        from datasets import DownloadConfig, DownloadManager
+
+        try:
+            path = DownloadManager(download_config=DownloadConfig()).download(source)
+        except Exception as error:  # requests / fsspec / offline-mode errors: all mean "not fetched"
+            raise UserError(
+                f"cannot fetch text8 from {source} ({error.__class__.__name__}: {str(error).splitlines()[0] if str(error) else ''}); "
+                "check the network, or download text8.zip yourself and pass --text8-source text8.zip"
+            ) from None
+        source = path
+    return file_ids(source)
+
+
+def _dataset_corpus(config) -> Corpus:
+    from datasets import load_dataset
+
+    name = config.dataset_name
+    try:
+        splits = load_dataset(name, config.dataset_config)
+    except Exception as error:  # not found, offline, unreachable, a bad builder: one clear line
+        first_line = str(error).splitlines()[0] if str(error) else ""
+        raise UserError(
+            f"dataset {name!r} could not be loaded ({error.__class__.__name__}: {first_line[:300]}); check the name "
+            "(a Hub id or a local folder), the network, or HF_HUB_OFFLINE"
+        ) from None
+    if "train" not in splits:
+        raise UserError(f"dataset {name!r} has no train split (it has {', '.join(splits)})")
+    if config.text_column not in splits["train"].column_names:
+        raise UserError(
+            f"dataset {name!r} has no column {config.text_column!r} (columns: {', '.join(splits['train'].column_names)}); "
+            "pass --text-column"
+        )
+
+    def split_ids(split: str) -> np.ndarray:
+        dataset = splits[split]
+        source = f"dataset {name} ({split} split)"
+
+        def blocks():
+            # Rows are joined by a space (a line break is a word break in text8 form).
+            for start in range(0, dataset.num_rows, 1000):
+                rows = dataset[start : start + 1000][config.text_column]
+                yield (" ".join(rows) + (" " if start + 1000 < dataset.num_rows else "")).encode("utf-8")
+
+        fingerprint = {"kind": "dataset", "name": name, "config": config.dataset_config, "split": split,
+                       "column": config.text_column, "fingerprint": dataset._fingerprint}
+        return cached_ids(fingerprint, source, blocks, config.normalize)
+
+    train = split_ids("train")
+    validation_split = next((split for split in ("validation", "valid", "dev") if split in splits), None)
+    if validation_split:
+        validation = split_ids(validation_split)
+    else:
+        train, validation = split_off_validation(train, config.validation_split_percentage, f"dataset {name}")
+    test = split_ids("test") if "test" in splits else None
+    return Corpus(train, validation, test, description=f"dataset {name}")
+
+
+# -- training windows ------------------------------------------------------------------------------------------------
+class LMWindows(torch.utils.data.Dataset):
+    """
+    Training windows of `chunk_size` characters (`input_ids`) and the character after each (`shift_labels`), cut
+    from an id array (in memory or memory-mapped) when a batch asks for them.
+
+    With `carry_state`, the text is split into `num_streams` equal contiguous streams (the batch size); row
+    `k * num_streams + s` is window k of stream s, so an unshuffled loader with batch size `num_streams` feeds each
+    stream's windows in order and the GRU state after one batch is the right start for the next (truncated BPTT);
+    under several processes each takes its share of the streams. The last window of each stream may be shorter.
+    Without `carry_state` every window is `chunk_size` long (batches are shuffled): the last one reaches back over
+    the one before, with the overlap masked out of its targets, so each target still counts once.
+    `masked_spans`: (start, end) character spans that are never targets (-100).
+    """
+
+    def __init__(self, ids: np.ndarray, chunk_size: int, num_streams: int = 1, carry_state: bool = True, masked_spans=()):
+        if chunk_size < 1 or num_streams < 1:
+            raise UserError("chunk_size and the number of streams (batch size) must be at least 1")
+        self.ids = ids
+        self.chunk_size = chunk_size
+        self.carry_state = carry_state
+        self.num_streams = num_streams if carry_state else 1
+        self.stream_length = (len(ids) - 1) // self.num_streams
+        if self.stream_length < 1:
+            raise DataError(f"text of {len(ids)} characters is too short for {self.num_streams} streams")
+        self.windows_per_stream = math.ceil(self.stream_length / chunk_size)
+        self.target_mask = None
+        if masked_spans:
+            self.target_mask = np.zeros(len(ids), dtype=bool)
+            for start, end in masked_spans:
+                self.target_mask[start:end] = True
+
+    def __len__(self) -> int:
+        return self.windows_per_stream * self.num_streams
+
+    def __getitem__(self, index: int) -> dict:
+        if not 0 <= index < len(self):
+            raise IndexError(index)
+        window, stream = divmod(index, self.num_streams)
+        offset = stream * self.stream_length
+        begin = offset + window * self.chunk_size
+        end = offset + min((window + 1) * self.chunk_size, self.stream_length)
+        labels = self.ids[begin + 1 : end + 1].astype(np.int64)
+        if self.target_mask is not None:
+            labels[self.target_mask[begin + 1 : end + 1]] = -100
+        if not self.carry_state and end - begin < self.chunk_size <= self.stream_length:
+            taught = end - begin
+            begin = end - self.chunk_size
+            labels = np.concatenate([np.full(self.chunk_size - taught, -100, dtype=np.int64), labels])
+        input_ids = torch.from_numpy(self.ids[begin:end].astype(np.int64))
+        return {"input_ids": input_ids, "shift_labels": torch.from_numpy(labels)}
+
+    def __getitems__(self, indices: list[int]) -> list[dict]:
+        # The DataLoader's batched fetch: one call per batch instead of one per row.
+        return [self[index] for index in indices]
+

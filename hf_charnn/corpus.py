@@ -59,9 +59,11 @@ def _file_blocks(path: Path):
     """(bytes blocks of the file's text, total bytes or None): plain, gzip, or the single text file of a zip."""
     if not path.is_file():
         raise DataError(f"{path}: file not found (check the path)")
-    if path.suffix == ".gz":
+    with path.open("rb") as handle:
+        magic = handle.read(4)  # by content, not name: the datasets download cache names files by hash
+    if magic[:2] == b"\x1f\x8b":
         return _read_blocks(lambda: gzip.open(path, "rb"), str(path)), None
-    if path.suffix == ".zip":
+    if magic == b"PK\x03\x04":
         try:
             archive = zipfile.ZipFile(path)
         except zipfile.BadZipFile:
@@ -162,6 +164,7 @@ def cached_ids(fingerprint: dict, source: str, blocks_factory, normalize: bool, 
             return _memmap(data_file, meta["length"])
         print(f"{source}: the cached copy {data_file} is truncated or from another source; encoding it again", flush=True)
     folder.mkdir(parents=True, exist_ok=True)
+    print(f"{source}: encoding into the cache {data_file} (once: later runs reuse it)", flush=True)
     partial = folder / f"{key}.bin.partial-{os.getpid()}"
     progress = tqdm(total=total_bytes, unit="B", unit_scale=True, desc=f"encoding {Path(source).name or source}")
     try:

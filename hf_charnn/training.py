@@ -14,6 +14,7 @@ exercise files), `checkpointing.py`, `precision.py`, `transfer.py` (the LM-trans
 """
 
 import dataclasses
+import itertools
 import json
 import math
 import time
@@ -21,6 +22,7 @@ from pathlib import Path
 
 import torch
 from accelerate import Accelerator, DataLoaderConfiguration, PartialState
+from accelerate.state import AcceleratorState
 from accelerate.utils import set_seed
 from torch.utils.data import DataLoader, Subset
 from tqdm.auto import tqdm
@@ -31,7 +33,7 @@ from .checkpointing import (
 from .config import PRESETS, TASKS, TrainingConfig  # noqa: F401  (re-exported: `from hf_charnn.training import ...`)
 from .corpus import LMWindows, load_corpus
 from .data import classification_dataset, example_windows, load_classification_examples
-from .errors import UserError
+from .errors import DataError, UserError
 from .evaluation import bits_per_char, evaluate_classifier, evaluate_lm, score_text
 from .hub import model_card
 from .modeling_char_gru import CharGRUForCausalLM, CharGRUForSequenceClassification
@@ -63,6 +65,11 @@ class TaskData:
 def build_task_data(config: TrainingConfig) -> TaskData:
     if config.task == "lm":
         corpus = load_corpus(config)
+        if len(corpus.validation) < config.chunk_size:
+            raise DataError(
+                f"the validation text ({corpus.description}) has {len(corpus.validation)} characters, fewer than one "
+                f"training window ({config.chunk_size}); give a longer validation text"
+            )
         held_out = []
         if config.exclude_dev_examples:
             held_out += sum(load_classification_examples(config.data_dir, "dev"), [])
@@ -177,6 +184,9 @@ def train(config: TrainingConfig) -> dict:
         precision, precision_reason = choose_mixed_precision(
             config.mixed_precision, config.hidden_size, config.batch_size, config.cpu
         )
+    # Accelerate keeps one AcceleratorState per process, fixed by the first Accelerator; runs trained one after another
+    # in a process (sweeps, LM-transfer, notebooks) may differ in precision. The distributed setup (PartialState) stays.
+    AcceleratorState._reset_state(reset_partial_state=False)
     # split_batches: a batch of `batch_size` rows is shared out between the processes, so each process takes its
     # share of the LM's streams, in order, and the results do not depend on the process count. The seedable sampler
     # makes each epoch's shuffle a function of (seed, epoch), which lets a resumed run match an uninterrupted one.
@@ -231,8 +241,7 @@ def train(config: TrainingConfig) -> dict:
         train_loader.set_epoch(state.epoch)
         batches = train_loader
         if state.step_in_epoch:  # resumed mid-epoch: the same shuffle, without the batches already trained on
-            batches = accelerator.skip_first_batches(train_loader, state.step_in_epoch)
-            batches.set_epoch(state.epoch)
+            batches = _resumed_batches(accelerator.skip_first_batches(train_loader, state.step_in_epoch), state.epoch)
         else:
             stream_state = None  # each epoch reads the streams from their start
         model.train()
@@ -329,6 +338,20 @@ def train(config: TrainingConfig) -> dict:
     accelerator.end_training()
     summary.setdefault("wall_seconds", time.perf_counter() - wall_start)
     return summary
+
+
+def _resumed_batches(skipping_loader, epoch: int):
+    """
+    The rest of an epoch after a resume. Starting a DataLoader iterator draws a seed from torch's RNG: the
+    uninterrupted run drew it at the start of the epoch, which the RNG state restored from the checkpoint already
+    includes, so the resumed run's draw is undone (else every later dropout mask would differ).
+    """
+    skipping_loader.set_epoch(epoch)
+    rng_state = torch.get_rng_state()
+    batches = iter(skipping_loader)
+    first = next(batches, None)
+    torch.set_rng_state(rng_state)
+    return itertools.chain([first] if first is not None else [], batches)
 
 
 def _final_evaluation(config, model, data: TaskData) -> dict:

@@ -49,3 +49,24 @@ def random_lm(tiny_config) -> hf_charnn.CharGRUForCausalLM:
 def random_classifier(tiny_config) -> hf_charnn.CharGRUForSequenceClassification:
     torch.manual_seed(0)
     return hf_charnn.CharGRUForSequenceClassification(tiny_config).eval()
+
+
+def generated_corpus(chars: int, seed: int = 0) -> str:
+    """A text8-form text of `chars` characters: words drawn from text8-100k by their frequency there."""
+    import numpy as np
+
+    words, counts = np.unique(np.array((PACKAGED_DATA_DIR / "text8-100k.txt").read_text().split()), return_counts=True)
+    rng = np.random.default_rng(seed)
+    drawn = rng.choice(words, size=chars // 4, p=counts / counts.sum())  # ~5.5 chars a word with its space
+    text = " ".join(drawn.tolist())
+    while len(text) < chars:
+        text += " " + " ".join(rng.choice(words, size=1000, p=counts / counts.sum()).tolist())
+    return text[:chars]
+
+
+@pytest.fixture
+def corpus_cache(tmp_path, monkeypatch) -> Path:
+    """A private corpus cache for the test (HF_CHARNN_CACHE)."""
+    folder = tmp_path / "corpus-cache"
+    monkeypatch.setenv("HF_CHARNN_CACHE", str(folder))
+    return folder

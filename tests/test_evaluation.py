@@ -46,8 +46,10 @@ def test_random_gru_lm_is_sane_and_normalizes(random_lm):
     assert check_sanity(random_lm)
     assert check_normalization(random_lm)
     result = evaluate_lm(random_lm, " the united states ")
-    assert set(result) == {"sane", "normalizes", "log_prob", "avg_log_prob", "perplexity"}
+    assert set(result) == {"sane", "normalizes", "log_prob", "avg_log_prob", "perplexity", "bpc", "chars", "streams"}
     assert result["perplexity"] == pytest.approx(np.exp(-result["avg_log_prob"]))
+    assert result["bpc"] == pytest.approx(-result["avg_log_prob"] / np.log(2)) and result["chars"] == 19
+    assert result["log_prob"] == pytest.approx(random_lm.get_log_prob_sequence(" the united states ", " "), abs=1e-4)
 
 
 class SequenceOffByOne(UniformLanguageModel):

@@ -136,8 +136,28 @@ def cmd_generate(args):
 def cmd_push(args):
     from .hub import push_model_folder
 
-    url = push_model_folder(args.model_dir, args.repo_id, private=args.private, token=args.token)
-    print(f"uploaded {args.model_dir} to {args.repo_id}: {url}")
+    commits = push_model_folder(args.model_dir, args.repo_id, private=args.private, token=args.token, space_id=args.space)
+    print(f"uploaded {args.model_dir} to {args.repo_id}: {commits['model']}")
+    if args.space:
+        print(f"created the demo Space {args.space} (it loads {args.repo_id}): {commits['space']}")
+
+
+def cmd_demo(args):
+    import os
+
+    try:
+        import gradio  # noqa: F401
+    except ImportError:
+        raise UserError("the demo needs gradio: pip install -e \".[demo]\" (or pip install gradio)") from None
+    from .demo import build_demo
+    from .loading import load_model
+
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # no calls home from a closed network
+    model = load_model(args.model, "lm")
+    classifier = load_model(args.classifier, "classifier") if args.classifier else None
+    demo = build_demo(model, classifier, title=f"{Path(args.model).name or args.model}: character-level GRU LM")
+    print(f"serving the demo of {args.model} on http://{args.host}:{args.port}", flush=True)
+    demo.launch(server_name=args.host, server_port=args.port)
 
 
 def cmd_sweep(args):
@@ -279,7 +299,15 @@ def build_parser() -> argparse.ArgumentParser:
     push.add_argument("--repo-id", required=True, help="user/name on the Hub")
     push.add_argument("--private", action="store_true", help="create the repository as private")
     push.add_argument("--token", help="Hub token with write access (default: HF_TOKEN or the saved login)")
+    push.add_argument("--space", help="also create this Gradio Space (user/name-demo) running the demo on the model")
     push.set_defaults(func=cmd_push)
+
+    demo = commands.add_parser("demo", help="a Gradio app: write, score (surprisal heat map), vowel or consonant")
+    demo.add_argument("model", help="a saved LM folder or a Hub repo id")
+    demo.add_argument("--classifier", help="a saved classifier folder or repo id (default: the LM's zero-shot vowel mass)")
+    demo.add_argument("--host", default="127.0.0.1")
+    demo.add_argument("--port", type=int, default=7860)
+    demo.set_defaults(func=cmd_demo)
 
     sweep = commands.add_parser("sweep", help="run a list or grid of training configurations (restartable)")
     sweep.add_argument("sweep_file", help="YAML: task, preset, base, runs and/or grid (see scripts/sweeps/)")

@@ -324,7 +324,7 @@ class LMWindows(torch.utils.data.Dataset):
     def __init__(self, ids: np.ndarray, chunk_size: int, num_streams: int = 1, carry_state: bool = True, masked_spans=()):
         if chunk_size < 1 or num_streams < 1:
             raise UserError("chunk_size and the number of streams (batch size) must be at least 1")
-        self.ids = ids
+        self.ids = np.asarray(ids)  # a plain view of a memory map: its slices cost half as much as memmap slices
         self.chunk_size = chunk_size
         self.carry_state = carry_state
         self.num_streams = num_streams if carry_state else 1

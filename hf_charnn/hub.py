@@ -18,7 +18,38 @@ CARD_HYPERPARAMETERS = (
 )
 
 
-def model_card(task: str, results: dict, config, train_seconds: float, repo_id: str | None = None, test_results: dict | None = None):
+LEARNING_CURVES_FILE = "learning_curves.png"
+
+
+def plot_learning_curves(rows: list[dict], path: Path, task: str) -> bool:
+    """The run's metrics.jsonl rows as a PNG: training loss, and the dev metric, against optimizer steps."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    dev_metric = "dev_bpc" if task == "lm" else "dev_accuracy"
+    validated = [row for row in rows if dev_metric in row]
+    if not rows:
+        return False
+    figure, (loss_axes, dev_axes) = plt.subplots(1, 2, figsize=(10, 4))
+    loss_axes.plot([row["step"] for row in rows], [row["train_loss"] for row in rows], marker=".", color="tab:blue")
+    loss_axes.set(xlabel="optimizer step", ylabel="training loss (nats per character)", title="training")
+    dev_axes.plot([row["step"] for row in validated], [row[dev_metric] for row in validated], marker="o", color="tab:red")
+    label = "validation bits per character" if task == "lm" else "dev accuracy (%)"
+    dev_axes.set(xlabel="optimizer step", ylabel=label, title="validation")
+    for axes in (loss_axes, dev_axes):
+        axes.grid(alpha=0.3)
+    figure.tight_layout()
+    figure.savefig(path, dpi=90)
+    plt.close(figure)
+    return True
+
+
+def model_card(
+    task: str, results: dict, config, train_seconds: float, repo_id: str | None = None, test_results: dict | None = None,
+    curves: bool = False,
+):
     """
     The model card rendered from `model_cards/{lm,classifier}.md` with the eval results as `model-index`: for an
     LM, perplexity and bits per character on the validation text, and on the test split when there is one.
@@ -61,6 +92,7 @@ def model_card(task: str, results: dict, config, train_seconds: float, repo_id: 
         results=results,
         test_results=test_results,
         data=data,
+        curves=LEARNING_CURVES_FILE if curves else None,
         train_seconds=train_seconds,
         device="CUDA" if torch.cuda.is_available() and not config.cpu else f"CPU ({torch.get_num_threads()} threads)",
         hyperparameters={key: values[key] for key in CARD_HYPERPARAMETERS if key in values and values[key] is not None},
@@ -78,9 +110,56 @@ def corpus_description(config) -> dict:
     return {"type": "text8", "name": "text8 (exercise dev text, 500 chars)", "train": "`text8-100k.txt` (the first 100,000 characters of text8)"}
 
 
-def push_model_folder(model_dir: str | Path, repo_id: str, private: bool = False, token: str | None = None) -> str:
-    """Upload a saved model folder (checked first) as one commit; returns the commit URL."""
-    from huggingface_hub import HfApi, get_token
+SPACE_REQUIREMENTS = ["torch", "transformers>=5,<6", "huggingface_hub", "safetensors", "numpy"]
+SPACE_APP_LAUNCHER = """
+
+# -- The Space's entry point (written by `hf-charnn push --space`): the model loads by repo id, with its own code.
+MODEL_ID = {model_id!r}
+CLASSIFIER_ID = {classifier_id!r}
+
+if __name__ == "__main__":
+    model, classifier = load_models(MODEL_ID, CLASSIFIER_ID)
+    build_demo(model, classifier, title={title!r}).launch()
+"""
+
+
+def space_files(model_id: str, space_id: str, classifier_id: str | None = None) -> dict[str, bytes]:
+    """app.py (the demo module and a launcher for `model_id`), requirements.txt and README.md of a Gradio Space."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        gradio_version = version("gradio")
+    except PackageNotFoundError:
+        gradio_version = "6.31.0"  # the version the demo was written and tested with
+    title = f"{model_id.split('/')[-1]} demo"
+    app = (Path(__file__).with_name("demo.py").read_text()
+           + SPACE_APP_LAUNCHER.format(model_id=model_id, classifier_id=classifier_id, title=title))
+    models = "".join(f"  - {repo}\n" for repo in (model_id, classifier_id) if repo)
+    readme = (
+        f"---\ntitle: {title}\nemoji: 🔤\ncolorFrom: blue\ncolorTo: red\nsdk: gradio\nsdk_version: {gradio_version}\n"
+        f"app_file: app.py\nmodels:\n{models}pinned: false\n---\n\n# {title}\n\nA live demo of the character-level GRU LM "
+        f"[{model_id}](https://huggingface.co/{model_id}), made with hf_charnn: write with it, see which characters "
+        "surprise it (a heat map of bits per character), and watch it guess whether the next letter is a vowel.\n"
+    )
+    return {"app.py": app.encode(), "requirements.txt": ("\n".join(SPACE_REQUIREMENTS) + "\n").encode(), "README.md": readme.encode()}
+
+
+def card_with_demo_link(card: str, space_id: str) -> str:
+    """The model card with a link to its demo Space (before its "## Use" section, or at the end)."""
+    section = f"## Demo\n\nTry it in the Space [{space_id}](https://huggingface.co/spaces/{space_id}).\n\n"
+    if "## Demo" in card:
+        return card
+    return card.replace("## Use", section + "## Use", 1) if "## Use" in card else card.rstrip() + "\n\n" + section
+
+
+def push_model_folder(
+    model_dir: str | Path, repo_id: str, private: bool = False, token: str | None = None, space_id: str | None = None
+) -> dict:
+    """
+    Upload a saved model folder (checked first) as one commit; with `space_id`, also create a Gradio Space that
+    loads it by repo id, and link it from the model card. Returns the commit URLs ({"model": ..., "space": ...}).
+    """
+    from huggingface_hub import CommitOperationAdd, HfApi, get_token
     from huggingface_hub.errors import HfHubHTTPError, LocalTokenNotFoundError, RepositoryNotFoundError
 
     folder = check_model_folder(model_dir)
@@ -90,26 +169,36 @@ def push_model_folder(model_dir: str | Path, repo_id: str, private: bool = False
     no_token = UserError("no Hub token: pass --token, set HF_TOKEN, or run `hf auth login`")
     if token is None and get_token() is None:
         raise no_token
+    files = {
+        str(path.relative_to(folder)): path for path in sorted(folder.rglob("*"))
+        if path.is_file() and path.relative_to(folder).parts[0] not in ("checkpoints", "runs")
+    }
+    operations = [CommitOperationAdd(name, str(path)) for name, path in files.items() if not (space_id and name == "README.md")]
+    if space_id:
+        operations.append(CommitOperationAdd("README.md", card_with_demo_link((folder / "README.md").read_text(), space_id).encode()))
     api = HfApi(token=token)
     unreachable = f"cannot reach the Hub at {api.endpoint} ({{}}); check the network or HF_ENDPOINT"
+    target = repo_id
     try:
         api.create_repo(repo_id, private=private, exist_ok=True)
-        commit = api.upload_folder(
-            folder_path=str(folder), repo_id=repo_id, commit_message="Upload hf_charnn model",
-            ignore_patterns=["checkpoints/**", "runs/**"],
-        )
+        commits = {"model": str(api.create_commit(repo_id, operations, commit_message="Upload hf_charnn model").commit_url)}
+        if space_id:
+            target = space_id
+            api.create_repo(space_id, repo_type="space", space_sdk="gradio", private=private, exist_ok=True)
+            space_operations = [CommitOperationAdd(name, data) for name, data in space_files(repo_id, space_id).items()]
+            commits["space"] = str(api.create_commit(space_id, space_operations, repo_type="space", commit_message="hf_charnn demo").commit_url)
     except LocalTokenNotFoundError:
         raise no_token from None
     except RepositoryNotFoundError:
-        raise UserError(f"repository {repo_id} not found, or this token cannot write to it") from None
+        raise UserError(f"repository {target} not found, or this token cannot write to it") from None
     except HfHubHTTPError as error:
         status = getattr(getattr(error, "response", None), "status_code", None)
         if status in (401, 403):
-            raise UserError(f"the Hub refused the token ({status}): pass a token with write access to {repo_id}") from None
-        raise UserError(f"upload to {repo_id} failed, nothing was reported as uploaded: {error}") from None
+            raise UserError(f"the Hub refused the token ({status}): pass a token with write access to {target}") from None
+        raise UserError(f"upload to {target} failed, nothing was reported as uploaded: {error}") from None
     except Exception as error:
         # Connection failures: OSErrors, or httpx transport errors (which are not OSErrors).
         if isinstance(error, OSError) or error.__class__.__module__.startswith(("httpx", "httpcore")):
             raise UserError(unreachable.format(error.__class__.__name__)) from None
         raise
-    return str(commit.commit_url)
+    return commits

@@ -1,5 +1,6 @@
 """Loading saved models with errors that say which file is wrong and what to do."""
 
+import re
 from pathlib import Path
 
 from safetensors import SafetensorError
@@ -8,6 +9,7 @@ from safetensors.torch import load_file
 from .errors import UserError
 
 REQUIRED_FILES = ("config.json", "model.safetensors")
+REPO_ID = re.compile(r"[\w.-]+/[\w.-]+")
 
 
 def check_model_folder(model_dir: str | Path) -> Path:
@@ -28,14 +30,27 @@ def check_model_folder(model_dir: str | Path) -> Path:
     return folder
 
 
+def looks_like_repo_id(source: str) -> bool:
+    """`user/name` that is not a local path: a Hub repository id."""
+    return bool(REPO_ID.fullmatch(source)) and not Path(source).exists()
+
+
 def load_model(model_dir: str | Path, task: str):
-    """A saved LM (`task="lm"`) or classifier, in eval mode, through the Auto classes."""
+    """A saved LM (`task="lm"`) or classifier, in eval mode, through the Auto classes: a folder or a Hub repo id."""
     from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification
 
     import hf_charnn  # noqa: F401  (registers the Auto classes)
 
-    folder = check_model_folder(model_dir)
     auto_class = AutoModelForCausalLM if task == "lm" else AutoModelForSequenceClassification
+    if looks_like_repo_id(str(model_dir)):
+        try:
+            return auto_class.from_pretrained(str(model_dir)).eval()
+        except Exception as error:  # not found, offline, unreachable, not a char_gru model: one line
+            raise UserError(
+                f"{model_dir}: not a model folder here, and it could not be loaded from the Hub "
+                f"({error.__class__.__name__}); check the path or the repo id (and the network, or HF_HUB_OFFLINE)"
+            ) from None
+    folder = check_model_folder(model_dir)
     try:
         model = auto_class.from_pretrained(folder)
     except (OSError, ValueError, KeyError, RuntimeError) as error:

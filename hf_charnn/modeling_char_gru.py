@@ -19,7 +19,8 @@ from transformers.modeling_outputs import SequenceClassifierOutput
 from transformers.utils import ModelOutput
 
 from .configuration_char_gru import CharGRUConfig
-from .tokenization_char_gru import CHAR_TO_ID, CHARACTERS, CONSONANT_IDS, SPACE_ID, VOWEL_IDS
+from .tokenization_char_gru import CHAR_TO_ID, CHARACTERS, CONSONANT_IDS, SPACE_ID, VOWEL_IDS, normalize_text  # noqa: F401
+# (normalize_text is imported so that code holding only a model, e.g. a demo Space on remote code, can reach it)
 
 
 def _encode(text: str, device: torch.device) -> torch.Tensor:
@@ -333,7 +334,7 @@ class CharGRUForCausalLM(CharGRUPreTrainedModel, GenerationMixin):
         return self.score_texts([next_chars], context=context)[0]
 
     @torch.no_grad()
-    def score_long_text(self, text, num_streams: int = 1, warmup: int = 256, block_size: int = 2048) -> float:
+    def score_long_text(self, text, num_streams: int = 1, warmup: int = 256, block_size: int = 512) -> float:
         """
         log P(text | " ") of a long text (a text8-form string or an array of ids), in bounded memory.
 

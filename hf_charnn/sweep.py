@@ -148,7 +148,11 @@ def _collect(output: Path) -> list[dict]:
         raise UserError(f"{output}: sweep folder not found; give the --output-dir of a `hf-charnn sweep`")
     runs = []
     for run_dir in sorted(path for path in output.iterdir() if (path / METRICS_FILE).is_file()):
-        history = [json.loads(line) for line in (run_dir / METRICS_FILE).read_text().splitlines() if line]
+        rows = [json.loads(line) for line in (run_dir / METRICS_FILE).read_text().splitlines() if line]
+        # Validation rows only (`--logging-steps` adds rows with the training loss alone).
+        history = [row for row in rows if "dev_perplexity" in row or "dev_accuracy" in row]
+        if not history:
+            continue  # a run that has not validated yet
         summary_file = run_dir / EVAL_RESULTS_FILE
         summary = json.loads(summary_file.read_text()) if summary_file.is_file() else {}
         config = json.loads((run_dir / "training_config.json").read_text()) if (run_dir / "training_config.json").is_file() else {}

@@ -1,16 +1,9 @@
 """Text in text8 form: normalising real text into the 27 symbols, and encoding it in bulk."""
 
-import re
-import unicodedata
-
 import numpy as np
 
 from .errors import DataError
-from .tokenization_char_gru import CHARACTERS
-
-DIGIT_NAMES = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
-_DIGIT = re.compile(r"[0-9]")
-_NON_LETTERS = re.compile(r"[^a-z]+")
+from .tokenization_char_gru import CHARACTERS, normalize_text  # noqa: F401  (re-exported)
 
 # Byte -> character id, 255 for bytes outside the alphabet: encoding is one numpy gather, not a Python
 # loop, so the 100M characters of the full text8 encode in about a second.
@@ -18,17 +11,6 @@ _BYTE_TO_ID = np.full(256, 255, dtype=np.uint8)
 for _index, _char in enumerate(CHARACTERS):
     _BYTE_TO_ID[ord(_char)] = _index
 _ID_TO_BYTE = np.frombuffer(CHARACTERS.encode("ascii"), dtype=np.uint8)
-
-
-def normalize_text(raw: str) -> str:
-    """
-    Turn any text into text8 form, as the corpus itself was made: accents stripped, lowercase, each digit
-    spelled out (`"1984"` -> `" one nine eight four "`), and every other run of non-letters turned into one
-    space. `normalize_text("In 1984, Orwell!") == "in one nine eight four orwell "`.
-    """
-    text = unicodedata.normalize("NFKD", raw).encode("ascii", "ignore").decode("ascii").lower()
-    text = _DIGIT.sub(lambda match: f" {DIGIT_NAMES[int(match.group())]} ", text)
-    return _NON_LETTERS.sub(" ", text)
 
 
 def encode_text(text: str, source: str = "text") -> np.ndarray:

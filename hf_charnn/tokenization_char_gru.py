@@ -2,6 +2,8 @@
 
 import json
 import os
+import re
+import unicodedata
 
 from transformers import PreTrainedTokenizer
 
@@ -13,6 +15,21 @@ VOWEL_IDS = [CHAR_TO_ID[vowel] for vowel in VOWELS]
 CONSONANT_IDS = [index for char, index in CHAR_TO_ID.items() if char not in VOWELS and char != " "]
 
 VOCAB_FILES_NAMES = {"vocab_file": "vocab.json"}
+
+DIGIT_NAMES = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
+_DIGIT = re.compile(r"[0-9]")
+_NON_LETTERS = re.compile(r"[^a-z]+")
+
+
+def normalize_text(raw: str) -> str:
+    """
+    Turn any text into text8 form, as the corpus itself was made: accents stripped, lowercase, each digit
+    spelled out (`"1984"` -> `" one nine eight four "`), and every other run of non-letters turned into one
+    space. `normalize_text("In 1984, Orwell!") == "in one nine eight four orwell "`.
+    """
+    text = unicodedata.normalize("NFKD", raw).encode("ascii", "ignore").decode("ascii").lower()
+    text = _DIGIT.sub(lambda match: f" {DIGIT_NAMES[int(match.group())]} ", text)
+    return _NON_LETTERS.sub(" ", text)
 
 
 class CharTokenizer(PreTrainedTokenizer):

@@ -35,7 +35,7 @@ from .corpus import LMWindows, load_corpus
 from .data import classification_dataset, example_windows, load_classification_examples
 from .errors import DataError, UserError
 from .evaluation import bits_per_char, evaluate_classifier, evaluate_lm, score_text
-from .hub import model_card
+from .hub import LEARNING_CURVES_FILE, model_card, plot_learning_curves
 from .modeling_char_gru import CharGRUForCausalLM, CharGRUForSequenceClassification
 from .precision import choose_mixed_precision
 from .text import decode_ids
@@ -371,7 +371,10 @@ def save_trained_model(model, output_dir: Path, config: TrainingConfig, summary:
     """A Hub-ready folder: model and tokenizer (with remote code), model card, and the training config."""
     model.save_pretrained(output_dir)  # with auto_map and the modeling code (see hf_charnn/__init__.py)
     CharTokenizer().save_pretrained(output_dir)
-    card = model_card(config.task, summary["results"], config, summary["train_seconds"], test_results=summary.get("test_results"))
+    curves = plot_learning_curves(_read_metrics(output_dir / METRICS_FILE), output_dir / LEARNING_CURVES_FILE, config.task)
+    card = model_card(
+        config.task, summary["results"], config, summary["train_seconds"], test_results=summary.get("test_results"), curves=curves
+    )
     card.save(output_dir / "README.md")
     (output_dir / "training_config.json").write_text(json.dumps(dataclasses.asdict(config), indent=2) + "\n")
     print(f"saved the model to {output_dir} (process {PartialState().process_index})", flush=True)

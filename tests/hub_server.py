@@ -16,7 +16,8 @@ class HubState:
     def __init__(self, token: str, user: str):
         self.token = token
         self.user = user  # the only namespace that exists; others answer "not found" like an unknown org
-        self.repos: dict[str, dict] = {}
+        self.repos: dict[str, dict] = {}  # model repositories
+        self.spaces: dict[str, dict] = {}  # Space repositories (their "sdk" kept, as the Hub shows it)
         self.commits = 0
         self.fail_commits = False  # answer commits with a server error, to test that nothing is half-uploaded
 
@@ -52,8 +53,8 @@ def make_handler(state: HubState):
         def _body(self) -> bytes:
             return self.rfile.read(int(self.headers.get("Content-Length", 0)))
 
-        def _repo(self, repo_id: str):
-            repo = state.repos.get(repo_id)
+        def _repo(self, repo_id: str, kind: str = "models"):
+            repo = (state.spaces if kind == "spaces" else state.repos).get(repo_id)
             if repo is None:
                 self._error(404, "RepoNotFound", f"Repository {repo_id} not found")
             return repo
@@ -110,13 +111,16 @@ def make_handler(state: HubState):
                 repo_id = f"{namespace}/{payload['name']}"
                 if namespace != state.user:
                     return self._error(404, "RepoNotFound", f"namespace {namespace} not found")
-                if repo_id in state.repos:
-                    return self._error(409, "RepoExists", "You already created this model repo")
-                state.repos[repo_id] = {"sha": "0" * 40, "files": {}, "private": payload.get("visibility") == "private"}
+                repos = state.spaces if payload.get("type") == "space" else state.repos
+                if repo_id in repos:
+                    return self._error(409, "RepoExists", "You already created this repo")
+                repos[repo_id] = {"sha": "0" * 40, "files": {}, "private": payload.get("visibility") == "private"}
+                if payload.get("type") == "space":
+                    repos[repo_id]["sdk"] = payload.get("sdk")
                 return self._json(200, {"url": f"http://{self.headers['Host']}/{repo_id}"})
-            if parts[:2] == ["api", "models"] and len(parts) >= 6:
+            if parts[:2] in (["api", "models"], ["api", "spaces"]) and len(parts) >= 6:
                 repo_id, action = "/".join(parts[2:4]), parts[4]
-                repo = self._repo(repo_id)
+                repo = self._repo(repo_id, parts[1])
                 if repo is None:
                     return
                 if action == "preupload":

@@ -1,0 +1,242 @@
+"""
+A Gradio demo of a character LM (and optionally a vowel/consonant classifier): Write, Score, Vowel or consonant.
+
+    hf-charnn demo runs/lm [--classifier runs/classifier] [--port 7860]
+
+This file imports nothing from hf_charnn: what it needs (text8 normalisation, the character ids, the classifier
+class) comes from the module of the model it is given. So the same file serves as a Hub Space's `app.py`, where the
+model is loaded by repo id with `trust_remote_code=True` and hf_charnn is not installed (`hf-charnn push --space`).
+"""
+
+import html
+import math
+import sys
+
+import numpy as np
+import torch
+
+MAX_GENERATE_CHARS = 2000  # longer requests are capped, with a note
+MAX_SCORE_CHARS = 20_000  # Score reads at most this much of a pasted text (one batched pass), with a note
+MAX_VOWEL_CHARS = 5_000
+CONTEXT_CHARS = 20  # the classifier's contexts: the exercise's 20 characters before the letter
+STREAM_EVERY = 8  # characters generated between two updates of the page
+
+
+def _code(model):
+    """The module that defines the model's classes (hf_charnn's, or the remote code a Hub folder carries)."""
+    return sys.modules[type(model).__module__]
+
+
+def to_text8(model, raw: str) -> tuple[str, str]:
+    """(text in text8 form, a note saying what normalising changed, or "")."""
+    text = _code(model).normalize_text(raw or "")
+    if text == (raw or ""):
+        return text, ""
+    changed = sum(a != b for a, b in zip(raw, text)) + abs(len(raw) - len(text))
+    return text, f"Normalized into text8 form (a-z and space): {changed} of {len(raw)} characters changed."
+
+
+@torch.no_grad()
+def generate_stream(model, prompt: str, temperature: float = 0.8, top_k: int = 5, length: int = 200, seed: int = 0):
+    """Yields (text so far, note) while sampling `length` characters after `prompt`, one GRU step a character."""
+    code = _code(model)
+    text, note = to_text8(model, prompt)
+    notes = [note] if note else []
+    if not text:
+        text = " "
+        notes.append("The prompt was empty: starting from a space.")
+    length = int(length)
+    if length > MAX_GENERATE_CHARS:
+        notes.append(f"Length capped at {MAX_GENERATE_CHARS} characters (asked for {length}).")
+        length = MAX_GENERATE_CHARS
+    note = " ".join(notes)
+    generator = torch.Generator().manual_seed(int(seed))
+    ids = torch.tensor([[code.CHAR_TO_ID[char] for char in text]], device=model.device)
+    outputs = model(input_ids=ids, use_cache=True)
+    generated = []
+    for step in range(max(0, length)):
+        logits = outputs.logits[0, -1].float().cpu()
+        if temperature <= 0:
+            next_id = int(logits.argmax())
+        else:
+            logits = logits / temperature
+            if top_k and 0 < int(top_k) < logits.numel():
+                cutoff = torch.topk(logits, int(top_k)).values[-1]
+                logits = logits.masked_fill(logits < cutoff, float("-inf"))
+            next_id = int(torch.multinomial(torch.softmax(logits, dim=-1), 1, generator=generator))
+        generated.append(code.CHARACTERS[next_id])
+        if (step + 1) % STREAM_EVERY == 0 or step + 1 == length:
+            yield text + "".join(generated), note
+        outputs = model(input_ids=torch.tensor([[next_id]], device=model.device), state=outputs.state, use_cache=True)
+    if length <= 0:
+        yield text, note
+
+
+@torch.no_grad()
+def score(model, raw: str, top: int = 5) -> dict:
+    """
+    Per-character surprisal (bits) of a text after the context " ", with each position's `top` likeliest
+    characters: {"text", "bits", "alternatives", "bpc", "perplexity", "note"}.
+    """
+    code = _code(model)
+    text, note = to_text8(model, raw)
+    notes = [note] if note else []
+    if len(text) > MAX_SCORE_CHARS:
+        notes.append(f"Scored the first {MAX_SCORE_CHARS:,} of {len(text):,} characters.")
+        text = text[:MAX_SCORE_CHARS]
+    if not text:
+        return {"text": "", "bits": [], "alternatives": [], "bpc": float("nan"), "perplexity": float("nan"),
+                "note": " ".join(notes + ["Nothing to score: type some text."])}
+    ids = torch.tensor([[code.SPACE_ID] + [code.CHAR_TO_ID[char] for char in text[:-1]]], device=model.device)
+    log_probs = torch.log_softmax(model(input_ids=ids).logits[0].float(), dim=-1).cpu()
+    targets = torch.tensor([code.CHAR_TO_ID[char] for char in text])
+    bits = (-log_probs.gather(1, targets[:, None])[:, 0] / math.log(2)).tolist()
+    best = torch.topk(log_probs.exp(), top, dim=-1)
+    alternatives = [
+        [(code.CHARACTERS[int(index)], float(prob)) for prob, index in zip(probs, indices)]
+        for probs, indices in zip(best.values, best.indices)
+    ]
+    bpc = sum(bits) / len(bits)
+    return {"text": text, "bits": bits, "alternatives": alternatives, "bpc": bpc, "perplexity": 2**bpc, "note": " ".join(notes)}
+
+
+@torch.no_grad()
+def vowel_predictions(model, raw: str, classifier=None) -> dict:
+    """
+    At every position followed by a letter, P(the next letter is a vowel) from the 20 characters before it: from the
+    classifier when there is one, else from the LM's vowel/consonant probability mass (zero-shot).
+    {"text", "positions", "p_vowel", "is_vowel", "accuracy", "source", "note"}.
+    """
+    code = _code(model)
+    text, note = to_text8(model, raw)
+    notes = [note] if note else []
+    if len(text) > MAX_VOWEL_CHARS:
+        notes.append(f"Read the first {MAX_VOWEL_CHARS:,} of {len(text):,} characters.")
+        text = text[:MAX_VOWEL_CHARS]
+    source = "classifier" if classifier is not None else "LM vowel mass (zero-shot)"
+    if classifier is None:
+        classifier = _code(model).CharGRUForSequenceClassification.from_lm(model)
+    positions = [index for index in range(1, len(text)) if text[index] != " "]
+    if not positions:
+        return {"text": text, "positions": [], "p_vowel": [], "is_vowel": [], "accuracy": float("nan"), "source": source,
+                "note": " ".join(notes + ["No letter follows any context: type some words."])}
+    contexts = [text[max(0, index - CONTEXT_CHARS) : index] for index in positions]
+    width = max(len(context) for context in contexts)
+    pad = len(code.CHARACTERS)
+    input_ids = torch.full((len(contexts), width), pad, dtype=torch.long)
+    attention_mask = torch.zeros((len(contexts), width), dtype=torch.long)
+    for row, context in enumerate(contexts):  # left padding, as the tokenizer pads
+        input_ids[row, width - len(context) :] = torch.tensor([code.CHAR_TO_ID[char] for char in context])
+        attention_mask[row, width - len(context) :] = 1
+    logits = classifier(input_ids=input_ids.to(classifier.device), attention_mask=attention_mask.to(classifier.device)).logits
+    vowel_label = classifier.config.label2id.get("vowel", 1)
+    p_vowel = torch.softmax(logits.float(), dim=-1)[:, vowel_label].cpu().tolist()
+    is_vowel = [code.CHAR_TO_ID[text[index]] in code.VOWEL_IDS for index in positions]
+    correct = sum((p >= 0.5) == vowel for p, vowel in zip(p_vowel, is_vowel))
+    return {"text": text, "positions": positions, "p_vowel": p_vowel, "is_vowel": is_vowel,
+            "accuracy": 100.0 * correct / len(positions), "source": source, "note": " ".join(notes)}
+
+
+# -- HTML --------------------------------------------------------------------------------------------------------------
+def _cell(char: str, colour: str, title: str, css_class: str) -> str:
+    shown = "␣" if char == " " else html.escape(char)
+    return f'<span class="{css_class}" style="background:{colour}" title="{html.escape(title)}">{shown}</span>'
+
+
+def heat_map_html(scored: dict) -> str:
+    """One cell per character, coloured by surprisal (white 0 bits -> red 8+ bits); hover: its top-5 alternatives."""
+    cells = []
+    for char, bits, alternatives in zip(scored["text"], scored["bits"], scored["alternatives"]):
+        level = min(bits / 8.0, 1.0)
+        colour = f"rgb(255,{int(255 * (1 - level))},{int(255 * (1 - level))})"
+        listing = ", ".join(f"{'␣' if alt == ' ' else alt} {prob:.0%}" for alt, prob in alternatives)
+        cells.append(_cell(char, colour, f"{bits:.2f} bits; top 5: {listing}", "hf-charnn-cell"))
+    return f'<div class="hf-charnn-heatmap" style="font-family:monospace;font-size:18px;line-height:1.9;word-break:break-all">{"".join(cells)}</div>'
+
+
+def vowel_html(result: dict) -> str:
+    """Each letter coloured by P(vowel) predicted before it (blue: vowel, orange: consonant); wrong ones underlined."""
+    by_position = {index: (p, vowel) for index, p, vowel in zip(result["positions"], result["p_vowel"], result["is_vowel"])}
+    cells = []
+    for index, char in enumerate(result["text"]):
+        if index not in by_position:
+            cells.append(_cell(char, "transparent", "", "hf-charnn-plain"))
+            continue
+        p, vowel = by_position[index]
+        colour = f"rgba(40,110,255,{p:.2f})" if p >= 0.5 else f"rgba(255,150,30,{1 - p:.2f})"
+        wrong = (p >= 0.5) != vowel
+        title = f"P(vowel) = {p:.0%}; actually a {'vowel' if vowel else 'consonant'}{' (wrong)' if wrong else ''}"
+        cells.append(_cell(char, colour, title, "hf-charnn-vowel" + (" hf-charnn-wrong" if wrong else "")))
+    style = "<style>.hf-charnn-wrong{text-decoration:underline wavy red}</style>"
+    return f'{style}<div style="font-family:monospace;font-size:18px;line-height:1.9;word-break:break-all">{"".join(cells)}</div>'
+
+
+# -- the app -----------------------------------------------------------------------------------------------------------
+def build_demo(model, classifier=None, title: str = "Character-level GRU LM"):
+    """The Gradio Blocks app (Write, Score, Vowel or consonant) around a loaded LM (and classifier)."""
+    import gradio as gr
+
+    model.eval()
+    if classifier is not None:
+        classifier.eval()
+
+    def write(prompt, temperature, top_k, length, seed):
+        for text, note in generate_stream(model, prompt, float(temperature), int(top_k), int(length), int(seed)):
+            yield text, note
+
+    def score_tab(text):
+        scored = score(model, text)
+        if not scored["text"]:
+            return scored["note"], ""
+        summary = (f"**{scored['bpc']:.3f} bits per character**, perplexity {scored['perplexity']:.2f}, "
+                   f"{len(scored['text']):,} characters. {scored['note']}")
+        return summary, heat_map_html(scored)
+
+    def vowel_tab(text):
+        result = vowel_predictions(model, text, classifier)
+        if not result["positions"]:
+            return result["note"], ""
+        summary = (f"**{result['accuracy']:.1f} %** of {len(result['positions'])} letters predicted right "
+                   f"(from the {result['source']}). {result['note']}")
+        return summary, vowel_html(result)
+
+    with gr.Blocks(title=title) as demo:
+        gr.Markdown(f"# {title}\nA character-level GRU over the 27 symbols of text8 (a-z and space). "
+                    "Real text is normalized into that form first.")
+        with gr.Tab("Write"):
+            prompt = gr.Textbox(label="Prompt", value="the united states ", elem_id="prompt")
+            with gr.Row():
+                temperature = gr.Slider(0.0, 2.0, value=0.8, step=0.05, label="Temperature (0 = greedy)")
+                top_k = gr.Slider(0, 27, value=5, step=1, label="Top-k (0 = all)")
+                length = gr.Number(value=200, precision=0, label=f"Length (at most {MAX_GENERATE_CHARS})")
+                seed = gr.Number(value=0, precision=0, label="Seed")
+            generate_button = gr.Button("Generate", variant="primary", elem_id="generate")
+            generated = gr.Textbox(label="Text", lines=6, elem_id="generated")
+            write_note = gr.Markdown(elem_id="write-note")
+            generate_button.click(write, [prompt, temperature, top_k, length, seed], [generated, write_note], api_name="generate")
+        with gr.Tab("Score"):
+            score_input = gr.Textbox(label="Text to score", lines=4, value="the quick brown fox jumps over the lazy dog",
+                                     elem_id="score-input")
+            score_button = gr.Button("Score", variant="primary", elem_id="score")
+            score_summary = gr.Markdown(elem_id="score-summary")
+            heat_map = gr.HTML(elem_id="heat-map")
+            score_button.click(score_tab, [score_input], [score_summary, heat_map], api_name="score")
+        with gr.Tab("Vowel or consonant"):
+            vowel_input = gr.Textbox(label="Text", lines=4, value="the quick brown fox jumps over the lazy dog",
+                                     elem_id="vowel-input")
+            vowel_button = gr.Button("Predict", variant="primary", elem_id="vowels")
+            vowel_summary = gr.Markdown(elem_id="vowel-summary")
+            vowel_map = gr.HTML(elem_id="vowel-map")
+            vowel_button.click(vowel_tab, [vowel_input], [vowel_summary, vowel_map], api_name="vowels")
+    return demo
+
+
+def load_models(model_id: str, classifier_id: str | None = None, trust_remote_code: bool = True):
+    """An LM (and classifier) from a folder or a Hub repo id, through the Auto classes."""
+    from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification
+
+    model = AutoModelForCausalLM.from_pretrained(model_id, trust_remote_code=trust_remote_code)
+    classifier = None
+    if classifier_id:
+        classifier = AutoModelForSequenceClassification.from_pretrained(classifier_id, trust_remote_code=trust_remote_code)
+    return model, classifier

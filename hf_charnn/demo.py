@@ -36,6 +36,16 @@ def to_text8(model, raw: str) -> tuple[str, str]:
     return text, f"Normalized into text8 form (a-z and space): {changed} of {len(raw)} characters changed."
 
 
+def _capped_text8(model, raw: str, limit: int) -> tuple[str, list[str]]:
+    """(the text in text8 form, at most `limit` characters; the notes saying what normalising and capping did)."""
+    text, note = to_text8(model, raw)
+    notes = [note] if note else []
+    if len(text) > limit:
+        notes.append(f"Read the first {limit:,} of {len(text):,} characters.")
+        text = text[:limit]
+    return text, notes
+
+
 @torch.no_grad()
 def generate_stream(model, prompt: str, temperature: float = 0.8, top_k: int = 5, length: int = 200, seed: int = 0):
     """Yields (text so far, note) while sampling `length` characters after `prompt`, one GRU step a character."""
@@ -79,11 +89,7 @@ def score(model, raw: str, top: int = 5) -> dict:
     characters: {"text", "bits", "alternatives", "bpc", "perplexity", "note"}.
     """
     code = _code(model)
-    text, note = to_text8(model, raw)
-    notes = [note] if note else []
-    if len(text) > MAX_SCORE_CHARS:
-        notes.append(f"Scored the first {MAX_SCORE_CHARS:,} of {len(text):,} characters.")
-        text = text[:MAX_SCORE_CHARS]
+    text, notes = _capped_text8(model, raw, MAX_SCORE_CHARS)
     if not text:
         return {"text": "", "bits": [], "alternatives": [], "bpc": float("nan"), "perplexity": float("nan"),
                 "note": " ".join(notes + ["Nothing to score: type some text."])}
@@ -108,11 +114,7 @@ def vowel_predictions(model, raw: str, classifier=None) -> dict:
     {"text", "positions", "p_vowel", "is_vowel", "accuracy", "source", "note"}.
     """
     code = _code(model)
-    text, note = to_text8(model, raw)
-    notes = [note] if note else []
-    if len(text) > MAX_VOWEL_CHARS:
-        notes.append(f"Read the first {MAX_VOWEL_CHARS:,} of {len(text):,} characters.")
-        text = text[:MAX_VOWEL_CHARS]
+    text, notes = _capped_text8(model, raw, MAX_VOWEL_CHARS)
     source = "classifier" if classifier is not None else "LM vowel mass (zero-shot)"
     if classifier is None:
         classifier = _code(model).CharGRUForSequenceClassification.from_lm(model)
@@ -214,20 +216,18 @@ def build_demo(model, classifier=None, title: str = "Character-level GRU LM"):
             generated = gr.Textbox(label="Text", lines=6, elem_id="generated")
             write_note = gr.Markdown(elem_id="write-note")
             generate_button.click(write, [prompt, temperature, top_k, length, seed], [generated, write_note], api_name="generate")
-        with gr.Tab("Score"):
-            score_input = gr.Textbox(label="Text to score", lines=4, value="the quick brown fox jumps over the lazy dog",
-                                     elem_id="score-input")
-            score_button = gr.Button("Score", variant="primary", elem_id="score")
-            score_summary = gr.Markdown(elem_id="score-summary")
-            heat_map = gr.HTML(elem_id="heat-map")
-            score_button.click(score_tab, [score_input], [score_summary, heat_map], api_name="score")
-        with gr.Tab("Vowel or consonant"):
-            vowel_input = gr.Textbox(label="Text", lines=4, value="the quick brown fox jumps over the lazy dog",
-                                     elem_id="vowel-input")
-            vowel_button = gr.Button("Predict", variant="primary", elem_id="vowels")
-            vowel_summary = gr.Markdown(elem_id="vowel-summary")
-            vowel_map = gr.HTML(elem_id="vowel-map")
-            vowel_button.click(vowel_tab, [vowel_input], [vowel_summary, vowel_map], api_name="vowels")
+        # Score and Vowel or consonant: a text in, a summary and a coloured rendering of it out.
+        for tab, label, button, function, name, output_id in (
+            ("Score", "Text to score", "Score", score_tab, "score", "heat-map"),
+            ("Vowel or consonant", "Text", "Predict", vowel_tab, "vowels", "vowel-map"),
+        ):
+            with gr.Tab(tab):
+                text = gr.Textbox(label=label, lines=4, value="the quick brown fox jumps over the lazy dog",
+                                  elem_id=f"{name}-input")
+                run = gr.Button(button, variant="primary", elem_id=name)
+                summary = gr.Markdown(elem_id=f"{name}-summary")
+                rendering = gr.HTML(elem_id=output_id)
+                run.click(function, [text], [summary, rendering], api_name=name)
     return demo
 
 

@@ -67,7 +67,7 @@ def test_score_gives_bits_and_top_five_per_character(lm):
     page = demo.heat_map_html(scored)
     assert page.count('class="hf-charnn-cell"') == 11 and "top 5:" in page
     long = demo.score(lm, "ab " * 10_000)
-    assert len(long["bits"]) == demo.MAX_SCORE_CHARS and "Scored the first 20,000 of 30,000" in long["note"]
+    assert len(long["bits"]) == demo.MAX_SCORE_CHARS and "Read the first 20,000 of 30,000" in long["note"]
     assert "Nothing to score" in demo.score(lm, "")["note"]
 
 

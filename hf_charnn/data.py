@@ -16,7 +16,7 @@ from datasets import ClassLabel, Dataset, DatasetDict, Features, Value, load_dat
 from .corpus import TEXT8_URL
 from .errors import DataError, UserError
 from .text import encode_text, normalize_text
-from .tokenization_char_gru import SPACE_ID, VOWEL_IDS, VOWELS
+from .tokenization_char_gru import CHAR_TO_ID, SPACE_ID, VOWEL_IDS, VOWELS
 
 DATA_DIR_ENV = "HF_CHARNN_DATA"
 # The exercise files ship inside the package (see exercise_data/SOURCE.md): the default when no folder is given.
@@ -53,8 +53,8 @@ def read_text_file(path: str | os.PathLike, normalize: bool = False) -> str:
     if normalize:
         text = normalize_text(raw)
         if text != raw:
-            changed = sum(a != b for a, b in zip(raw, text)) + abs(len(raw) - len(text))
-            print(f"{path}: normalized into text8 form ({changed} of {len(raw)} characters changed)", flush=True)
+            mapped = sum(char not in CHAR_TO_ID for char in raw)
+            print(f"{path}: normalized into text8 form ({mapped} of {len(raw)} characters were not text8 symbols)", flush=True)
         if not text.strip():
             raise DataError(f"{path}: no letters left after normalizing")
         return text

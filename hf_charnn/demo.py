@@ -32,8 +32,9 @@ def to_text8(model, raw: str) -> tuple[str, str]:
     text = _code(model).normalize_text(raw or "")
     if text == (raw or ""):
         return text, ""
-    changed = sum(a != b for a, b in zip(raw, text)) + abs(len(raw) - len(text))
-    return text, f"Normalized into text8 form (a-z and space): {changed} of {len(raw)} characters changed."
+    mapped = sum(char not in _code(model).CHAR_TO_ID for char in raw)
+    return text, (f"Normalized into text8 form (a-z and space): {mapped} of {len(raw)} characters were not text8 symbols "
+                  f"(capitals, digits, punctuation, accents); the text is now {len(text)} characters.")
 
 
 def _capped_text8(model, raw: str, limit: int) -> tuple[str, list[str]]:

@@ -73,7 +73,7 @@ def test_missing_empty_and_bad_files_name_the_file_and_place(tmp_path):
 def test_normalize_fixes_text_and_reports_it(tmp_path, capsys):
     (tmp_path / "raw.txt").write_text("Hello, World 42")
     assert read_text_file(tmp_path / "raw.txt", normalize=True) == "hello world four two "
-    assert "characters changed" in capsys.readouterr().out
+    assert "normalized into text8 form (5 of 15 characters were not text8 symbols)" in capsys.readouterr().out
 
 
 def test_wrong_length_example_names_file_and_line(tmp_path):

@@ -50,7 +50,7 @@ def test_write_normalizes_streams_and_caps(lm):
     texts = [text for text, _ in updates]
     assert len(updates) == 5 and all(len(a) < len(b) for a, b in zip(texts, texts[1:]))  # text appears as it grows
     assert texts[-1].startswith("the u s in one nine eight four ") and len(texts[-1]) == len("the u s in one nine eight four ") + 40
-    assert "Normalized into text8 form" in updates[-1][1]
+    assert "Normalized into text8 form (a-z and space): 9 of 16 characters were not text8 symbols" in updates[-1][1]
     assert texts[-1] == [text for text, _ in demo.generate_stream(lm, "The U.S. in 1984", 0.8, 5, 40, 3)][-1]  # the seed
     text, note = list(demo.generate_stream(lm, "", 0.0, 0, 10**6, 0))[-1]
     assert len(text) == 1 + demo.MAX_GENERATE_CHARS

@@ -23,7 +23,7 @@ from pathlib import Path
 import torch
 from accelerate import Accelerator, DataLoaderConfiguration, PartialState
 from accelerate.state import AcceleratorState
-from accelerate.utils import set_seed
+from accelerate.utils import broadcast_object_list, parse_flag_from_env, set_seed
 from torch.utils.data import DataLoader, Subset
 from tqdm.auto import tqdm
 
@@ -184,6 +184,10 @@ def train(config: TrainingConfig) -> dict:
         precision, precision_reason = choose_mixed_precision(
             config.mixed_precision, config.hidden_size, config.batch_size, config.cpu
         )
+    # (AcceleratorState reads ACCELERATE_USE_CPU before it sets up the processes; so must this earlier look.)
+    processes = PartialState(cpu=config.cpu or parse_flag_from_env("ACCELERATE_USE_CPU"))
+    if processes.num_processes > 1:  # each process timed its own probe: all train in the main process's choice
+        precision, precision_reason = broadcast_object_list([precision, precision_reason], from_process=0)
     # Accelerate keeps one AcceleratorState per process, fixed by the first Accelerator; runs trained one after another
     # in a process (sweeps, LM-transfer, notebooks) may differ in precision. The distributed setup (PartialState) stays.
     AcceleratorState._reset_state(reset_partial_state=False)

@@ -70,3 +70,12 @@ def corpus_cache(tmp_path, monkeypatch) -> Path:
     folder = tmp_path / "corpus-cache"
     monkeypatch.setenv("HF_CHARNN_CACHE", str(folder))
     return folder
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on now (for a launcher's rendezvous or a test server), so runs never share one."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]

@@ -3,7 +3,6 @@
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -17,6 +16,7 @@ gradio = pytest.importorskip("gradio", reason="the demo extra (gradio) is not in
 from hf_charnn import CharGRUForCausalLM, CharGRUForSequenceClassification, demo  # noqa: E402
 from hf_charnn.training import TrainingConfig, train  # noqa: E402
 
+from conftest import free_port  # noqa: E402
 from hub_server import LocalHub  # noqa: E402
 from test_hub import BLOCK_HF_CHARNN, TOKEN, hub_env, push, run  # noqa: E402
 
@@ -37,12 +37,6 @@ def trained_lm(tmp_path_factory, tiny_data_dir):
 @pytest.fixture(scope="module")
 def lm(trained_lm):
     return CharGRUForCausalLM.from_pretrained(trained_lm).eval()
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def test_write_normalizes_streams_and_caps(lm):

@@ -3,7 +3,6 @@
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 
@@ -13,6 +12,7 @@ from hf_charnn import CharTokenizer
 from hf_charnn.hub import HUB_FILES
 from hf_charnn.training import TrainingConfig, train
 
+from conftest import free_port
 from hub_server import LocalHub
 
 TOKEN = "hf_test_token"
@@ -110,16 +110,10 @@ def test_remote_code_loads_where_hf_charnn_cannot_be_imported(tmp_path, trained_
     assert loaded.stdout.startswith("blocked transformers_modules.")
 
 
-def closed_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @pytest.mark.parametrize("case", ["no token", "wrong token", "repo not found", "server error", "unreachable"])
 def test_push_errors_are_clear_and_upload_nothing(tmp_path, trained_lm, case):
     with LocalHub(TOKEN) as hub:
-        endpoint = f"http://127.0.0.1:{closed_port()}" if case == "unreachable" else hub.endpoint
+        endpoint = f"http://127.0.0.1:{free_port()}" if case == "unreachable" else hub.endpoint
         args = {"no token": [], "wrong token": ["--token", "hf_wrong"]}.get(case, ["--token", TOKEN])
         repo_id = "bob/char-lm" if case == "repo not found" else "alice/char-lm"
         hub.state.fail_commits = case == "server error"

@@ -15,7 +15,7 @@ from hf_charnn.cli import main
 from hf_charnn.precision import choose_mixed_precision
 from hf_charnn.training import TrainingConfig, train
 
-from conftest import generated_corpus
+from conftest import free_port, generated_corpus
 
 TINY = dict(embedding_size=8, hidden_size=16, batch_size=4, chunk_size=16, progress_bar=False, mixed_precision="no")
 
@@ -124,7 +124,7 @@ def test_two_processes_give_the_same_step_losses_as_one(tmp_path, corpus_cache, 
     ]
     launch = [
         sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
-        "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", "29533",
+        "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", str(free_port()),
         "-m", "hf_charnn.train_lm", "--output-dir", str(tmp_path / "two"), *settings,
     ]
     two = subprocess.run(launch, capture_output=True, text=True, env=env, timeout=600)

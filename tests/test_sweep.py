@@ -7,6 +7,8 @@ from hf_charnn import UserError
 from hf_charnn.cli import main
 from hf_charnn.sweep import expand_runs, load_spec, write_report
 
+from conftest import free_port
+
 SPEC = """
 task: classifier
 preset: default
@@ -93,7 +95,7 @@ def test_each_run_under_accelerate_launch(tmp_path, tiny_data_dir, monkeypatch):
     )
     launcher = (
         f"{sys.executable} -m accelerate.commands.launch --multi_gpu --num_processes 2 --num_machines 1 "
-        "--mixed_precision no --dynamo_backend no --main_process_port 29521"
+        f"--mixed_precision no --dynamo_backend no --main_process_port {free_port()}"
     )
     out = tmp_path / "out"
     assert main(["sweep", str(tmp_path / "sweep.yaml"), "--output-dir", str(out), "--data-dir", str(tiny_data_dir), "--launcher", launcher]) == 0

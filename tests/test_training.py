@@ -10,6 +10,8 @@ import torch
 from hf_charnn import CharGRUForCausalLM, CharGRUForSequenceClassification
 from hf_charnn.training import TrainingConfig, TrainingDiverged, train
 
+from conftest import free_port
+
 # fp32 pinned: `auto` measures bf16 against fp32 at start-up, and these tests compare runs number for number.
 TINY = dict(embedding_size=8, hidden_size=16, epochs=3, batch_size=4, chunk_size=16, progress_bar=False, mixed_precision="no")
 
@@ -91,7 +93,7 @@ def test_two_process_ddp_on_cpu(tmp_path, tiny_data_dir):
     env = {**os.environ, "ACCELERATE_USE_CPU": "1", "OMP_NUM_THREADS": "1"}
     command = [
         sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
-        "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", "29517",
+        "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", str(free_port()),
         "-m", "hf_charnn.train_lm", "--data-dir", str(tiny_data_dir), "--output-dir", str(tmp_path),
         "--embedding-size", "8", "--hidden-size", "16", "--epochs", "2", "--batch-size", "4", "--chunk-size", "16",
         "--no-progress-bar",

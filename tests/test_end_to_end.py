@@ -1,4 +1,4 @@
-"""Trains the real `default` presets on the shared exercise data (about two and a half minutes on 2 cores)."""
+"""Trains the real `default` presets on the packaged exercise data (about a minute and a half on 2 cores)."""
 
 import pytest
 

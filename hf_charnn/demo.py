@@ -12,7 +12,6 @@ import html
 import math
 import sys
 
-import numpy as np
 import torch
 
 MAX_GENERATE_CHARS = 2000  # longer requests are capped, with a note

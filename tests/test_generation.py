@@ -2,7 +2,7 @@ import pytest
 import torch
 from transformers import pipeline
 
-from hf_charnn import CharGRUForCausalLM, CharTokenizer
+from hf_charnn import CharTokenizer
 from hf_charnn.cli import main
 
 

@@ -5,7 +5,6 @@ import subprocess
 import sys
 
 import pytest
-import torch
 
 from hf_charnn import CharGRUForCausalLM, CharGRUForSequenceClassification
 from hf_charnn.training import TrainingConfig, TrainingDiverged, train

@@ -28,7 +28,7 @@ import torch
 from tqdm.auto import tqdm
 
 from .errors import DataError, UserError
-from .text import _BYTE_TO_ID, encode_text, normalize_text
+from .text import encode_bytes, encode_text, normalize_text
 
 CACHE_ENV = "HF_CHARNN_CACHE"
 CACHE_FORMAT = 1  # bump when the cache layout or the encoding changes
@@ -92,16 +92,7 @@ def _encode_blocks(blocks, source: str, normalize: bool, write) -> int:
     position = 0
     if not normalize:
         for block in blocks:
-            ids = _BYTE_TO_ID[np.frombuffer(block, dtype=np.uint8)]
-            bad = np.flatnonzero(ids == 255)
-            if bad.size:
-                # Everything before the first bad byte is ASCII, so its byte offset is its character position.
-                offset = int(bad[0])
-                char = block[offset : offset + 4].decode("utf-8", "replace")[:1]
-                raise DataError(
-                    f"{source}: character {char!r} at position {position + offset} is not one of the 27 text8 symbols "
-                    "(a-z and space); fix the text, or pass --normalize to map it into text8 form"
-                )
+            ids = encode_bytes(block, source, block_start=position)
             write(ids)
             position += len(ids)
         return position

@@ -20,18 +20,27 @@ def encode_text(text: str, source: str = "text") -> np.ndarray:
     Raises `DataError` naming `source`, the position and the offending character if any character is not one
     of the 27 symbols.
     """
-    raw = text.encode("utf-8")
+    return encode_bytes(text.encode("utf-8"), source)
+
+
+def encode_bytes(raw: bytes, source: str = "text", block_start: int | None = None) -> np.ndarray:
+    """
+    `encode_text` for UTF-8 bytes: the whole text, or (with `block_start`, its character position) one block of a
+    longer one read block by block, whose errors then give the position in the whole text.
+    """
     raw_bytes = np.frombuffer(raw, dtype=np.uint8)
     ids = _BYTE_TO_ID[raw_bytes]
     bad = np.flatnonzero(ids == 255)
     if bad.size:
-        byte_offset = int(bad[0])
-        position = len(raw[:byte_offset].decode("utf-8", "ignore"))
-        char = text[position] if position < len(text) else "?"
+        # Every byte before the first bad one is ASCII (one byte, one character), so its offset is its position.
+        offset = int(bad[0])
+        char = raw[offset : offset + 4].decode("utf-8", "replace")[:1]
         bad_chars = int(np.count_nonzero((raw_bytes[bad] & 0xC0) != 0x80))  # UTF-8 continuation bytes are not chars
+        count = f"{bad_chars} such characters in all" if block_start is None else f"{bad_chars} in this block of it"
+        line = raw.count(b"\n", 0, offset) + 1
         raise DataError(
-            f"{source}: character {char!r} at position {position} (line {text.count(chr(10), 0, position) + 1}) "
-            f"is not one of the 27 text8 symbols (a-z and space); {bad_chars} such characters in all. "
+            f"{source}: character {char!r} at position {(block_start or 0) + offset} (line {line}) "
+            f"is not one of the 27 text8 symbols (a-z and space); {count}. "
             "Fix the file, or pass --normalize to map it into text8 form"
         )
     return ids

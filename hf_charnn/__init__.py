@@ -1,58 +1,56 @@
-"""hf_charnn: character-level GRU models (text8 vowel/consonant classifier and character LM) for the HF stack."""
+"""
+hf_charnn: character-level GRU models (text8 vowel/consonant classifier and character LM) for the HF stack.
 
-from transformers import (
-    AutoConfig,
-    AutoModel,
-    AutoModelForCausalLM,
-    AutoModelForSequenceClassification,
-    AutoTokenizer,
-)
+Importing the package is cheap (the command line answers `--version` and `--help` without loading torch): the
+classes below load on first use. Importing hf_charnn is still enough for transformers' Auto classes to load a
+saved folder without remote code: the classes are registered as soon as both hf_charnn and transformers are
+imported, in whichever order (see `auto.py`).
+"""
 
-from .configuration_char_gru import CharGRUConfig
+import importlib
+
 from .errors import DataError, UserError
-from .modeling_char_gru import (
-    CharGRUCausalLMOutput,
-    CharGRUForCausalLM,
-    CharGRUForSequenceClassification,
-    CharGRUModel,
-    CharGRUOutput,
-    CharGRUPreTrainedModel,
-)
-from .text import decode_ids, encode_text, normalize_text
-from .tokenization_char_gru import CHARACTERS, VOWELS, CharTokenizer
 
 __version__ = "0.1.0"
 
-# Importing hf_charnn is enough for the Auto classes to load a saved folder without remote code.
-AutoConfig.register(CharGRUConfig.model_type, CharGRUConfig, exist_ok=True)
-AutoModel.register(CharGRUConfig, CharGRUModel, exist_ok=True)
-AutoModelForCausalLM.register(CharGRUConfig, CharGRUForCausalLM, exist_ok=True)
-AutoModelForSequenceClassification.register(CharGRUConfig, CharGRUForSequenceClassification, exist_ok=True)
-AutoTokenizer.register(CharGRUConfig, slow_tokenizer_class=CharTokenizer, exist_ok=True)
+# Public name -> the module that defines it (loaded when first asked for, as transformers' own _LazyModule does).
+_LAZY_ATTRIBUTES = {
+    "CharGRUConfig": "configuration_char_gru",
+    "CharGRUCausalLMOutput": "modeling_char_gru",
+    "CharGRUForCausalLM": "modeling_char_gru",
+    "CharGRUForSequenceClassification": "modeling_char_gru",
+    "CharGRUModel": "modeling_char_gru",
+    "CharGRUOutput": "modeling_char_gru",
+    "CharGRUPreTrainedModel": "modeling_char_gru",
+    "CharTokenizer": "tokenization_char_gru",
+    "CHARACTERS": "tokenization_char_gru",
+    "VOWELS": "tokenization_char_gru",
+    "decode_ids": "text",
+    "encode_text": "text",
+    "normalize_text": "text",
+}
 
-# ... and every `save_pretrained` / `push_to_hub` of these classes, from our training or from a user's own script,
-# writes `auto_map` and copies the modeling code, so the folder also loads with `trust_remote_code=True` where
-# hf_charnn is not installed (the Hub's "model type char_gru not recognized").
-CharGRUConfig.register_for_auto_class()
-CharGRUModel.register_for_auto_class("AutoModel")
-CharGRUForCausalLM.register_for_auto_class("AutoModelForCausalLM")
-CharGRUForSequenceClassification.register_for_auto_class("AutoModelForSequenceClassification")
-CharTokenizer.register_for_auto_class()
 
-__all__ = [
-    "CHARACTERS",
-    "VOWELS",
-    "CharGRUCausalLMOutput",
-    "CharGRUConfig",
-    "CharGRUForCausalLM",
-    "CharGRUForSequenceClassification",
-    "CharGRUModel",
-    "CharGRUOutput",
-    "CharGRUPreTrainedModel",
-    "CharTokenizer",
-    "DataError",
-    "UserError",
-    "decode_ids",
-    "encode_text",
-    "normalize_text",
-]
+def __getattr__(name: str):
+    if name in _LAZY_ATTRIBUTES:
+        value = getattr(importlib.import_module(f".{_LAZY_ATTRIBUTES[name]}", __name__), name)
+    else:
+        try:  # submodules: `hf_charnn.demo`, `hf_charnn.corpus`, ...
+            value = importlib.import_module(f".{name}", __name__)
+        except ModuleNotFoundError as error:
+            if error.name != f"{__name__}.{name}":
+                raise
+            raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted([*globals(), *_LAZY_ATTRIBUTES])
+
+
+from .auto import register_when_transformers_is_imported  # noqa: E402  (needs nothing above but is part of the import)
+
+register_when_transformers_is_imported()
+
+__all__ = ["DataError", "UserError", "__version__", *sorted(_LAZY_ATTRIBUTES)]

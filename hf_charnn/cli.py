@@ -62,7 +62,8 @@ def cmd_evaluate_classifier(args):
 
 
 def cmd_train(args):
-    from .training import TrainingConfig, train
+    from .config import TrainingConfig
+    from .transfer import train_with_recipe
 
     fields = {field.name for field in dataclasses.fields(TrainingConfig)} - {"task", "preset"}
     # The preset, then the --config file, then the flags given: each layer overrides the one before.
@@ -74,13 +75,13 @@ def cmd_train(args):
     preset = args.preset or file_preset or "default"
     flags = {key: value for key, value in vars(args).items() if key in fields and value is not None}
     settings = {"output_dir": f"runs/{args.task}", **from_file, **flags}
-    summary = train(TrainingConfig.from_preset(args.task, preset, **settings))
+    summary = train_with_recipe(TrainingConfig.from_preset(args.task, preset, **settings))
     _print_result(summary, args.output)
 
 
 def _read_settings_file(path: str) -> dict:
     """TrainingConfig settings from a JSON object (a run's training_config.json, or a sweep's run settings)."""
-    from .training import TrainingConfig
+    from .config import TrainingConfig
 
     file = Path(path)
     if not file.is_file():
@@ -96,7 +97,8 @@ def _read_settings_file(path: str) -> dict:
 
 
 def cmd_prepare_data(args):
-    from .data import load_text8, prepare_exercise_data
+    from .corpus import load_text8
+    from .data import prepare_exercise_data
 
     corpus = next(iter(load_text8(args.text8, streaming=True)))["text"]
     _print_result(prepare_exercise_data(corpus, args.out, seed=args.seed), None)
@@ -173,7 +175,7 @@ def cmd_report(args):
 
 
 def _add_training_flags(parser: argparse.ArgumentParser, task: str):
-    from .training import PRESETS
+    from .config import LR_SCHEDULES, MIXED_PRECISION_CHOICES, OPTIMIZERS, PRESETS, REPORT_TO_CHOICES, CORPORA
 
     parser.add_argument("--data-dir", help=DATA_DIR_HELP)
     parser.add_argument("--output-dir", help=f"where checkpoints, metrics and the model go (default: runs/{task})")
@@ -188,11 +190,11 @@ def _add_training_flags(parser: argparse.ArgumentParser, task: str):
     group.add_argument("--hidden-size", type=int)
     group.add_argument("--num-hidden-layers", type=int)
     group.add_argument("--dropout", type=float)
-    group.add_argument("--optimizer", choices=["sgd", "adamw"])
+    group.add_argument("--optimizer", choices=OPTIMIZERS)
     group.add_argument("--learning-rate", "--lr", type=float)
     group.add_argument("--weight-decay", type=float)
     group.add_argument("--momentum", type=float, help="SGD momentum")
-    group.add_argument("--lr-schedule", choices=["constant", "linear", "cosine"])
+    group.add_argument("--lr-schedule", choices=LR_SCHEDULES)
     group.add_argument("--warmup-ratio", type=float)
     group.add_argument("--max-grad-norm", type=float, help="gradient clipping (0 turns it off)")
     group.add_argument("--batch-size", type=int)
@@ -200,8 +202,9 @@ def _add_training_flags(parser: argparse.ArgumentParser, task: str):
     group.add_argument("--max-steps", type=int, help="stop after this many optimizer steps (overrides --epochs)")
     group.add_argument("--seed", type=int)
     group.add_argument(
-        "--mixed-precision", choices=["auto", "no", "bf16"],
-        help="auto (default): bf16 on CUDA, and on a CPU only where a bf16 GRU step measures faster; loss stays fp32",
+        "--mixed-precision", choices=MIXED_PRECISION_CHOICES,
+        help="auto (default): bf16 on CUDA GPUs that support it, and on a CPU only where a bf16 step of this run's shape "
+        "measures faster (the verdict is cached); loss stays fp32",
     )
     if task == "lm":
         group.add_argument("--chunk-size", type=int, help="characters per training window")
@@ -216,7 +219,7 @@ def _add_training_flags(parser: argparse.ArgumentParser, task: str):
         corpus.add_argument("--dataset-name", help="datasets.load_dataset name: a Hub id or a local folder / builder")
         corpus.add_argument("--dataset-config", help="the dataset's configuration name")
         corpus.add_argument("--text-column", help="the dataset's text column (default: text)")
-        corpus.add_argument("--corpus", choices=["text8"], help="text8: the whole text8, split 90M / 5M / 5M")
+        corpus.add_argument("--corpus", choices=CORPORA, help="text8: the whole text8, split 90M / 5M / 5M")
         corpus.add_argument("--text8-source", help="text8's URL (default), a local text8.zip, or the text8 file")
         corpus.add_argument(
             "--validation-split-percentage", type=float, help="held out of the training text when no validation text is given (5)"
@@ -236,11 +239,18 @@ def _add_training_flags(parser: argparse.ArgumentParser, task: str):
         run.add_argument("--eval-warmup", type=int, help="characters that warm each scoring stream up (default 256)")
     run.add_argument("--logging-steps", type=int, help="also log the training loss every N steps")
     run.add_argument("--save-steps", type=int, help="checkpoint every N steps (default: after each epoch)")
-    run.add_argument("--save-total-limit", type=int, help="checkpoints kept (default 2)")
-    run.add_argument("--resume-from", help="latest, or a checkpoints/step-N folder of an earlier run with the same settings")
+    run.add_argument("--save-total-limit", type=int, help="checkpoints of this run kept, at least 1 (default 2)")
+    run.add_argument(
+        "--resume-from",
+        help="latest, or a checkpoints/step-N folder: continue that run (its model and data settings must not change)",
+    )
+    run.add_argument(
+        "--overwrite-output-dir", action="store_true", default=None,
+        help="start a new run in an output dir that holds another run's checkpoints or model (removes them first)",
+    )
     run.add_argument("--stop-after-epoch", type=int, help="stop after this epoch (the checkpoint stays resumable)")
     run.add_argument("--normalize", action="store_true", default=None, help="map input text into text8 form")
-    run.add_argument("--report-to", choices=["tensorboard", "wandb", "all"], help="an experiment tracker")
+    run.add_argument("--report-to", choices=REPORT_TO_CHOICES, help="an experiment tracker")
     run.add_argument("--cpu", action="store_true", default=None, help="train on the CPU even if a GPU is present")
     run.add_argument("--no-progress-bar", dest="progress_bar", action="store_false", default=None)
     run.add_argument("--output", help="also write the final summary JSON here")

@@ -5,12 +5,28 @@ What a training run needs (`TrainingConfig`) and the named presets it starts fro
 """
 
 import dataclasses
+from pathlib import Path
 
-from .configuration_char_gru import CharGRUConfig
 from .errors import UserError
 
+# Every choice list lives here; the command line offers exactly these, and `TrainingConfig.check` enforces them.
 TASKS = ("lm", "classifier")
+OPTIMIZERS = ("sgd", "adamw")
+LR_SCHEDULES = ("constant", "linear", "cosine")
 MIXED_PRECISION_CHOICES = ("auto", "no", "bf16")
+REPORT_TO_CHOICES = ("tensorboard", "wandb", "all")
+CORPORA = ("text8",)
+
+# What a resume may change. Schedule settings may differ from the checkpoint's (the difference is reported);
+# settings about where and how a run is shown or saved are not compared; every other setting shapes the model or
+# the stream of training data, and a resume that changes one is refused (see checkpointing.compare_settings).
+SCHEDULE_SETTINGS = (
+    "epochs", "max_steps", "eval_steps", "eval_chars", "eval_streams", "eval_warmup", "logging_steps", "save_steps",
+    "save_total_limit", "stop_after_epoch",
+)
+RUN_SETTINGS = ("output_dir", "resume_from", "overwrite_output_dir", "progress_bar", "report_to", "cpu", "preset")
+# Paths are not compared (a corpus may move); what they hold is, through the corpus fingerprint.
+PATH_SETTINGS = ("data_dir", "train_file", "validation_file", "test_file", "text8_source", "init_from")
 
 
 @dataclasses.dataclass
@@ -66,7 +82,8 @@ class TrainingConfig:
     eval_warmup: int = 256  # characters that warm each scoring stream's state up (not scored)
     logging_steps: int | None = None  # also log the training loss every N steps (metrics rows without dev metrics)
     save_steps: int | None = None  # checkpoint every N steps (default: at the end of each epoch)
-    save_total_limit: int = 2
+    save_total_limit: int = 2  # checkpoints of this run kept (at least 1)
+    overwrite_output_dir: bool = False  # a fresh run into a folder holding another run: remove that run first
     # run
     max_train_rows: int | None = None  # train on the first N rows only (for timing a slow preset's epoch)
     seed: int = 42
@@ -99,18 +116,26 @@ class TrainingConfig:
 
     def check(self):
         """Settings that cannot work together, named before any data is read."""
-        if self.mixed_precision not in MIXED_PRECISION_CHOICES:
-            raise UserError(f"unknown mixed precision {self.mixed_precision!r}: choose {', '.join(MIXED_PRECISION_CHOICES)}")
+        for name, choices in (
+            ("task", TASKS), ("optimizer", OPTIMIZERS), ("lr_schedule", LR_SCHEDULES),
+            ("mixed_precision", MIXED_PRECISION_CHOICES), ("report_to", (None, *REPORT_TO_CHOICES)), ("corpus", (None, *CORPORA)),
+        ):
+            if getattr(self, name) not in choices:
+                named = ", ".join(str(choice) for choice in choices if choice is not None)
+                raise UserError(f"unknown {name.replace('_', ' ')} {getattr(self, name)!r}: choose {named}")
+        if self.save_total_limit < 1:
+            raise UserError(f"--save-total-limit must be at least 1 (the checkpoint a resume starts from), not {self.save_total_limit}")
         sources = [name for name in ("train_file", "dataset_name", "corpus") if getattr(self, name)]
         if len(sources) > 1:
             raise UserError(f"give one corpus, not {' and '.join('--' + name.replace('_', '-') for name in sources)}")
-        if self.corpus not in (None, "text8"):
-            raise UserError(f"unknown corpus {self.corpus!r}: the one built in is text8 (or pass --train-file)")
         if (self.validation_file or self.test_file) and not self.train_file:
             raise UserError("--validation-file / --test-file need --train-file")
         if self.uses_corpus() and self.task != "lm":
             raise UserError("corpus options are for train-lm; the classifier reads the exercise's example files")
-        for name in ("max_steps", "eval_steps", "save_steps", "logging_steps", "eval_chars", "eval_streams"):
+        for name in (
+            "embedding_size", "hidden_size", "num_hidden_layers", "batch_size", "chunk_size", "epochs",
+            "max_steps", "eval_steps", "save_steps", "logging_steps", "eval_chars", "eval_streams",
+        ):
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise UserError(f"--{name.replace('_', '-')} must be at least 1, not {value}")
@@ -125,7 +150,22 @@ class TrainingConfig:
         forward += 2 * self.hidden_size * outputs
         return 3 * forward
 
-    def model_config(self) -> CharGRUConfig:
+    def portable(self) -> dict:
+        """
+        The settings with no local paths (for `training_config.json`, which a push uploads): a file is named by its
+        file name alone, the output and resume folders are left out. `--config` reads it back.
+        """
+        settings = dataclasses.asdict(self)
+        for name in ("output_dir", "resume_from", "overwrite_output_dir"):
+            settings.pop(name)
+        for name in PATH_SETTINGS:
+            if settings[name] is not None and "://" not in str(settings[name]):
+                settings[name] = Path(settings[name]).name
+        return settings
+
+    def model_config(self):
+        from .configuration_char_gru import CharGRUConfig
+
         return CharGRUConfig(
             embedding_size=self.embedding_size,
             hidden_size=self.hidden_size,

@@ -17,6 +17,7 @@ import codecs
 import dataclasses
 import gzip
 import hashlib
+import itertools
 import json
 import math
 import os
@@ -27,6 +28,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from .data import load_lm_texts
 from .errors import DataError, UserError
 from .text import encode_bytes, encode_text, normalize_text
 
@@ -98,7 +100,7 @@ def _encode_blocks(blocks, source: str, normalize: bool, write) -> int:
         return position
     decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
     carry = ""
-    for block in [*blocks, None]:
+    for block in itertools.chain(blocks, [None]):  # block by block: memory does not grow with the corpus
         text = carry + (decoder.decode(block) if block is not None else decoder.decode(b"", final=True))
         if block is not None:
             # Cut after the last ASCII letter: a run of non-letters (or digits) split between blocks would
@@ -120,8 +122,8 @@ def _last_letter(text: str) -> int:
 
 # -- the cache -------------------------------------------------------------------------------------------------------
 def _file_fingerprint(path: Path) -> dict:
-    stat = path.stat()
-    return {"path": str(path.resolve()), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+    """What a file holds: its size and a checksum of its bytes (an edit that keeps size and time still changes it)."""
+    return {"size": path.stat().st_size, "blake2b": _digest(path)}
 
 
 def _digest(path: Path) -> str:
@@ -221,17 +223,28 @@ def load_corpus(config) -> Corpus:
         else:
             train, validation = split_off_validation(train, config.validation_split_percentage, config.train_file)
         test = file_ids(config.test_file, config.normalize) if config.test_file else None
-        return Corpus(train, validation, test, description=f"file {config.train_file}")
+        return Corpus(train, validation, test, description=f"file {Path(config.train_file).name}")
     if config.dataset_name:
         return _dataset_corpus(config)
     if config.corpus == "text8":
         ids = text8_ids(config.text8_source or TEXT8_URL)
         first, second = (int(len(ids) * share) for share in (TEXT8_SPLIT[0], sum(TEXT8_SPLIT)))
         return Corpus(ids[:first], ids[first:second], ids[second:], description="text8 (90% / 5% / 5%)")
-    from .data import load_lm_texts
-
     train_text, dev_text = load_lm_texts(config.data_dir, config.normalize)
     return Corpus(encode_text(train_text), encode_text(dev_text))
+
+
+def load_text8(source: str = TEXT8_URL, streaming: bool = True):
+    """
+    The full text8 corpus through `datasets` (one row: the whole text): `source` is the 100M-character file, its
+    zip, or the download URL (the default, which needs the internet).
+    """
+    if "://" not in source and not Path(source).is_file():
+        raise DataError(f"{source}: file not found; give the text8 file, text8.zip, or its URL")
+    from datasets import load_dataset
+
+    data_files = {"train": f"zip://text8::{source}" if source.endswith(".zip") else source}
+    return load_dataset("text", data_files=data_files, sample_by="document", streaming=streaming, split="train")
 
 
 def text8_ids(source: str = TEXT8_URL) -> np.ndarray:

@@ -11,9 +11,8 @@ import random
 from pathlib import Path
 
 import numpy as np
-from datasets import ClassLabel, Dataset, DatasetDict, Features, Value, load_dataset
+from datasets import ClassLabel, Dataset, DatasetDict, Features, Value
 
-from .corpus import TEXT8_URL
 from .errors import DataError, UserError
 from .text import encode_text, normalize_text
 from .tokenization_char_gru import CHAR_TO_ID, SPACE_ID, VOWEL_IDS, VOWELS
@@ -149,17 +148,6 @@ def classification_dataset(consonant_examples: list[str], vowel_examples: list[s
         prefix = np.where(next_chars == SPACE_ID, -100, is_vowel)
         labels = np.concatenate([prefix, labels[:, None]], axis=1)
     return Dataset.from_dict({"input_ids": ids, "labels": labels}).with_format("torch")
-
-
-def load_text8(source: str = TEXT8_URL, streaming: bool = True):
-    """
-    The full text8 corpus through `datasets` (one row: the whole text): `source` is the 100M-character file, its
-    zip, or the download URL (the default, which needs the internet).
-    """
-    if "://" not in source and not Path(source).is_file():
-        raise DataError(f"{source}: file not found; give the text8 file, text8.zip, or its URL")
-    data_files = {"train": f"zip://text8::{source}" if source.endswith(".zip") else source}
-    return load_dataset("text", data_files=data_files, sample_by="document", streaming=streaming, split="train")
 
 
 def prepare_exercise_data(

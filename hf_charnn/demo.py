@@ -17,6 +17,7 @@ import torch
 MAX_GENERATE_CHARS = 2000  # longer requests are capped, with a note
 MAX_SCORE_CHARS = 20_000  # Score reads at most this much of a pasted text (one batched pass), with a note
 MAX_VOWEL_CHARS = 5_000
+MAX_PROMPT_CHARS = 2_000  # Write keeps the prompt's last this-many characters (a GRU reads them one by one)
 CONTEXT_CHARS = 20  # the classifier's contexts: the exercise's 20 characters before the letter
 STREAM_EVERY = 8  # characters generated between two updates of the page
 
@@ -36,13 +37,20 @@ def to_text8(model, raw: str) -> tuple[str, str]:
                   f"(capitals, digits, punctuation, accents); the text is now {len(text)} characters.")
 
 
-def _capped_text8(model, raw: str, limit: int) -> tuple[str, list[str]]:
-    """(the text in text8 form, at most `limit` characters; the notes saying what normalising and capping did)."""
+def _capped_text8(model, raw: str, limit: int, keep_end: bool = False) -> tuple[str, list[str]]:
+    """
+    (the text in text8 form, at most `limit` characters; the notes saying what capping and normalising did). The
+    input is cut before any work is done on it (normalising spells digits out, so it is cut again after).
+    """
+    raw = raw or ""
+    notes = []
+    if len(raw) > limit:
+        notes.append(f"Read the {'last' if keep_end else 'first'} {limit:,} of {len(raw):,} characters.")
+        raw = raw[-limit:] if keep_end else raw[:limit]
     text, note = to_text8(model, raw)
-    notes = [note] if note else []
+    notes += [note] if note else []
     if len(text) > limit:
-        notes.append(f"Read the first {limit:,} of {len(text):,} characters.")
-        text = text[:limit]
+        text = text[-limit:] if keep_end else text[:limit]
     return text, notes
 
 
@@ -50,8 +58,7 @@ def _capped_text8(model, raw: str, limit: int) -> tuple[str, list[str]]:
 def generate_stream(model, prompt: str, temperature: float = 0.8, top_k: int = 5, length: int = 200, seed: int = 0):
     """Yields (text so far, note) while sampling `length` characters after `prompt`, one GRU step a character."""
     code = _code(model)
-    text, note = to_text8(model, prompt)
-    notes = [note] if note else []
+    text, notes = _capped_text8(model, prompt, MAX_PROMPT_CHARS, keep_end=True)
     if not text:
         text = " "
         notes.append("The prompt was empty: starting from a space.")
@@ -206,7 +213,7 @@ def build_demo(model, classifier=None, title: str = "Character-level GRU LM"):
         gr.Markdown(f"# {title}\nA character-level GRU over the 27 symbols of text8 (a-z and space). "
                     "Real text is normalized into that form first.")
         with gr.Tab("Write"):
-            prompt = gr.Textbox(label="Prompt", value="the united states ", elem_id="prompt")
+            prompt = gr.Textbox(label="Prompt", value="the united states ", elem_id="prompt", max_length=MAX_PROMPT_CHARS)
             with gr.Row():
                 temperature = gr.Slider(0.0, 2.0, value=0.8, step=0.05, label="Temperature (0 = greedy)")
                 top_k = gr.Slider(0, 27, value=5, step=1, label="Top-k (0 = all)")
@@ -231,11 +238,11 @@ def build_demo(model, classifier=None, title: str = "Character-level GRU LM"):
     return demo
 
 
-def load_models(model_id: str, classifier_id: str | None = None, trust_remote_code: bool = True):
-    """An LM (and classifier) from a folder or a Hub repo id, through the Auto classes."""
+def load_models(model_id: str, classifier_id: str | None = None, trust_remote_code: bool = True, revision: str | None = None):
+    """An LM (at `revision`: a commit pins weights and code) and a classifier, from folders or Hub repo ids."""
     from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification
 
-    model = AutoModelForCausalLM.from_pretrained(model_id, trust_remote_code=trust_remote_code)
+    model = AutoModelForCausalLM.from_pretrained(model_id, trust_remote_code=trust_remote_code, revision=revision)
     classifier = None
     if classifier_id:
         classifier = AutoModelForSequenceClassification.from_pretrained(classifier_id, trust_remote_code=trust_remote_code)

@@ -8,6 +8,7 @@ import torch
 
 from .errors import UserError
 from .loading import check_model_folder
+from .run_files import TRAINING_CONFIG_FILE, read_training_config
 
 CARD_TEMPLATES = Path(os.environ.get("HF_CHARNN_CARD_TEMPLATES", Path(__file__).resolve().parent / "model_cards"))
 HUB_FILES = ("config.json", "model.safetensors", "tokenizer_config.json", "vocab.json", "README.md")
@@ -113,18 +114,20 @@ def corpus_description(config) -> dict:
 SPACE_REQUIREMENTS = ["torch", "transformers>=5,<6", "huggingface_hub", "safetensors", "numpy"]
 SPACE_APP_LAUNCHER = """
 
-# -- The Space's entry point (written by `hf-charnn push --space`): the model loads by repo id, with its own code.
+# -- The Space's entry point (written by `hf-charnn push --space`): the model loads by repo id, with its own code,
+# at the commit it was pushed with (a later push to the model repo cannot change what this Space runs).
 MODEL_ID = {model_id!r}
+MODEL_REVISION = {revision!r}
 CLASSIFIER_ID = {classifier_id!r}
 
 if __name__ == "__main__":
-    model, classifier = load_models(MODEL_ID, CLASSIFIER_ID)
+    model, classifier = load_models(MODEL_ID, CLASSIFIER_ID, revision=MODEL_REVISION)
     build_demo(model, classifier, title={title!r}).launch()
 """
 
 
-def space_files(model_id: str, space_id: str, classifier_id: str | None = None) -> dict[str, bytes]:
-    """app.py (the demo module and a launcher for `model_id`), requirements.txt and README.md of a Gradio Space."""
+def space_files(model_id: str, space_id: str, revision: str | None = None, classifier_id: str | None = None) -> dict[str, bytes]:
+    """app.py (the demo module and a launcher for `model_id` at `revision`), requirements.txt and README.md of a Gradio Space."""
     from importlib.metadata import PackageNotFoundError, version
 
     try:
@@ -133,7 +136,7 @@ def space_files(model_id: str, space_id: str, classifier_id: str | None = None) 
         gradio_version = "6.31.0"  # the version the demo was written and tested with
     title = f"{model_id.split('/')[-1]} demo"
     app = (Path(__file__).with_name("demo.py").read_text()
-           + SPACE_APP_LAUNCHER.format(model_id=model_id, classifier_id=classifier_id, title=title))
+           + SPACE_APP_LAUNCHER.format(model_id=model_id, revision=revision, classifier_id=classifier_id, title=title))
     models = "".join(f"  - {repo}\n" for repo in (model_id, classifier_id) if repo)
     readme = (
         f"---\ntitle: {title}\nemoji: 🔤\ncolorFrom: blue\ncolorTo: red\nsdk: gradio\nsdk_version: {gradio_version}\n"
@@ -150,6 +153,25 @@ def card_with_demo_link(card: str, space_id: str) -> str:
     if "## Demo" in card:
         return card
     return card.replace("## Use", section + "## Use", 1) if "## Use" in card else card.rstrip() + "\n\n" + section
+
+
+# Files of a run folder that stay on the machine that trained it: checkpoints, tracker logs, a sweep's log and
+# run settings (they name local paths), the LM-transfer recipe's intermediate LM.
+LOCAL_ONLY = ("checkpoints", "runs", "train.log", "sweep_run_settings.json", "leak-free-lm")
+
+
+def _portable_training_config(folder: Path) -> bytes | None:
+    """training_config.json with no local paths (folders written before it was saved that way included them)."""
+    import json
+
+    from .config import TrainingConfig
+
+    settings = read_training_config(folder)
+    if not settings:
+        return None
+    known = {field.name for field in dataclasses.fields(TrainingConfig)}
+    config = TrainingConfig(**{key: value for key, value in settings.items() if key in known})
+    return (json.dumps(config.portable(), indent=2) + "\n").encode()
 
 
 def push_model_folder(
@@ -171,21 +193,24 @@ def push_model_folder(
         raise no_token
     files = {
         str(path.relative_to(folder)): path for path in sorted(folder.rglob("*"))
-        if path.is_file() and path.relative_to(folder).parts[0] not in ("checkpoints", "runs")
+        if path.is_file() and path.relative_to(folder).parts[0] not in LOCAL_ONLY
     }
-    operations = [CommitOperationAdd(name, str(path)) for name, path in files.items() if not (space_id and name == "README.md")]
+    rewritten = {TRAINING_CONFIG_FILE: _portable_training_config(folder)}
     if space_id:
-        operations.append(CommitOperationAdd("README.md", card_with_demo_link((folder / "README.md").read_text(), space_id).encode()))
+        rewritten["README.md"] = card_with_demo_link((folder / "README.md").read_text(), space_id).encode()
+    operations = [CommitOperationAdd(name, rewritten.get(name) or str(path)) for name, path in files.items()]
     api = HfApi(token=token)
     unreachable = f"cannot reach the Hub at {api.endpoint} ({{}}); check the network or HF_ENDPOINT"
     target = repo_id
     try:
         api.create_repo(repo_id, private=private, exist_ok=True)
-        commits = {"model": str(api.create_commit(repo_id, operations, commit_message="Upload hf_charnn model").commit_url)}
+        model_commit = api.create_commit(repo_id, operations, commit_message="Upload hf_charnn model")
+        commits = {"model": str(model_commit.commit_url)}
         if space_id:
             target = space_id
             api.create_repo(space_id, repo_type="space", space_sdk="gradio", private=private, exist_ok=True)
-            space_operations = [CommitOperationAdd(name, data) for name, data in space_files(repo_id, space_id).items()]
+            files = space_files(repo_id, space_id, revision=model_commit.oid)
+            space_operations = [CommitOperationAdd(name, data) for name, data in files.items()]
             commits["space"] = str(api.create_commit(space_id, space_operations, repo_type="space", commit_message="hf_charnn demo").commit_url)
     except LocalTokenNotFoundError:
         raise no_token from None

@@ -17,6 +17,7 @@ from transformers import GenerationMixin, PreTrainedModel
 from transformers import initialization as init
 from transformers.modeling_outputs import SequenceClassifierOutput
 from transformers.utils import ModelOutput
+from transformers.utils.generic import can_return_tuple
 
 from .configuration_char_gru import CharGRUConfig
 from .tokenization_char_gru import CHAR_TO_ID, CHARACTERS, CONSONANT_IDS, SPACE_ID, VOWEL_IDS, normalize_text  # noqa: F401
@@ -140,6 +141,7 @@ class CharGRUModel(CharGRUPreTrainedModel):
     def set_input_embeddings(self, new_embeddings):
         self.embeddings = new_embeddings
 
+    @can_return_tuple  # return_dict=False (the call's or the config's): a tuple, as transformers' models give
     def forward(
         self,
         input_ids: torch.LongTensor,
@@ -211,12 +213,12 @@ class CharGRUForSequenceClassification(CharGRUPreTrainedModel):
         vowels = torch.logsumexp(log_probs[..., VOWEL_IDS], dim=-1)
         return torch.stack([consonants, vowels], dim=-1)
 
+    @can_return_tuple
     def forward(
         self,
         input_ids: torch.LongTensor,
         attention_mask: torch.LongTensor | None = None,
         labels: torch.LongTensor | None = None,
-        return_dict: bool | None = None,
         **kwargs,
     ) -> SequenceClassifierOutput:
         r"""
@@ -224,7 +226,7 @@ class CharGRUForSequenceClassification(CharGRUPreTrainedModel):
             One label per text, for the state after its last character; or one label per position (-100 where
             there is none), which trains the head on the state after every prefix of the text.
         """
-        outputs = self.char_gru(input_ids, attention_mask=attention_mask)
+        outputs = self.char_gru(input_ids, attention_mask=attention_mask, return_dict=True)
         final_state = self.char_gru.dropout(outputs.state[-1])  # last layer, after each row's last real character
         logits = self._head(final_state)
         loss = None
@@ -270,6 +272,7 @@ class CharGRUForCausalLM(CharGRUPreTrainedModel, GenerationMixin):
         # generate() would otherwise hand this model a DynamicCache (it exempts only some model names).
         return False
 
+    @can_return_tuple
     def forward(
         self,
         input_ids: torch.LongTensor,
@@ -278,7 +281,6 @@ class CharGRUForCausalLM(CharGRUPreTrainedModel, GenerationMixin):
         labels: torch.LongTensor | None = None,
         shift_labels: torch.LongTensor | None = None,
         use_cache: bool | None = None,
-        return_dict: bool | None = None,
         **kwargs,
     ) -> CharGRUCausalLMOutput:
         r"""
@@ -288,7 +290,7 @@ class CharGRUForCausalLM(CharGRUPreTrainedModel, GenerationMixin):
             Targets already aligned with the inputs (`shift_labels[:, t]` follows `input_ids[:, t]`), for
             training on consecutive windows of a stream where the last position's target lies in the next window.
         """
-        outputs = self.char_gru(input_ids, attention_mask=attention_mask, state=state)
+        outputs = self.char_gru(input_ids, attention_mask=attention_mask, state=state, return_dict=True)
         logits = self.lm_head(outputs.last_hidden_state)
         loss = None
         if labels is not None or shift_labels is not None:
@@ -318,7 +320,7 @@ class CharGRUForCausalLM(CharGRUPreTrainedModel, GenerationMixin):
         # An empty text is scored from the initial state alone; give its row one (padding) step so the packed
         # GRU accepts it. That step's output lies past the row's end and is never read.
         attention_mask[:, 0] = 1
-        outputs = self.char_gru(input_ids, attention_mask=attention_mask)
+        outputs = self.char_gru(input_ids, attention_mask=attention_mask, return_dict=True)
         # The distribution before any character comes from the initial (zero) state.
         initial = self.lm_head(outputs.last_hidden_state.new_zeros(len(texts), 1, self.config.hidden_size))
         logits = torch.cat([initial, self.lm_head(outputs.last_hidden_state)], dim=1)
@@ -362,14 +364,14 @@ class CharGRUForCausalLM(CharGRUPreTrainedModel, GenerationMixin):
             real = steps >= (width - warm[warmed])[:, None]
             input_ids = torch.from_numpy(np.where(real, sequence[np.maximum(positions, 0)], 0)).to(self.device)
             mask = torch.from_numpy(real.astype(np.int64)).to(self.device)
-            state[:, torch.from_numpy(warmed).to(self.device)] = self.char_gru(input_ids, attention_mask=mask).state
+            state[:, torch.from_numpy(warmed).to(self.device)] = self.char_gru(input_ids, attention_mask=mask, return_dict=True).state
         total = torch.zeros((), dtype=torch.float64, device=self.device)
         for offset in range(0, int((ends - starts).max()), block_size):
             positions = starts[:, None] + offset + np.arange(block_size)[None, :]
             valid = positions < ends[:, None]
             positions = np.where(valid, positions, 0)
             # Rows that end inside this block step over a few padding ids; their state is not used afterwards.
-            outputs = self.char_gru(torch.from_numpy(sequence[positions]).to(self.device), state=state)
+            outputs = self.char_gru(torch.from_numpy(sequence[positions]).to(self.device), state=state, return_dict=True)
             state = outputs.state
             log_probs = torch.log_softmax(self.lm_head(outputs.last_hidden_state).float(), dim=-1)
             targets = torch.from_numpy(sequence[positions + 1]).to(self.device)

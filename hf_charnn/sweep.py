@@ -21,8 +21,10 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from .checkpointing import complete_checkpoints
+from .config import TASKS, TrainingConfig
 from .errors import UserError
-from .training import EVAL_RESULTS_FILE, METRICS_FILE, TrainingConfig, train
+from .run_files import METRICS_FILE, read_eval_results, read_metrics, read_training_config
 
 RESULTS_FILE = "results.md"
 SPEC_FILE = "sweep.json"
@@ -42,7 +44,7 @@ def load_spec(path: str | Path) -> dict:
     except yaml.YAMLError as error:
         # PyYAML's message spans lines (it draws a caret under the spot); the CLI's errors are one line.
         raise UserError(f"{path}: not valid YAML ({' '.join(str(error).split())})") from None
-    if not isinstance(spec, dict) or spec.get("task") not in ("lm", "classifier"):
+    if not isinstance(spec, dict) or spec.get("task") not in TASKS:
         raise UserError(f"{path}: needs `task: lm` or `task: classifier` at the top level")
     if not spec.get("runs") and not spec.get("grid"):
         raise UserError(f"{path}: needs `runs` (a list of settings) or `grid` (lists of values), or both")
@@ -90,17 +92,21 @@ def run_sweep(
     pending = []
     for index, overrides in enumerate(expand_runs(spec), start=1):
         run_dir = output / run_name(index, overrides, base)
-        if (run_dir / EVAL_RESULTS_FILE).is_file():
+        if read_eval_results(run_dir) is not None:
             print(f"{run_dir.name}: finished earlier, skipped", flush=True)
             continue
         settings = {"data_dir": data_dir, **overrides, "output_dir": str(run_dir), "progress_bar": False, "save_total_limit": 1}
+        if complete_checkpoints(run_dir):  # interrupted earlier: continue it (its settings are checked on resume)
+            settings["resume_from"] = "latest"
         pending.append((run_dir, settings))
 
     start = time.perf_counter()
     if launcher is None and jobs == 1:
+        from .transfer import train_with_recipe
+
         for run_dir, settings in pending:
-            print(f"{run_dir.name}: training", flush=True)
-            train(TrainingConfig.from_preset(spec["task"], preset, **settings))
+            print(f"{run_dir.name}: {'resuming' if settings.get('resume_from') else 'training'}", flush=True)
+            train_with_recipe(TrainingConfig.from_preset(spec["task"], preset, **settings))
     else:
         # Largest runs first, so that no big run is left training alone at the end while the other jobs idle.
         def training_cost(item) -> float:
@@ -148,14 +154,12 @@ def _collect(output: Path) -> list[dict]:
         raise UserError(f"{output}: sweep folder not found; give the --output-dir of a `hf-charnn sweep`")
     runs = []
     for run_dir in sorted(path for path in output.iterdir() if (path / METRICS_FILE).is_file()):
-        rows = [json.loads(line) for line in (run_dir / METRICS_FILE).read_text().splitlines() if line]
         # Validation rows only (`--logging-steps` adds rows with the training loss alone).
-        history = [row for row in rows if "dev_perplexity" in row or "dev_accuracy" in row]
+        history = [row for row in read_metrics(run_dir) if "dev_perplexity" in row or "dev_accuracy" in row]
         if not history:
             continue  # a run that has not validated yet
-        summary_file = run_dir / EVAL_RESULTS_FILE
-        summary = json.loads(summary_file.read_text()) if summary_file.is_file() else {}
-        config = json.loads((run_dir / "training_config.json").read_text()) if (run_dir / "training_config.json").is_file() else {}
+        summary = read_eval_results(run_dir) or {}
+        config = read_training_config(run_dir)
         runs.append({"name": run_dir.name, "history": history, "summary": summary, "config": config})
     if not runs:
         raise UserError(f"{output}: no runs with {METRICS_FILE} found")

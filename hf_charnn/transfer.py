@@ -10,18 +10,26 @@ held-out examples and on dev.
 """
 
 import dataclasses
-import json
 from pathlib import Path
 
 from accelerate import PartialState
 
+from .checkpointing import complete_checkpoints
 from .config import TrainingConfig
 from .data import load_classification_examples
 from .evaluation import evaluate_classifier
 from .modeling_char_gru import CharGRUForCausalLM, CharGRUForSequenceClassification
-from .training import EVAL_RESULTS_FILE, holdout_examples, save_trained_model, train
+from .run_files import read_eval_results, write_eval_results
+from .training import holdout_examples, save_trained_model, train
 
 LEAK_FREE_LM_DIR = "leak-free-lm"
+
+
+def train_with_recipe(config: TrainingConfig) -> dict:
+    """A run as its settings ask: the LM-transfer recipe (`transfer_from_lm`), else the one training loop."""
+    if config.task == "classifier" and config.transfer_from_lm and not config.init_from:
+        return train_lm_transfer(config)
+    return train(config)
 
 
 def train_lm_transfer(config: TrainingConfig) -> dict:
@@ -32,10 +40,12 @@ def train_lm_transfer(config: TrainingConfig) -> dict:
         "lm", "default", data_dir=config.data_dir, output_dir=str(lm_dir), exclude_dev_examples=True,
         holdout_examples=config.holdout_examples,
         seed=config.seed, normalize=config.normalize, progress_bar=config.progress_bar, cpu=config.cpu,
-        mixed_precision=config.mixed_precision,
+        mixed_precision=config.mixed_precision, overwrite_output_dir=config.overwrite_output_dir,
+        resume_from=config.resume_from,
     )
-    lm_summary = train(lm_config)
-    summary = train(dataclasses.replace(config, init_from=str(lm_dir)))
+    lm_summary = _read_or_train(lm_config)
+    resume = config.resume_from if config.resume_from and complete_checkpoints(output_dir) else None
+    summary = train(dataclasses.replace(config, init_from=str(lm_dir), resume_from=resume))
     if not PartialState().is_main_process or "results" not in summary:
         return summary
     zero_shot = CharGRUForSequenceClassification.from_lm(CharGRUForCausalLM.from_pretrained(lm_dir))
@@ -59,5 +69,16 @@ def train_lm_transfer(config: TrainingConfig) -> dict:
     )
     if chosen == "zero-shot":
         save_trained_model(zero_shot, output_dir, config, summary)
-    (output_dir / EVAL_RESULTS_FILE).write_text(json.dumps(summary, indent=2) + "\n")
+    write_eval_results(output_dir, summary)
     return summary
+
+
+def _read_or_train(lm_config: TrainingConfig) -> dict:
+    """The leak-free LM: trained; or, when the recipe is resumed, its saved summary if it finished, else resumed."""
+    lm_dir = Path(lm_config.output_dir)
+    if lm_config.resume_from:
+        finished = read_eval_results(lm_dir)
+        if finished is not None:
+            return finished
+        lm_config = dataclasses.replace(lm_config, resume_from="latest" if complete_checkpoints(lm_dir) else None)
+    return train(lm_config)

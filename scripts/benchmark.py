@@ -23,6 +23,7 @@ import torch
 
 from hf_charnn.data import load_lm_texts
 from hf_charnn.training import TrainingConfig, train
+from hf_charnn.transfer import train_with_recipe
 
 SEED_QUALITY = {"lm": 6.23, "classifier": 77.6}  # the classic hand-rolled run (583 s / 1020 s on its machine)
 TARGETS = {"lm": "ppl <= 4.0 in <= 120 s", "classifier": "acc >= 79 % in <= 20 s"}
@@ -120,7 +121,7 @@ def lm_transfer_row(data_dir: str, workdir: Path) -> str:
     """The LM-transfer classifier: leak-free LM, its zero-shot accuracy, then the fine-tuned classifier."""
     config = TrainingConfig.from_preset("classifier", "lm-transfer", data_dir=data_dir, output_dir=str(workdir / "transfer"), progress_bar=False)
     start = time.perf_counter()
-    summary = train(config)
+    summary = train_with_recipe(config)
     wall = time.perf_counter() - start
     return (
         f"| classifier | lm-transfer | acc >= 83 % | {wall:.1f} | {summary['total_train_seconds']:.1f} | "

@@ -59,11 +59,19 @@ def make_handler(state: HubState):
                 self._error(404, "RepoNotFound", f"Repository {repo_id} not found")
             return repo
 
-        def _info(self, repo_id: str, repo: dict) -> dict:
+        def _info(self, repo_id: str, repo: dict, revision: str = "main") -> dict:
+            sha, files = self._at(repo, revision)
             return {
-                "id": repo_id, "modelId": repo_id, "sha": repo["sha"], "private": repo["private"],
-                "siblings": [{"rfilename": path} for path in sorted(repo["files"])],
+                "id": repo_id, "modelId": repo_id, "sha": sha, "private": repo["private"],
+                "siblings": [{"rfilename": path} for path in sorted(files or {})],
             }
+
+        @staticmethod
+        def _at(repo: dict, revision: str) -> tuple[str, dict | None]:
+            """(commit sha, files) of a revision: "main" (the newest) or a commit sha; files None if unknown."""
+            if revision == "main":
+                return repo["sha"], repo["files"]
+            return revision, repo.get("history", {}).get(revision)
 
         # -- routes ----------------------------------------------------------------------------------------------
         def do_HEAD(self):
@@ -84,16 +92,22 @@ def make_handler(state: HubState):
                         for name, data in sorted(repo["files"].items()) if name.startswith(prefix)
                     ]
                     return self._json(200, entries)
-                return self._json(200, self._info(repo_id, repo))
+                revision = parts[5] if len(parts) >= 6 and parts[4] == "revision" else "main"
+                if self._at(repo, revision)[1] is None:
+                    return self._error(404, "RevisionNotFound", f"revision {revision} not found in {repo_id}")
+                return self._json(200, self._info(repo_id, repo, revision))
             if len(parts) >= 5 and parts[2] == "resolve":
-                repo_id, filename = "/".join(parts[:2]), "/".join(parts[4:])
+                repo_id, revision, filename = "/".join(parts[:2]), parts[3], "/".join(parts[4:])
                 repo = self._repo(repo_id)
                 if repo is None:
                     return
-                if filename not in repo["files"]:
+                sha, files = self._at(repo, revision)
+                if files is None:
+                    return self._error(404, "RevisionNotFound", f"revision {revision} not found in {repo_id}")
+                if filename not in files:
                     return self._error(404, "EntryNotFound", f"{filename} does not exist in {repo_id}")
-                data = repo["files"][filename]
-                headers = {"X-Repo-Commit": repo["sha"], "ETag": f'"{hashlib.sha256(data).hexdigest()}"'}
+                data = files[filename]
+                headers = {"X-Repo-Commit": sha, "ETag": f'"{hashlib.sha256(data).hexdigest()}"'}
                 return self._send(200, data, headers, content_type="application/octet-stream")
             self._error(404, "NotFound", f"no route for GET {path}")
 
@@ -112,8 +126,10 @@ def make_handler(state: HubState):
                 if namespace != state.user:
                     return self._error(404, "RepoNotFound", f"namespace {namespace} not found")
                 repos = state.spaces if payload.get("type") == "space" else state.repos
-                if repo_id in repos:
-                    return self._error(409, "RepoExists", "You already created this repo")
+                if repo_id in repos:  # the Hub's 409 names the existing repo's URL (the client reads it)
+                    message = "You already created this repo"
+                    return self._json(409, {"error": message, "url": f"http://{self.headers['Host']}/{repo_id}"},
+                                      {"X-Error-Code": "RepoExists", "X-Error-Message": message})
                 repos[repo_id] = {"sha": "0" * 40, "files": {}, "private": payload.get("visibility") == "private"}
                 if payload.get("type") == "space":
                     repos[repo_id]["sdk"] = payload.get("sdk")
@@ -141,6 +157,7 @@ def make_handler(state: HubState):
                     for name in sorted(changes):
                         digest.update(name.encode() + changes[name])
                     repo["sha"] = digest.hexdigest()
+                    repo.setdefault("history", {})[repo["sha"]] = dict(repo["files"])  # each commit stays readable by its sha
                     state.commits += 1
                     url = f"http://{self.headers['Host']}/{repo_id}/commit/{repo['sha']}"
                     return self._json(200, {"commitUrl": url, "commitOid": repo["sha"], "pullRequestUrl": None})

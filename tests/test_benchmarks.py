@@ -3,6 +3,7 @@
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
@@ -19,9 +20,13 @@ def test_hand_written_gru_matches_nn_gru():
 
 def test_each_variant_times_a_real_training_step():
     shape = ("tiny", "lm", 4, 8, 2, 6, True)
+    flops_per_char = kernel_benchmark.TrainingConfig(task="lm", embedding_size=4, hidden_size=8).training_flops_per_char()
     for variant in ("eager", "1 thread", "scan"):
         numbers = kernel_benchmark.time_variant(variant, shape, steps=2)
-        assert numbers["ms"] > 0 and numbers["gflops"] > 0
+        # The figures are one step's: 2 x 6 characters in `ms`, at the model's FLOP count per character.
+        assert numbers["chars_per_s"] == pytest.approx(2 * 6 / (numbers["ms"] / 1e3))
+        assert numbers["gflops"] == pytest.approx(numbers["chars_per_s"] * flops_per_char / 1e9)
+
     before = torch.get_num_threads()
     kernel_benchmark.time_variant("1 thread", shape, steps=1)
     assert torch.get_num_threads() == before

@@ -105,11 +105,15 @@ def test_a_runs_training_config_trains_it_again(capsys, tmp_path, tiny_data_dir)
     assert code == 0
     config = json.loads((first / "training_config.json").read_text())
     assert (config["hidden_size"], config["epochs"], config["seed"], config["prefix_labels"]) == (10, 1, 3, True)
+    # Portable: it is uploaded with the model, so it names no local path (folders by their names alone).
+    assert str(tmp_path) not in (first / "training_config.json").read_text() and "output_dir" not in config
+    assert config["data_dir"] == tiny_data_dir.name
     again = tmp_path / "again"
-    code, _, _ = run_cli(capsys, "train-classifier", "--config", first / "training_config.json", "--output-dir", again)
+    code, _, _ = run_cli(capsys, "train-classifier", "--config", first / "training_config.json", "--output-dir", again,
+                         "--data-dir", tiny_data_dir)
     assert code == 0
     rerun = json.loads((again / "training_config.json").read_text())
-    assert {**rerun, "output_dir": None} == {**config, "output_dir": None}
+    assert rerun == config
     assert json.loads((again / "eval_results.json").read_text())["results"] == json.loads((first / "eval_results.json").read_text())["results"]
 
 

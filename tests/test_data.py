@@ -8,13 +8,12 @@ from hf_charnn.data import (
     classification_dataset,
     PACKAGED_DATA_DIR,
     load_exercise_dataset,
-    load_text8,
     prepare_exercise_data,
     read_examples,
     read_text_file,
     resolve_data_dir,
 )
-from hf_charnn.corpus import LMWindows
+from hf_charnn.corpus import LMWindows, load_text8
 from hf_charnn.text import encode_text
 
 

@@ -8,6 +8,8 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
+import torch
 import pytest
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # a closed network: no calls home
@@ -49,6 +51,10 @@ def test_write_normalizes_streams_and_caps(lm):
     text, note = list(demo.generate_stream(lm, "", 0.0, 0, 10**6, 0))[-1]
     assert len(text) == 1 + demo.MAX_GENERATE_CHARS
     assert "empty: starting from a space" in note and f"capped at {demo.MAX_GENERATE_CHARS}" in note
+    # A huge prompt is cut (its end kept) before it is normalised or read.
+    text, note = list(demo.generate_stream(lm, "x" * 5_000_000 + " the end", 0.0, 0, 8, 0))[-1]
+    assert text.startswith("x" * (demo.MAX_PROMPT_CHARS - 8) + " the end") and len(text) == demo.MAX_PROMPT_CHARS + 8
+    assert "Read the last 2,000 of 5,000,008 characters" in note
 
 
 def test_score_gives_bits_and_top_five_per_character(lm):
@@ -62,6 +68,8 @@ def test_score_gives_bits_and_top_five_per_character(lm):
     assert page.count('class="hf-charnn-cell"') == 11 and "top 5:" in page
     long = demo.score(lm, "ab " * 10_000)
     assert len(long["bits"]) == demo.MAX_SCORE_CHARS and "Read the first 20,000 of 30,000" in long["note"]
+    digits = demo.score(lm, "7" * 3_000_000)  # cut before normalising, which spells each digit out (x7)
+    assert len(digits["text"]) == demo.MAX_SCORE_CHARS and "Read the first 20,000 of 3,000,000" in digits["note"]
     assert "Nothing to score" in demo.score(lm, "")["note"]
 
 
@@ -70,7 +78,13 @@ def test_vowel_predictions_from_the_lm_or_a_classifier(lm, tiny_config):
     zero_shot = demo.vowel_predictions(lm, text)
     assert zero_shot["source"].startswith("LM")
     assert len(zero_shot["positions"]) == sum(char != " " for char in text[1:])  # every position a letter follows
-    assert all(0 <= p <= 1 for p in zero_shot["p_vowel"]) and 0 <= zero_shot["accuracy"] <= 100
+    # Each probability is the LM's vowel mass over its letter mass after the 20 characters before that position.
+    for index, p_vowel in zip(zero_shot["positions"], zero_shot["p_vowel"]):
+        probs = np.exp(lm.get_next_char_log_probs(text[max(0, index - 20) : index]))
+        assert p_vowel == pytest.approx(probs[[0, 4, 8, 14, 20]].sum() / probs[:26].sum(), abs=1e-5)
+    is_vowel = [text[index] in "aeiou" for index in zero_shot["positions"]]
+    right = sum((p >= 0.5) == vowel for p, vowel in zip(zero_shot["p_vowel"], is_vowel))
+    assert zero_shot["accuracy"] == pytest.approx(100 * right / len(is_vowel))
     classifier = CharGRUForSequenceClassification(tiny_config).eval()
     with_classifier = demo.vowel_predictions(lm, text, classifier)
     assert with_classifier["source"] == "classifier" and with_classifier["p_vowel"] != zero_shot["p_vowel"]
@@ -186,9 +200,10 @@ import importlib.util, sys
 spec = importlib.util.spec_from_file_location("space_app", sys.argv[1])
 app = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(app)
-model, classifier = app.load_models(app.MODEL_ID, app.CLASSIFIER_ID)
+model, classifier = app.load_models(app.MODEL_ID, app.CLASSIFIER_ID, revision=app.MODEL_REVISION)
 scored = app.score(model, "the end")
-print(app.MODEL_ID, type(model).__module__.split(".")[0], len(scored["bits"]), type(app.build_demo(model)).__name__)
+print(app.MODEL_ID, type(model).__module__.split(".")[0], len(scored["bits"]), type(app.build_demo(model)).__name__,
+      round(sum(scored["bits"]), 4))
 """
 
 
@@ -210,7 +225,19 @@ def test_push_with_a_space(tmp_path, trained_lm):
         assert "https://huggingface.co/spaces/alice/char-lm-demo" in card and "learning_curves.png" in card
         assert model_files["learning_curves.png"][:4] == b"\x89PNG"
         # The Space's app loads the model by its repo id, with the model's own code: hf_charnn is not importable.
+        # It is pinned to the model commit it was pushed with: a later push of other weights does not change it.
+        pushed_with = result.stdout.split("uploaded")[1].split("/commit/")[1].split()[0]
+        assert f"MODEL_REVISION = '{pushed_with}'" in app
+        expected_bits = round(sum(demo.score(CharGRUForCausalLM.from_pretrained(trained_lm), "the end")["bits"]), 4)
+        retrained = tmp_path / "retrained"
+        shutil.copytree(trained_lm, retrained)
+        torch.manual_seed(1)
+        CharGRUForCausalLM(CharGRUForCausalLM.from_pretrained(trained_lm).config).save_pretrained(retrained)
+        assert push(retrained, "alice/char-lm", env, "--token", TOKEN).returncode == 0
         (tmp_path / "app.py").write_bytes(space["files"]["app.py"])
         loaded = run([sys.executable, "-c", SPACE_APP_CHECK, str(tmp_path / "app.py")], env)
         assert loaded.returncode == 0, loaded.stderr[-3000:]
-        assert loaded.stdout.split() == ["alice/char-lm", "transformers_modules", "7", "Blocks"]
+        assert loaded.stdout.split() == ["alice/char-lm", "transformers_modules", "7", "Blocks", str(expected_bits)]
+        # The push uploaded no local path: training_config.json names files by their names alone.
+        for name, data in hub.state.repos["alice/char-lm"]["files"].items():
+            assert str(trained_lm) not in data.decode("utf-8", "replace") and str(tmp_path) not in data.decode("utf-8", "replace"), name

@@ -191,4 +191,47 @@ def test_a_saved_classifier_loads_remotely_and_in_a_pipeline(tmp_path):
     loaded = run([sys.executable, "-c", CLASSIFY_REMOTELY.format(folder=str(folder))], env)
     assert loaded.returncode == 0, loaded.stderr[-3000:]
     module, prediction, label = loaded.stdout.split()
-    assert module == "transformers_modules" and prediction in ("0", "1") and label in ("consonant", "vowel")
+    from hf_charnn import CharGRUForSequenceClassification
+
+    local = CharGRUForSequenceClassification.from_pretrained(folder).eval()
+    assert module == "transformers_modules" and int(prediction) == local.predict("orums in abu dhabi t")
+    assert label == local.config.id2label[local.predict("zones part of the re")]
+
+
+REMOTE_OUTPUTS = BLOCK_HF_CHARNN + """
+import json, torch, transformers
+model = getattr(transformers, {auto_class!r}).from_pretrained({folder!r}, trust_remote_code=True).eval()
+outputs = model(input_ids=torch.tensor([[19, 7, 4, 26, 2, 0, 19]]))
+tensor = outputs.logits if {auto_class!r} != "AutoModel" else outputs.last_hidden_state
+print(type(model).__module__.split(".")[0], type(model).__name__, json.dumps(tensor.tolist()))
+"""
+
+
+@pytest.mark.parametrize("kind", ["lm", "classifier", "zero-shot vowel-mass classifier", "backbone"])
+def test_every_kind_of_saved_model_loads_as_remote_code(tmp_path, tiny_config, kind):
+    """Each kind of model hf_charnn saves gives, where hf_charnn cannot be imported, the outputs it gives here."""
+    import torch
+
+    from hf_charnn import CharGRUForCausalLM, CharGRUForSequenceClassification, CharGRUModel
+
+    torch.manual_seed(0)
+    model, auto_class = {
+        "lm": (lambda: CharGRUForCausalLM(tiny_config), "AutoModelForCausalLM"),
+        "classifier": (lambda: CharGRUForSequenceClassification(tiny_config), "AutoModelForSequenceClassification"),
+        "zero-shot vowel-mass classifier": (
+            lambda: CharGRUForSequenceClassification.from_lm(CharGRUForCausalLM(tiny_config)), "AutoModelForSequenceClassification"),
+        "backbone": (lambda: CharGRUModel(tiny_config), "AutoModel"),
+    }[kind]
+    model = model().eval()
+    folder = tmp_path / "model"
+    model.save_pretrained(folder)
+    assert json.loads((folder / "config.json").read_text())["auto_map"][auto_class].startswith("modeling_char_gru.")
+    with torch.no_grad():
+        outputs = model(input_ids=torch.tensor([[19, 7, 4, 26, 2, 0, 19]]))
+    expected = outputs.logits if kind != "backbone" else outputs.last_hidden_state
+    env = hub_env(tmp_path, "http://127.0.0.1:9", HF_HUB_OFFLINE="1")
+    loaded = run([sys.executable, "-c", REMOTE_OUTPUTS.format(auto_class=auto_class, folder=str(folder))], env)
+    assert loaded.returncode == 0, loaded.stderr[-3000:]
+    module, class_name, values = loaded.stdout.split(" ", 2)
+    assert module == "transformers_modules" and class_name == type(model).__name__
+    torch.testing.assert_close(torch.tensor(json.loads(values)), expected, atol=1e-5, rtol=1e-5)

@@ -12,7 +12,6 @@ import pytest
 from hf_charnn import UserError
 from hf_charnn.checkpointing import complete_checkpoints
 from hf_charnn.cli import main
-from hf_charnn.precision import choose_mixed_precision
 from hf_charnn.training import TrainingConfig, train
 
 from conftest import free_port, generated_corpus
@@ -143,26 +142,39 @@ def test_two_processes_give_the_same_step_losses_as_one(tmp_path, corpus_cache, 
 
 
 def test_streamed_scoring_is_close_to_exact_and_faster(tmp_path, corpus_cache, corpus_files, capsys):
+    """README's figures: 16 warmed-up streams score within 0.002 bpc of the exact score, at least 3x faster."""
+    import time
+
     train(corpus_config(corpus_files, tmp_path / "lm", hidden_size=32, max_steps=60))
     text = (corpus_files / "valid.txt").read_text()[:12_000]
     (tmp_path / "score.txt").write_text(text)
     results = {}
     for streams in ("1", "16"):
         capsys.readouterr()
-        assert main(["evaluate-lm", str(tmp_path / "lm"), "--text", str(tmp_path / "score.txt"), "--streams", streams]) == 0
+        assert main(["evaluate-lm", str(tmp_path / "lm"), "--text", str(tmp_path / "score.txt"), "--streams", streams,
+                     "--warmup", "256"]) == 0
         results[streams] = json.loads(capsys.readouterr().out)
     from hf_charnn import CharGRUForCausalLM
 
     model = CharGRUForCausalLM.from_pretrained(tmp_path / "lm").eval()
     assert results["1"]["log_prob"] == pytest.approx(model.get_log_prob_sequence(text, " "), abs=1e-2)
-    assert abs(results["16"]["bpc"] - results["1"]["bpc"]) < 0.005
+    assert abs(results["16"]["bpc"] - results["1"]["bpc"]) <= 0.002
     assert results["16"]["streams"] == 16 and results["16"]["sane"]
+
+    def fastest(streams):  # best of 3: load from other processes only ever adds time
+        timings = []
+        for _ in range(3):
+            start = time.perf_counter()
+            model.score_long_text(text, num_streams=streams, warmup=256)
+            timings.append(time.perf_counter() - start)
+        return min(timings)
+
+    assert fastest(1) >= 3 * fastest(16)
 
 
 def test_mixed_precision_choice_is_printed_and_saved(tmp_path, corpus_cache, corpus_files, capsys):
-    used, why = choose_mixed_precision("auto", hidden_size=64, batch_size=8, use_cpu=True)
-    assert used in ("no", "bf16") and "bf16 vs" in why and "ms" in why
     summary = train(corpus_config(corpus_files, tmp_path, max_steps=3, mixed_precision="bf16", eval_chars=500))
     assert summary["mixed_precision"] == {"used": "bf16", "why": "asked for"}
     assert "mixed precision: bf16 (asked for)" in capsys.readouterr().out
     assert summary["results"]["sane"] and summary["results"]["normalizes"]  # scoring stays fp32
+    assert json.loads((tmp_path / "eval_results.json").read_text())["mixed_precision"]["used"] == "bf16"

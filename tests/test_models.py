@@ -138,3 +138,19 @@ def test_lm_loss_shifts_labels_like_every_causal_lm(random_lm):
 def test_unknown_character_in_exercise_interface(random_lm):
     with pytest.raises(ValueError, match="'X' at position 2"):
         random_lm.get_log_prob_sequence("s", "abX")
+
+
+def test_return_dict_false_gives_tuples_as_transformers_models_do(random_lm, random_classifier):
+    input_ids = torch.tensor([[19, 7, 4, 26]])
+    as_dict = random_lm(input_ids=input_ids, labels=input_ids)
+    loss, logits, state = random_lm(input_ids=input_ids, labels=input_ids, return_dict=False)
+    torch.testing.assert_close((loss, logits, state), (as_dict.loss, as_dict.logits, as_dict.state))
+    (classifier_logits,) = random_classifier(input_ids=input_ids, return_dict=False)
+    torch.testing.assert_close(classifier_logits, random_classifier(input_ids=input_ids).logits)
+    expected = random_lm.get_log_prob_sequence("the cat", " a ")
+    random_lm.config.return_dict = False  # the config's default counts too; the exercise's methods still work
+    try:
+        assert isinstance(random_lm(input_ids=input_ids), tuple)
+        assert random_lm.get_log_prob_sequence("the cat", " a ") == pytest.approx(expected)
+    finally:
+        random_lm.config.return_dict = True

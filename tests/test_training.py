@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from hf_charnn import CharGRUForCausalLM, CharGRUForSequenceClassification
+from hf_charnn import CharGRUForCausalLM, CharGRUForSequenceClassification, UserError
 from hf_charnn.training import TrainingConfig, TrainingDiverged, train
 
 from conftest import free_port
@@ -83,7 +83,7 @@ def test_nan_loss_stops_training_and_keeps_the_last_good_checkpoint(tmp_path, ti
 
 
 def test_resume_from_a_folder_that_is_not_a_checkpoint(tmp_path, tiny_data_dir):
-    with pytest.raises(Exception, match="not a training checkpoint"):
+    with pytest.raises(UserError, match=f"{tmp_path}: not a training checkpoint \\(no trainer_state.json\\); pass a checkpoints/step-N folder"):
         train(tiny_config("lm", tiny_data_dir, tmp_path, resume_from=str(tmp_path)))
 
 

@@ -7,7 +7,8 @@ from transformers import AutoModelForSequenceClassification
 
 from hf_charnn import CharGRUForCausalLM, CharGRUForSequenceClassification
 from hf_charnn.data import example_windows, load_classification_examples
-from hf_charnn.training import TrainingConfig, build_task_data, holdout_examples, train
+from hf_charnn.training import TrainingConfig, build_task_data, holdout_examples
+from hf_charnn.transfer import train_with_recipe
 
 
 def test_leak_free_lm_never_trains_on_a_dev_window(data_dir):
@@ -56,7 +57,7 @@ def test_lm_transfer_preset_trains_both_and_reports_both(tmp_path, tiny_data_dir
         "classifier", "lm-transfer", data_dir=str(tiny_data_dir), output_dir=str(tmp_path), epochs=1,
         holdout_examples=50, progress_bar=False,
     )
-    summary = train(config)
+    summary = train_with_recipe(config)
     results = json.loads((tmp_path / "eval_results.json").read_text())
     assert results["chosen"] in ("zero-shot", "fine-tuned")
     for kind in ("zero_shot", "fine_tuned"):

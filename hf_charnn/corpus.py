@@ -47,6 +47,27 @@ class Corpus:
     validation: np.ndarray
     test: np.ndarray | None = None
     description: str = "exercise data"
+    fingerprint: dict = dataclasses.field(default_factory=dict)  # {split: what it holds}, for checked resumes
+
+    def __post_init__(self):
+        splits = {"train": self.train, "validation": self.validation, "test": self.test}
+        for split, ids in splits.items():
+            if ids is not None and split not in self.fingerprint:
+                self.fingerprint[split] = content_id(ids)
+
+
+def content_id(ids: np.ndarray) -> str:
+    """
+    "length:checksum" of an id array. A cached corpus is named by its cache key (itself a checksum of the source's
+    content), so a 100M-character corpus is not read again; other arrays are hashed block by block (no copy).
+    """
+    key = getattr(ids, "cache_key", None)
+    if key is not None:
+        return f"{len(ids)}:{key}"
+    digest = hashlib.blake2b(digest_size=12)
+    for start in range(0, len(ids), READ_BLOCK):
+        digest.update(np.ascontiguousarray(ids[start : start + READ_BLOCK]).data)
+    return f"{len(ids)}:{digest.hexdigest()}"
 
 
 def cache_dir() -> Path:
@@ -154,7 +175,7 @@ def cached_ids(fingerprint: dict, source: str, blocks_factory, normalize: bool, 
             and data_file.stat().st_size == meta.get("length")
             and _digest(data_file) == meta.get("digest")
         ):
-            return _memmap(data_file, meta["length"])
+            return _memmap(data_file, meta["length"], key)
         print(f"{source}: the cached copy {data_file} is truncated or from another source; encoding it again", flush=True)
     folder.mkdir(parents=True, exist_ok=True)
     print(f"{source}: encoding into the cache {data_file} (once: later runs reuse it)", flush=True)
@@ -186,11 +207,13 @@ def cached_ids(fingerprint: dict, source: str, blocks_factory, normalize: bool, 
         progress.close()
         for leftover in folder.glob(f"{key}.*.partial-{os.getpid()}"):
             leftover.unlink(missing_ok=True)
-    return _memmap(data_file, length)
+    return _memmap(data_file, length, key)
 
 
-def _memmap(path: Path, length: int) -> np.ndarray:
-    return np.memmap(path, dtype=np.uint8, mode="r", shape=(length,))
+def _memmap(path: Path, length: int, key: str) -> np.ndarray:
+    ids = np.memmap(path, dtype=np.uint8, mode="r", shape=(length,))
+    ids.cache_key = key  # what the ids hold (see content_id); slices do not carry it
+    return ids
 
 
 def file_ids(path: str | os.PathLike, normalize: bool = False) -> np.ndarray:
@@ -205,12 +228,13 @@ def file_ids(path: str | os.PathLike, normalize: bool = False) -> np.ndarray:
     )
 
 
-def split_off_validation(ids: np.ndarray, percentage: float, source: str) -> tuple[np.ndarray, np.ndarray]:
-    """(train, validation): the last `percentage` % of a corpus held out, as views (no copies)."""
+def split_off_validation(ids: np.ndarray, percentage: float, source: str) -> tuple[np.ndarray, np.ndarray, dict]:
+    """(train, validation, their fingerprints): the last `percentage` % of a corpus held out, as views (no copies)."""
     held_out = int(len(ids) * percentage / 100)
     if not 0 < percentage < 100 or held_out < 2:
         raise UserError(f"{source}: no validation text given, and {percentage} % of it is too little to hold out; pass --validation-file")
-    return ids[:-held_out], ids[-held_out:]
+    whole = content_id(ids)
+    return ids[:-held_out], ids[-held_out:], {"train": f"{whole}[:-{held_out}]", "validation": f"{whole}[-{held_out}:]"}
 
 
 # -- sources ---------------------------------------------------------------------------------------------------------
@@ -218,18 +242,21 @@ def load_corpus(config) -> Corpus:
     """The LM corpus a `TrainingConfig` names (see the module docstring); the exercise files when it names none."""
     if config.train_file:
         train = file_ids(config.train_file, config.normalize)
+        fingerprint = {}
         if config.validation_file:
             validation = file_ids(config.validation_file, config.normalize)
         else:
-            train, validation = split_off_validation(train, config.validation_split_percentage, config.train_file)
+            train, validation, fingerprint = split_off_validation(train, config.validation_split_percentage, config.train_file)
         test = file_ids(config.test_file, config.normalize) if config.test_file else None
-        return Corpus(train, validation, test, description=f"file {Path(config.train_file).name}")
+        return Corpus(train, validation, test, description=f"file {Path(config.train_file).name}", fingerprint=fingerprint)
     if config.dataset_name:
         return _dataset_corpus(config)
     if config.corpus == "text8":
         ids = text8_ids(config.text8_source or TEXT8_URL)
         first, second = (int(len(ids) * share) for share in (TEXT8_SPLIT[0], sum(TEXT8_SPLIT)))
-        return Corpus(ids[:first], ids[first:second], ids[second:], description="text8 (90% / 5% / 5%)")
+        whole = content_id(ids)
+        fingerprint = {"train": f"{whole}[:{first}]", "validation": f"{whole}[{first}:{second}]", "test": f"{whole}[{second}:]"}
+        return Corpus(ids[:first], ids[first:second], ids[second:], "text8 (90% / 5% / 5%)", fingerprint)
     train_text, dev_text = load_lm_texts(config.data_dir, config.normalize)
     return Corpus(encode_text(train_text), encode_text(dev_text))
 
@@ -301,13 +328,14 @@ def _dataset_corpus(config) -> Corpus:
         return cached_ids(fingerprint, source, blocks, config.normalize)
 
     train = split_ids("train")
+    fingerprint = {}
     validation_split = next((split for split in ("validation", "valid", "dev") if split in splits), None)
     if validation_split:
         validation = split_ids(validation_split)
     else:
-        train, validation = split_off_validation(train, config.validation_split_percentage, f"dataset {name}")
+        train, validation, fingerprint = split_off_validation(train, config.validation_split_percentage, f"dataset {name}")
     test = split_ids("test") if "test" in splits else None
-    return Corpus(train, validation, test, description=f"dataset {name}")
+    return Corpus(train, validation, test, description=f"dataset {name}", fingerprint=fingerprint)
 
 
 # -- training windows ------------------------------------------------------------------------------------------------

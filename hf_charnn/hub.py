@@ -49,7 +49,7 @@ def plot_learning_curves(rows: list[dict], path: Path, task: str) -> bool:
 
 def model_card(
     task: str, results: dict, config, train_seconds: float, repo_id: str | None = None, test_results: dict | None = None,
-    curves: bool = False,
+    curves: bool = False, precision: str = "no",
 ):
     """
     The model card rendered from `model_cards/{lm,classifier}.md` with the eval results as `model-index`: for an
@@ -60,7 +60,7 @@ def model_card(
     template = CARD_TEMPLATES / ("lm.md" if task == "lm" else "classifier.md")
     if not template.is_file():
         raise UserError(f"model card template {template} not found; set HF_CHARNN_CARD_TEMPLATES to the model_cards folder")
-    repo_id = repo_id or f"hf-charnn/char-gru-{task}"
+    repo_id = repo_id or default_repo_id(task)
     data = corpus_description(config)
     if task == "lm":
         evaluations = []
@@ -95,9 +95,26 @@ def model_card(
         data=data,
         curves=LEARNING_CURVES_FILE if curves else None,
         train_seconds=train_seconds,
+        precision="bf16 mixed precision (loss in fp32)" if precision == "bf16" else "fp32",
+        vocabulary="text8: the 27 symbols a-z and space (ids a=0 ... z=25, space=26)",
         device="CUDA" if torch.cuda.is_available() and not config.cpu else f"CPU ({torch.get_num_threads()} threads)",
         hyperparameters={key: values[key] for key in CARD_HYPERPARAMETERS if key in values and values[key] is not None},
     )
+
+
+def default_repo_id(task: str) -> str:
+    """The repo id a card names until it is pushed (`push` puts the real one in)."""
+    return f"hf-charnn/char-gru-{task}"
+
+
+def card_for_repo(card: str, repo_id: str) -> str:
+    """A card rendered before its push, naming the repo it is pushed to (title, model-index name, Use snippet)."""
+    for task in ("lm", "classifier"):
+        placeholder = default_repo_id(task)
+        card = card.replace(placeholder, repo_id)
+        name = placeholder.split("/")[-1]
+        card = card.replace(f"# {name}\n", f"# {repo_id.split('/')[-1]}\n").replace(f"name: {name}\n", f"name: {repo_id.split('/')[-1]}\n")
+    return card
 
 
 def corpus_description(config) -> dict:
@@ -195,9 +212,9 @@ def push_model_folder(
         str(path.relative_to(folder)): path for path in sorted(folder.rglob("*"))
         if path.is_file() and path.relative_to(folder).parts[0] not in LOCAL_ONLY
     }
-    rewritten = {TRAINING_CONFIG_FILE: _portable_training_config(folder)}
-    if space_id:
-        rewritten["README.md"] = card_with_demo_link((folder / "README.md").read_text(), space_id).encode()
+    card = card_for_repo((folder / "README.md").read_text(), repo_id)
+    rewritten = {TRAINING_CONFIG_FILE: _portable_training_config(folder),
+                 "README.md": (card_with_demo_link(card, space_id) if space_id else card).encode()}
     operations = [CommitOperationAdd(name, rewritten.get(name) or str(path)) for name, path in files.items()]
     api = HfApi(token=token)
     unreachable = f"cannot reach the Hub at {api.endpoint} ({{}}); check the network or HF_ENDPOINT"

@@ -27,7 +27,6 @@ import time
 import uuid
 from pathlib import Path
 
-import numpy as np
 import torch
 from accelerate import Accelerator, DataLoaderConfiguration, PartialState
 from accelerate.state import AcceleratorState
@@ -75,7 +74,7 @@ class TaskData:
 def _digest(*parts) -> str:
     digest = hashlib.blake2b(digest_size=12)
     for part in parts:
-        digest.update(np.ascontiguousarray(part).tobytes() if isinstance(part, np.ndarray) else str(part).encode())
+        digest.update(str(part).encode())
     return digest.hexdigest()
 
 
@@ -95,9 +94,7 @@ def build_task_data(config: TrainingConfig) -> TaskData:
         masked = example_windows(decode_ids(corpus.train), held_out) if held_out else ()
         windows = LMWindows(corpus.train, config.chunk_size, config.batch_size, config.carry_state, masked)
         test = decode_ids(corpus.test) if corpus.test is not None else None
-        splits = {"train": corpus.train, "validation": corpus.validation, "test": corpus.test}
-        fingerprint = {name: f"{len(ids)}:{_digest(ids)}" for name, ids in splits.items() if ids is not None}
-        return TaskData(CharGRUForCausalLM, windows, decode_ids(corpus.validation), test, corpus.description, fingerprint)
+        return TaskData(CharGRUForCausalLM, windows, decode_ids(corpus.validation), test, corpus.description, corpus.fingerprint)
     consonants, vowels = load_classification_examples(config.data_dir, "train", config.normalize)
     dev = load_classification_examples(config.data_dir, "dev", config.normalize)
     fingerprint = {"train": f"{len(consonants) + len(vowels)}:{_digest(consonants, vowels)}", "validation": f"{sum(map(len, dev))}:{_digest(*dev)}"}
@@ -505,7 +502,8 @@ def save_trained_model(model, output_dir: Path, config: TrainingConfig, summary:
     CharTokenizer().save_pretrained(output_dir)
     curves = plot_learning_curves(read_metrics(output_dir), output_dir / LEARNING_CURVES_FILE, config.task)
     card = model_card(
-        config.task, summary["results"], config, summary["train_seconds"], test_results=summary.get("test_results"), curves=curves
+        config.task, summary["results"], config, summary["train_seconds"], test_results=summary.get("test_results"), curves=curves,
+        precision=summary["mixed_precision"]["used"],
     )
     card.save(output_dir / "README.md")
     write_training_config(output_dir, config)

@@ -73,6 +73,13 @@ def test_saved_folder_is_hub_ready(trained_lm):
     assert "model-index:" in card and "type: perplexity" in card
     assert f"value: {round(results['perplexity'], 4)}" in card
     assert "27" in card and "normalize_text" in card  # limits: the vocabulary and the normalisation
+    # The Results section is one markdown table: every row from its header to the training time, no blank line.
+    results_section = card.split("## Results\n\n", 1)[1].split("\n\n", 1)[0].splitlines()
+    assert all(line.startswith("| ") and line.endswith(" |") for line in results_section[2:]), results_section
+    rows = [line.split(" | ")[0].lstrip("| ") for line in results_section[2:]]
+    assert rows[-4:] == ["sane (sequence log prob = sum of next-char log probs)", "normalizes (next-char probabilities sum to 1)",
+                         "vocabulary", "training time"]
+    assert results_section[-1].endswith("CPU (2 threads), fp32 |") or ", fp32 |" in results_section[-1]
 
 
 def test_push_then_load_by_repo_id_through_http(tmp_path, trained_lm):
@@ -82,6 +89,10 @@ def test_push_then_load_by_repo_id_through_http(tmp_path, trained_lm):
         assert result.returncode == 0, result.stderr
         assert "uploaded" in result.stdout and hub.state.commits == 1
         assert {"README.md", "model.safetensors", "modeling_char_gru.py"} <= set(hub.state.repos["alice/char-lm"]["files"])
+        card = hub.state.repos["alice/char-lm"]["files"]["README.md"].decode()
+        # The card names the repo it was pushed to: title, model-index, the Use snippet.
+        assert "\n# char-lm\n" in card and "- name: char-lm\n" in card
+        assert 'from_pretrained("alice/char-lm")' in card and "hf-charnn/char-gru" not in card
         for remote in (False, True):
             script = ("import hf_charnn\n" if not remote else BLOCK_HF_CHARNN) + LOAD_AND_SCORE.format(source="alice/char-lm", remote=remote)
             loaded = run([sys.executable, "-c", script], env)

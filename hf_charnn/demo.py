@@ -67,7 +67,7 @@ def generate_stream(model, prompt: str, temperature: float = 0.8, top_k: int = 5
         notes.append(f"Length capped at {MAX_GENERATE_CHARS} characters (asked for {length}).")
         length = MAX_GENERATE_CHARS
     note = " ".join(notes)
-    generator = torch.Generator().manual_seed(int(seed))
+    generator = torch.Generator().manual_seed(int(seed) % 2**63)  # any integer the page sends
     ids = torch.tensor([[code.CHAR_TO_ID[char] for char in text]], device=model.device)
     outputs = model(input_ids=ids, use_cache=True)
     generated = []

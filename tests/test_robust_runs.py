@@ -471,3 +471,20 @@ def test_classifier_validation_at_three_processes(tmp_path, tiny_data_dir):
     assert summary["num_processes"] == 3 and summary["results"]["total"] == 100
     # The last mid-run validation (3 processes, gathered) equals the final evaluation (one process, the harness).
     assert metrics(tmp_path)[-1]["dev_accuracy"] == pytest.approx(summary["results"]["accuracy"])
+
+
+def test_classifier_validation_prepares_one_loader_per_run(tmp_path, tiny_data_dir, monkeypatch):
+    """Three validations, one prepared validation loader (each validation used to prepare, and keep, another)."""
+    from accelerate import Accelerator
+
+    prepared = []
+    prepare_data_loader = Accelerator.prepare_data_loader
+
+    def counting(self, *args, **kwargs):
+        prepared.append(len(args[0].dataset) if args else None)
+        return prepare_data_loader(self, *args, **kwargs)
+
+    monkeypatch.setattr(Accelerator, "prepare_data_loader", counting)
+    train(TrainingConfig.from_preset("classifier", "default", data_dir=str(tiny_data_dir), output_dir=str(tmp_path),
+                                     **{**TINY, "epochs": 3, "chunk_size": 20}))
+    assert len(metrics(tmp_path)) == 3 and prepared == [200, 100]  # the training rows, then the dev examples once

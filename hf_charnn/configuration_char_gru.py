@@ -9,8 +9,15 @@ class CharGRUConfig(PretrainedConfig):
 
     Args:
         vocab_size (`int`, defaults to 27):
-            Number of characters the models read and the LM predicts (`a`-`z` and space). The embedding has one
-            more row, for the padding id, which the LM never predicts.
+            Number of symbols the models read and the LM predicts (27 for text8: `a`-`z` and space). The embedding
+            has one more row, for the padding id (`vocab_size`), which the LM never predicts.
+        vocab_kind (`str`, defaults to `"text8"`):
+            The vocabulary (see `tokenization_char_gru.Vocabulary`): `"text8"`, `"chars"` (the characters in
+            `characters`, plus `<unk>` when `unk_token_id` is set) or `"bytes"` (the 256 UTF-8 byte values).
+        characters (`str`, *optional*):
+            A `chars` vocabulary's characters, in id order: the model's own strings are encoded with it.
+        unk_token_id (`int`, *optional*):
+            A `chars` vocabulary's `<unk>` id (its last), where characters outside it go.
         embedding_size (`int`, defaults to 64):
             Size of the character embeddings. The embedding table has `vocab_size + 1` rows: the last is the
             tokenizer's padding id (27), which the models skip through `attention_mask`.
@@ -34,6 +41,9 @@ class CharGRUConfig(PretrainedConfig):
     def __init__(
         self,
         vocab_size: int = 27,
+        vocab_kind: str = "text8",
+        characters: str | None = None,
+        unk_token_id: int | None = None,
         embedding_size: int = 64,
         hidden_size: int = 512,
         num_hidden_layers: int = 1,
@@ -48,6 +58,9 @@ class CharGRUConfig(PretrainedConfig):
             kwargs["id2label"] = {0: "consonant", 1: "vowel"}
             kwargs.setdefault("label2id", {"consonant": 0, "vowel": 1})
         self.vocab_size = vocab_size
+        self.vocab_kind = vocab_kind
+        self.characters = characters
+        self.unk_token_id = unk_token_id
         self.embedding_size = embedding_size
         self.hidden_size = hidden_size
         self.num_hidden_layers = num_hidden_layers

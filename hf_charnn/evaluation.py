@@ -30,26 +30,61 @@ def evaluate_classifier(model, consonant_examples: list[str], vowel_examples: li
     return {"correct": correct, "total": total, "accuracy": 100.0 * correct / total if total else 0.0}
 
 
+def _vocabulary(model):
+    """The model's `Vocabulary` (hf_charnn models), or None: then the 27 text8 symbols (the exercise's models)."""
+    return getattr(model, "vocabulary", None)
+
+
+def _checked_strings(model, contexts: tuple, continuations: tuple) -> tuple[tuple, tuple]:
+    """
+    The check's strings, where the model can read them (text8 and bytes always can); else strings of the model's
+    own characters (a `chars` vocabulary without some of a-z or space).
+    """
+    vocabulary = _vocabulary(model)
+    if vocabulary is None or vocabulary.kind != "chars":
+        return contexts, continuations
+    readable = set(vocabulary.to_id)
+    if all(set(text) <= readable for text in contexts + continuations):
+        return contexts, continuations
+    symbols = [symbol for symbol in vocabulary.symbols if len(symbol) == 1][:4]
+    own = "".join(symbols)
+    return (symbols[0], own[::-1], own * 3)[: len(contexts)], (symbols[-1], own, own * 2)[: len(continuations)]
+
+
 def check_sanity(model) -> bool:
-    """Sequence log probs are <= 0 and equal the sum of the next-char log probs, within 1e-3."""
-    for context in SANITY_CONTEXTS:
-        for continuation in SANITY_CONTINUATIONS:
+    """Sequence log probs are <= 0 and equal the sum of the next-symbol log probs, within 1e-3."""
+    vocabulary = _vocabulary(model)
+    contexts, continuations = _checked_strings(model, SANITY_CONTEXTS, SANITY_CONTINUATIONS)
+    for context in contexts:
+        for continuation in continuations:
             sequence_log_prob = float(model.get_log_prob_sequence(continuation, context))
             stepwise = 0.0
             for position, char in enumerate(continuation):
                 log_probs = np.asarray(model.get_next_char_log_probs(context + continuation[:position]))
-                stepwise += float(log_probs[CHARACTERS.index(char)])
+                stepwise += float(log_probs[vocabulary.encode(char)[0] if vocabulary else CHARACTERS.index(char)])
             if not (sequence_log_prob <= 0 and abs(sequence_log_prob - stepwise) <= SANITY_TOLERANCE):
                 return False
     return True
 
 
 def check_normalization(model) -> bool:
-    """Next-char probabilities sum to 1 +- 0.01, and so do the 27 one-character sequence probabilities."""
-    for context in NORMALIZATION_CONTEXTS:
-        next_char_mass = float(np.exp(np.asarray(model.get_next_char_log_probs(context), dtype=np.float64)).sum())
-        sequence_mass = sum(math.exp(model.get_log_prob_sequence(char, context)) for char in CHARACTERS)
-        if abs(next_char_mass - 1.0) > NORMALIZATION_TOLERANCE or abs(sequence_mass - 1.0) > NORMALIZATION_TOLERANCE:
+    """
+    Next-symbol probabilities sum to 1 +- 0.01 over the whole vocabulary, and so do the one-symbol sequence
+    probabilities (for text8 and chars models: each character scored as a text; `<unk>` by its next-symbol mass).
+    """
+    vocabulary = _vocabulary(model)
+    contexts, _ = _checked_strings(model, NORMALIZATION_CONTEXTS, ())
+    for context in contexts:
+        log_probs = np.asarray(model.get_next_char_log_probs(context), dtype=np.float64)
+        if abs(float(np.exp(log_probs).sum()) - 1.0) > NORMALIZATION_TOLERANCE:
+            return False
+        if vocabulary is not None and vocabulary.kind == "bytes":
+            continue  # a byte is not a text of its own (bytes above 127 are parts of characters)
+        symbols = vocabulary.symbols if vocabulary is not None else CHARACTERS
+        sequence_mass = sum(math.exp(model.get_log_prob_sequence(char, context)) for char in symbols if len(char) == 1)
+        if vocabulary is not None and vocabulary.unk:
+            sequence_mass += math.exp(log_probs[vocabulary.unk_id])
+        if abs(sequence_mass - 1.0) > NORMALIZATION_TOLERANCE:
             return False
     return True
 
@@ -76,14 +111,20 @@ def evaluate_lm(model, text: str, streams: int = 1, warmup: int = 256) -> dict:
     `streams` warmed-up pieces: see `score_text`), plus the exercise's two checks.
     """
     log_prob = score_text(model, text, streams, warmup)
-    average = log_prob / len(text)
+    vocabulary = _vocabulary(model)
+    if vocabulary is not None and vocabulary.kind == "bytes":
+        # A bytes model predicts bytes: its figures are per byte (bits per byte, perplexity per byte).
+        count, rate, units = len(text.encode("utf-8")), "bpb", "bytes"
+    else:
+        count, rate, units = len(text), "bpc", "chars"
+    average = log_prob / count
     return {
         "sane": check_sanity(model),
         "normalizes": check_normalization(model),
         "log_prob": log_prob,
         "avg_log_prob": average,
         "perplexity": math.exp(-average),
-        "bpc": bits_per_char(log_prob, len(text)),
-        "chars": len(text),
+        rate: bits_per_char(log_prob, count),
+        units: count,
         "streams": streams,
     }

@@ -53,6 +53,26 @@ def load_model(model_dir: str | Path, task: str):
     folder = check_model_folder(model_dir)
     try:
         model = auto_class.from_pretrained(folder)
+        vocabulary = model.vocabulary  # the config's vocabulary must match its size
     except (OSError, ValueError, KeyError, RuntimeError) as error:
         raise UserError(f"{folder}: cannot load the model ({error})") from None
+    check_tokenizer(folder, vocabulary)
     return model.eval()
+
+
+def check_tokenizer(folder: Path, vocabulary):
+    """A saved tokenizer must speak the model's vocabulary (a text8 tokenizer beside a chars model would mis-encode)."""
+    if not (folder / "tokenizer_config.json").is_file():
+        return
+    from .tokenization_char_gru import CharTokenizer
+
+    try:
+        tokenizer = CharTokenizer.from_pretrained(folder)
+    except (OSError, ValueError) as error:
+        raise UserError(f"{folder}: cannot load the tokenizer ({error}); re-save it with the model") from None
+    if tokenizer.vocabulary.symbols != vocabulary.symbols:
+        raise UserError(
+            f"{folder}: the tokenizer's vocabulary ({tokenizer.vocabulary.kind}, {tokenizer.vocabulary.size} symbols) does not "
+            f"match the model's ({vocabulary.kind}, {vocabulary.size}); save the tokenizer the model was trained with "
+            "(CharTokenizer.for_model(model.config).save_pretrained(folder))"
+        )

@@ -20,42 +20,21 @@ from transformers.utils import ModelOutput
 from transformers.utils.generic import can_return_tuple
 
 from .configuration_char_gru import CharGRUConfig
-from .tokenization_char_gru import CHAR_TO_ID, CHARACTERS, CONSONANT_IDS, SPACE_ID, VOWEL_IDS, normalize_text  # noqa: F401
-# (normalize_text is imported so that code holding only a model, e.g. a demo Space on remote code, can reach it)
+from .tokenization_char_gru import CHAR_TO_ID, CHARACTERS, CONSONANT_IDS, SPACE_ID, VOWEL_IDS, Vocabulary, normalize_text  # noqa: F401
+# (normalize_text and the text8 ids are imported so that code holding only a model, e.g. a demo Space on remote code,
+# can reach them)
 
 
-def _encode(text: str, device: torch.device) -> torch.Tensor:
-    """Character ids of a text8-form string (the tokenizer's ids), as a 1-D long tensor."""
-    try:
-        return torch.tensor([CHAR_TO_ID[char] for char in text], dtype=torch.long, device=device)
-    except KeyError as error:
-        position = next(i for i, char in enumerate(text) if char not in CHAR_TO_ID)
-        raise ValueError(
-            f"character {error.args[0]!r} at position {position} is not one of the 27 text8 symbols "
-            "(a-z and space); normalize the text first (hf_charnn.normalize_text)"
-        ) from None
-
-
-def _encode_long(text: str) -> np.ndarray:
-    """Character ids of a long text8-form string, vectorised (errors as `_encode`)."""
-    table = np.full(256, 255, dtype=np.uint8)
-    table[np.frombuffer(CHARACTERS.encode("ascii"), dtype=np.uint8)] = np.arange(len(CHARACTERS), dtype=np.uint8)
-    ids = table[np.frombuffer(text.encode("utf-8"), dtype=np.uint8)]
-    if len(ids) != len(text) or bool((ids == 255).any()):
-        _encode(text, torch.device("cpu"))  # raises, naming the character and its position
-    return ids
-
-
-def _pad_batch(texts: list[str], device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-    """Right-padded ids and attention mask for a list of strings (the padding id is never looked at)."""
-    rows = [_encode(text, device) for text in texts]
+def _pad_batch(texts: list, vocabulary: Vocabulary, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """Right-padded ids and attention mask for strings (or id arrays); the padding id is never looked at."""
+    rows = [vocabulary.encode(text) if isinstance(text, str) else text for text in texts]
     width = max(1, max(len(row) for row in rows))
-    input_ids = torch.full((len(rows), width), len(CHARACTERS), dtype=torch.long, device=device)
-    attention_mask = torch.zeros((len(rows), width), dtype=torch.long, device=device)
+    input_ids = torch.full((len(rows), width), vocabulary.size, dtype=torch.long)
+    attention_mask = torch.zeros((len(rows), width), dtype=torch.long)
     for index, row in enumerate(rows):
-        input_ids[index, : len(row)] = row
+        input_ids[index, : len(row)] = torch.from_numpy(row)
         attention_mask[index, : len(row)] = 1
-    return input_ids, attention_mask
+    return input_ids.to(device), attention_mask.to(device)
 
 
 @dataclass
@@ -100,6 +79,22 @@ class CharGRUPreTrainedModel(PreTrainedModel):
     base_model_prefix = "char_gru"
     main_input_name = "input_ids"
     _no_split_modules = ["CharGRUModel"]
+
+    @property
+    def vocabulary(self) -> Vocabulary:
+        """The symbols this model reads and predicts, from its config (text8 for every model saved before kinds)."""
+        key = (getattr(self.config, "vocab_kind", "text8"), getattr(self.config, "characters", None),
+               getattr(self.config, "unk_token_id", None))
+        cached = self.__dict__.get("_vocabulary")
+        if cached is None or cached[0] != key:
+            vocabulary = Vocabulary.from_config(self.config)
+            if vocabulary.size != self.config.vocab_size:
+                raise ValueError(
+                    f"the config's vocabulary ({vocabulary.kind}, {vocabulary.size} symbols) does not match its vocab_size "
+                    f"{self.config.vocab_size}; re-save the model with a matching tokenizer"
+                )
+            self.__dict__["_vocabulary"] = cached = (key, vocabulary)
+        return cached[1]
 
     @torch.no_grad()
     def _init_weights(self, module: nn.Module):
@@ -197,6 +192,8 @@ class CharGRUForSequenceClassification(CharGRUPreTrainedModel):
     @classmethod
     def from_lm(cls, lm: "CharGRUForCausalLM") -> "CharGRUForSequenceClassification":
         """A zero-shot classifier: the LM's backbone and head, reading its vowel vs consonant probability mass."""
+        if lm.vocabulary.kind != "text8":
+            raise ValueError(f"the vowel-mass head reads text8 ids; this LM's vocabulary is {lm.vocabulary.kind}")
         config = lm.config.__class__.from_dict({**lm.config.to_dict(), "vowel_mass_head": True})
         classifier = cls(config)
         classifier.char_gru.load_state_dict(lm.char_gru.state_dict())
@@ -243,7 +240,7 @@ class CharGRUForSequenceClassification(CharGRUPreTrainedModel):
         """Predicted label ids for many contexts at once (1 = vowel, 0 = consonant with the default labels)."""
         if not contexts:
             return []
-        input_ids, attention_mask = _pad_batch(contexts, self.device)
+        input_ids, attention_mask = _pad_batch(contexts, self.vocabulary, self.device)
         logits = self(input_ids, attention_mask=attention_mask).logits
         return logits.argmax(dim=-1).tolist()
 
@@ -311,12 +308,12 @@ class CharGRUForCausalLM(CharGRUPreTrainedModel, GenerationMixin):
 
     # -- the exercise's interface --------------------------------------------------------------------------
     @torch.no_grad()
-    def _log_probs_after_each(self, texts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+    def _log_probs_after_each(self, texts: list) -> tuple[torch.Tensor, torch.Tensor]:
         """
-        Log probabilities of the next character at every point of each text, from its empty prefix on:
-        row b, position i is the distribution of the (i+1)-th character given texts[b][:i]. One forward pass.
+        Log probabilities of the next symbol at every point of each text (a string or its ids), from its empty
+        prefix on: row b, position i is the distribution of symbol i+1 given the first i. One forward pass.
         """
-        input_ids, attention_mask = _pad_batch(texts, self.device)
+        input_ids, attention_mask = _pad_batch(texts, self.vocabulary, self.device)
         # An empty text is scored from the initial state alone; give its row one (padding) step so the packed
         # GRU accepts it. That step's output lies past the row's end and is never read.
         attention_mask[:, 0] = 1
@@ -327,9 +324,10 @@ class CharGRUForCausalLM(CharGRUPreTrainedModel, GenerationMixin):
         return torch.log_softmax(logits.float(), dim=-1), attention_mask
 
     def get_next_char_log_probs(self, context: str) -> np.ndarray:
-        """Log probabilities (shape `(27,)`, in id order) of the character after `context`."""
-        log_probs, _ = self._log_probs_after_each([context])
-        return log_probs[0, len(context)].cpu().numpy()
+        """Log probabilities (shape `(vocab_size,)`, in id order: 27 for text8) of the symbol after `context`."""
+        context_ids = self.vocabulary.encode(context)
+        log_probs, _ = self._log_probs_after_each([context_ids])
+        return log_probs[0, len(context_ids)].cpu().numpy()
 
     def get_log_prob_sequence(self, next_chars: str, context: str) -> float:
         """log P(next_chars | context), from ONE pass over `context + next_chars[:-1]`."""
@@ -345,10 +343,11 @@ class CharGRUForCausalLM(CharGRUPreTrainedModel, GenerationMixin):
         batch (N times fewer sequential steps); each piece's state is first warmed up on the `warmup` characters
         before it, which are not scored twice. The first piece starts from the context " ", as the exact score does.
         """
-        ids = _encode_long(text) if isinstance(text, str) else np.asarray(text, dtype=np.uint8)
+        ids = self.vocabulary.encode(text) if isinstance(text, str) else np.asarray(text, dtype=np.uint8)
         if len(ids) == 0:
             return 0.0
-        sequence = np.concatenate([np.array([SPACE_ID], dtype=np.int64), ids.astype(np.int64)])  # input i predicts i+1
+        start = np.array([self.vocabulary.start_id], dtype=np.int64)
+        sequence = np.concatenate([start, ids.astype(np.int64)])  # input i predicts i+1
         streams = max(1, min(int(num_streams), len(ids)))
         bounds = np.linspace(0, len(ids), streams + 1).astype(np.int64)
         starts, ends = bounds[:-1], bounds[1:]
@@ -388,11 +387,14 @@ class CharGRUForCausalLM(CharGRUPreTrainedModel, GenerationMixin):
         return [next(scores) if text else 0.0 for text in texts]
 
     def _score_nonempty(self, texts: list[str], context: str) -> list[float]:
-        log_probs, attention_mask = self._log_probs_after_each([context + text[:-1] for text in texts])
-        targets = _pad_batch(texts, self.device)[0]
-        # Row b predicts texts[b][j] at position len(context) + j.
-        scored = log_probs[:, len(context) : len(context) + targets.shape[1]]
+        # In ids: a symbol is a character, or a byte for a `bytes` model (a character may span several).
+        context_ids = self.vocabulary.encode(context)
+        text_ids = [self.vocabulary.encode(text) for text in texts]
+        log_probs, attention_mask = self._log_probs_after_each([np.concatenate([context_ids, ids[:-1]]) for ids in text_ids])
+        targets = _pad_batch(text_ids, self.vocabulary, self.device)[0]
+        # Row b predicts symbol j of its text at position len(context_ids) + j.
+        scored = log_probs[:, len(context_ids) : len(context_ids) + targets.shape[1]]
         per_char = scored.gather(2, targets.clamp(max=self.config.vocab_size - 1)[..., None])[..., 0]
-        lengths = torch.tensor([len(text) for text in texts], device=self.device)
+        lengths = torch.tensor([len(ids) for ids in text_ids], device=self.device)
         valid = torch.arange(targets.shape[1], device=self.device)[None, :] < lengths[:, None]
         return (per_char * valid).sum(dim=1).double().tolist()

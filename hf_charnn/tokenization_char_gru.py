@@ -1,10 +1,21 @@
-"""The exercise's `Indexer` as a `transformers` tokenizer: one id per character, `a`=0 ... `z`=25, space=26."""
+"""
+The exercise's `Indexer` as a `transformers` tokenizer: one id per symbol. Three vocabularies (`Vocabulary`):
+
+- `text8`: the 27 symbols of text8, `a`=0 ... `z`=25, space=26 (the exercise's ids; the default);
+- `chars`: the distinct characters of a corpus, in code-point order, optionally with `<unk>` as the last id;
+- `bytes`: the 256 UTF-8 byte values (any text, lossless; a "character" is then a byte).
+
+The padding id is always the vocabulary's size (the models' embedding has one more row for it, never predicted).
+This file is copied with every saved model (remote code): the vocabulary travels in the saved config and
+tokenizer files, never in a constant of another module.
+"""
 
 import json
 import os
 import re
 import unicodedata
 
+import numpy as np
 from transformers import PreTrainedTokenizer
 
 CHARACTERS = "abcdefghijklmnopqrstuvwxyz "
@@ -15,6 +26,94 @@ VOWEL_IDS = [CHAR_TO_ID[vowel] for vowel in VOWELS]
 CONSONANT_IDS = [index for char, index in CHAR_TO_ID.items() if char not in VOWELS and char != " "]
 
 VOCAB_FILES_NAMES = {"vocab_file": "vocab.json"}
+VOCAB_KINDS = ("text8", "chars", "bytes")
+UNK_TOKEN = "<unk>"
+MAX_SYMBOLS = 256  # every kind fits a uint8 id (the corpus cache stores ids as bytes)
+
+
+class Vocabulary:
+    """
+    The symbols a model reads and predicts, and the vectorised encoding of text into their ids.
+
+        Vocabulary()                                  # text8
+        Vocabulary("chars", characters="\n !',.?ABC...", unk=True)
+        Vocabulary("bytes")
+    """
+
+    def __init__(self, kind: str = "text8", characters: str | None = None, unk: bool = False):
+        if kind not in VOCAB_KINDS:
+            raise ValueError(f"unknown vocabulary {kind!r}: choose one of {', '.join(VOCAB_KINDS)}")
+        self.kind = kind
+        self.unk = bool(unk) and kind == "chars"
+        if kind == "text8":
+            self.symbols = list(CHARACTERS)
+        elif kind == "chars":
+            if not characters:
+                raise ValueError("a chars vocabulary needs its characters")
+            if len(set(characters)) != len(characters):
+                raise ValueError("a chars vocabulary lists each character once")
+            self.symbols = list(characters) + ([UNK_TOKEN] if self.unk else [])
+        else:
+            self.symbols = [chr(byte) for byte in range(256)]  # a byte's token: the Latin-1 character of its value
+        if len(self.symbols) > MAX_SYMBOLS:
+            raise ValueError(f"a vocabulary holds at most {MAX_SYMBOLS} symbols, not {len(self.symbols)}")
+        self.size = len(self.symbols)
+        self.unk_id = self.size - 1 if self.unk else None
+        self.to_id = {symbol: index for index, symbol in enumerate(self.symbols)}
+        # A code-point table for the vectorised encoding (code points above it are looked up one by one).
+        table_size = 1 + max([ord(symbol) for symbol in self.symbols if len(symbol) == 1 and ord(symbol) < 1 << 16] or [0])
+        self._table = np.full(table_size, -1, dtype=np.int64)
+        for symbol, index in self.to_id.items():
+            if len(symbol) == 1 and ord(symbol) < table_size:
+                self._table[ord(symbol)] = index
+
+    @classmethod
+    def from_config(cls, config) -> "Vocabulary":
+        return cls(getattr(config, "vocab_kind", "text8") or "text8", getattr(config, "characters", None),
+                   getattr(config, "unk_token_id", None) is not None)
+
+    def config_kwargs(self) -> dict:
+        """What a model config records of this vocabulary."""
+        return {
+            "vocab_kind": self.kind, "vocab_size": self.size, "unk_token_id": self.unk_id,
+            "characters": "".join(self.symbols[: self.size - (1 if self.unk else 0)]) if self.kind == "chars" else None,
+        }
+
+    @property
+    def unit(self) -> str:
+        """What one symbol is: "byte" for `bytes`, else "character" (bits per byte vs bits per character)."""
+        return "byte" if self.kind == "bytes" else "character"
+
+    @property
+    def start_id(self) -> int:
+        """The context a text is scored after: a space where the vocabulary has one (text8 scores after " ")."""
+        return self.to_id.get(" ", 0)
+
+    def encode(self, text: str, source: str | None = None) -> np.ndarray:
+        """Ids (int64) of `text`; a character outside the vocabulary raises ValueError naming it and its position."""
+        if self.kind == "bytes":
+            return np.frombuffer(text.encode("utf-8", "surrogatepass"), dtype=np.uint8).astype(np.int64)
+        points = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32).astype(np.int64)
+        ids = np.where(points < len(self._table), self._table[np.minimum(points, len(self._table) - 1)], -1)
+        unknown = np.flatnonzero(ids < 0)
+        if unknown.size:
+            if self.unk:
+                ids[unknown] = self.unk_id
+            else:
+                position = int(unknown[0])
+                what = "the 27 text8 symbols (a-z and space)" if self.kind == "text8" else f"this model's {self.size} characters"
+                fix = ("normalize the text first (hf_charnn.normalize_text)" if self.kind == "text8"
+                       else "remove it, or train with --unk (or --vocab bytes) to accept any character")
+                where = f"{source}: " if source else ""
+                raise ValueError(f"{where}character {text[position]!r} at position {position} is not one of {what}; {fix}")
+        return ids
+
+    def decode(self, ids) -> str:
+        """The text of `ids` (padding and other ids outside the vocabulary are skipped; cut UTF-8 never raises)."""
+        kept = [int(index) for index in ids if 0 <= int(index) < self.size]
+        if self.kind == "bytes":
+            return bytes(kept).decode("utf-8", errors="replace")
+        return "".join(self.symbols[index] for index in kept)
 
 DIGIT_NAMES = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
 _DIGIT = re.compile(r"[0-9]")
@@ -34,38 +133,65 @@ def normalize_text(raw: str) -> str:
 
 class CharTokenizer(PreTrainedTokenizer):
     """
-    Character tokenizer over the 27 text8 symbols. Ids follow the exercise's Indexer (`index_of("a") == 0`,
-    `index_of(" ") == 26`); `<pad>` is appended as id 27 so that batches of different lengths can be padded
-    (on the left by default, as `generate()` expects; the GRU models skip padding on either side).
+    Character tokenizer: one id per symbol of its `Vocabulary` (`vocab_kind`: `text8`, the default, `chars` or
+    `bytes`). With `text8`, ids follow the exercise's Indexer (`index_of("a") == 0`, `index_of(" ") == 26`). `<pad>` is
+    appended as the id after the vocabulary (27 for text8) so that batches of different lengths can be padded (on the
+    left by default, as `generate()` expects; the GRU models skip padding on either side).
 
-    Encoding a character outside the 27 raises `ValueError` naming the character and its position: run the
-    text through `hf_charnn.normalize_text` first to map real text into this alphabet.
+    Encoding a character outside the vocabulary raises `ValueError` naming the character and its position (for
+    text8, run real text through `hf_charnn.normalize_text` first), except for a `chars` vocabulary built with
+    `<unk>`, which maps it there. `bytes` reads any text; decoding a cut multi-byte sequence never raises.
+
+        CharTokenizer()                                         # text8
+        CharTokenizer(vocab_kind="chars", characters="\n !,.?ABCabc", unk=True)
+        CharTokenizer(vocab_kind="bytes")
     """
 
     vocab_files_names = VOCAB_FILES_NAMES
     model_input_names = ["input_ids", "attention_mask"]
 
-    def __init__(self, vocab_file: str | None = None, pad_token: str = "<pad>", padding_side: str = "left", **kwargs):
-        if vocab_file is not None:
+    def __init__(
+        self,
+        vocab_file: str | None = None,
+        vocab_kind: str = "text8",
+        characters: str | None = None,
+        unk: bool = False,
+        pad_token: str = "<pad>",
+        padding_side: str = "left",
+        **kwargs,
+    ):
+        if vocab_file is not None and vocab_kind != "bytes":
             with open(vocab_file, encoding="utf-8") as handle:
                 saved = json.load(handle)
-            if saved != CHAR_TO_ID:
+            if vocab_kind == "text8" and saved != CHAR_TO_ID:
                 raise ValueError(
                     f"{vocab_file}: not the 27-character text8 vocabulary (a=0 ... z=25, space=26); "
                     "re-save the tokenizer with `CharTokenizer().save_pretrained(...)`"
                 )
+            if vocab_kind == "chars":
+                ordered = sorted(saved, key=saved.get)
+                unk = ordered[-1:] == [UNK_TOKEN]
+                characters = "".join(ordered[:-1] if unk else ordered)
         # The vocabulary is set before super().__init__, which appends the special tokens after it.
-        self.vocab = dict(CHAR_TO_ID)
-        self.ids_to_chars = dict(enumerate(CHARACTERS))
-        super().__init__(pad_token=pad_token, padding_side=padding_side, **kwargs)
+        self.vocabulary = Vocabulary(vocab_kind, characters, unk)
+        self.vocab = dict(self.vocabulary.to_id)
+        self.ids_to_chars = dict(enumerate(self.vocabulary.symbols))
+        super().__init__(pad_token=pad_token, padding_side=padding_side, vocab_kind=vocab_kind, **kwargs)
+
+    @classmethod
+    def for_model(cls, config) -> "CharTokenizer":
+        """The tokenizer of a model's vocabulary (as recorded in its config)."""
+        vocabulary = Vocabulary.from_config(config)
+        characters = "".join(vocabulary.symbols[: vocabulary.size - (1 if vocabulary.unk else 0)])
+        return cls(vocab_kind=vocabulary.kind, characters=characters if vocabulary.kind == "chars" else None, unk=vocabulary.unk)
 
     # -- the exercise's Indexer interface -------------------------------------------------------------------
     def index_of(self, char: str) -> int:
-        """Id of one character (`-1` when it is not one of the 27, as the exercise's Indexer answers)."""
+        """Id of one symbol (`-1` when it is not in the vocabulary, as the exercise's Indexer answers)."""
         return self.vocab.get(char, -1)
 
     def get_object(self, index: int) -> str | None:
-        """The character with this id, or None."""
+        """The symbol with this id, or None."""
         return self.ids_to_chars.get(index)
 
     # -- PreTrainedTokenizer hooks ----------------------------------------------------------------------------
@@ -77,19 +203,16 @@ class CharTokenizer(PreTrainedTokenizer):
         return {**self.vocab, **self.added_tokens_encoder}
 
     def _tokenize(self, text: str, **kwargs) -> list[str]:
-        for position, char in enumerate(text):
-            if char not in self.vocab:
-                raise ValueError(
-                    f"character {char!r} at position {position} is not one of the 27 text8 symbols (a-z and space); "
-                    "normalize the text first (hf_charnn.normalize_text)"
-                )
-        return list(text)
+        # The vocabulary's own encoding: its errors name the character and its position; <unk> where it has one.
+        return [self.vocabulary.symbols[index] for index in self.vocabulary.encode(text).tolist()]
 
     def _convert_token_to_id(self, token: str) -> int:
         if token in self.vocab:
             return self.vocab[token]
         if token in self.added_tokens_encoder:
             return self.added_tokens_encoder[token]
+        if self.vocabulary.unk:
+            return self.vocabulary.unk_id
         raise ValueError(f"token {token!r} is not in the character vocabulary")
 
     def _convert_id_to_token(self, index: int) -> str:
@@ -97,9 +220,14 @@ class CharTokenizer(PreTrainedTokenizer):
             return self.ids_to_chars[index]
         if index in self.added_tokens_decoder:
             return str(self.added_tokens_decoder[index])
-        raise ValueError(f"id {index} is not in the character vocabulary (0-26, or 27 for padding)")
+        raise ValueError(
+            f"id {index} is not in the character vocabulary (0-{self.vocabulary.size - 1}, or {self.vocabulary.size} for padding)"
+        )
 
     def convert_tokens_to_string(self, tokens: list[str]) -> str:
+        if self.vocabulary.kind == "bytes":
+            # Bytes back to text; a multi-byte character cut off (mid-generation) becomes U+FFFD, never an error.
+            return bytes(ord(token) for token in tokens if len(token) == 1).decode("utf-8", errors="replace")
         return "".join(tokens)
 
     def save_vocabulary(self, save_directory: str, filename_prefix: str | None = None) -> tuple[str]:

@@ -45,7 +45,14 @@ def cmd_evaluate_lm(args):
     if args.streams < 1 or args.warmup < 0:
         raise UserError("--streams must be at least 1 and --warmup at least 0")
     model = load_model(args.model_dir, "lm")
-    text = read_text_file(args.text, normalize=args.normalize)
+    if model.vocabulary.kind == "text8":
+        text = read_text_file(args.text, normalize=args.normalize)
+    else:  # the text as it is, in the model's own vocabulary (its errors name the character and its position)
+        text = read_text_file(args.text, as_is=True)
+        try:
+            model.vocabulary.encode(text, source=args.text)
+        except ValueError as error:
+            raise UserError(str(error)) from None
     start = time.perf_counter()
     result = evaluate_lm(model, text, streams=args.streams, warmup=args.warmup)
     result["seconds"] = time.perf_counter() - start  # scoring and the two checks
@@ -112,7 +119,7 @@ def cmd_generate(args):
     from .tokenization_char_gru import CharTokenizer
 
     model = load_model(args.model_dir, "lm")
-    tokenizer = CharTokenizer()
+    tokenizer = CharTokenizer.for_model(model.config)
     prompt = normalize_text(args.prompt) if args.normalize else args.prompt
     if not prompt:
         raise UserError("the prompt is empty: give at least one character")
@@ -175,7 +182,7 @@ def cmd_report(args):
 
 
 def _add_training_flags(parser: argparse.ArgumentParser, task: str):
-    from .config import LR_SCHEDULES, MIXED_PRECISION_CHOICES, OPTIMIZERS, PRESETS, REPORT_TO_CHOICES, CORPORA
+    from .config import CORPORA, LR_SCHEDULES, MIXED_PRECISION_CHOICES, OPTIMIZERS, PRESETS, REPORT_TO_CHOICES, VOCABS
 
     parser.add_argument("--data-dir", help=DATA_DIR_HELP)
     parser.add_argument("--output-dir", help=f"where checkpoints, metrics and the model go (default: runs/{task})")
@@ -224,6 +231,13 @@ def _add_training_flags(parser: argparse.ArgumentParser, task: str):
         corpus.add_argument(
             "--validation-split-percentage", type=float, help="held out of the training text when no validation text is given (5)"
         )
+        corpus.add_argument(
+            "--vocab", choices=VOCABS,
+            help="auto (default): text8 when every character is a text8 symbol, else the corpus's own characters when "
+            "there are at most 255, else bytes; chars; bytes (any text, metrics per byte); text8",
+        )
+        corpus.add_argument("--unk", action="store_true", default=None,
+                            help="a chars vocabulary gets <unk>, where unseen characters go at inference")
     else:
         group.add_argument(
             "--prefix-labels", action=argparse.BooleanOptionalAction, default=None,
@@ -272,7 +286,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     evaluate_lm = commands.add_parser("evaluate-lm", help="perplexity, bits per character and checks of a saved LM on a text file")
     evaluate_lm.add_argument("model_dir")
-    evaluate_lm.add_argument("--text", required=True, help="text8-form file to score (e.g. text8-dev.txt)")
+    evaluate_lm.add_argument("--text", required=True, help="file to score (text8 form for a text8 model, e.g. text8-dev.txt)")
     evaluate_lm.add_argument("--normalize", action="store_true", help="map the text into text8 form first")
     evaluate_lm.add_argument(
         "--streams", type=int, default=1, help="score the text as N contiguous streams in one batch (1 = exact)"
@@ -294,7 +308,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     generate = commands.add_parser("generate", help="continue a prompt with a saved LM")
     generate.add_argument("model_dir")
-    generate.add_argument("--prompt", required=True, help="text8-form text (a-z and space) to continue")
+    generate.add_argument("--prompt", required=True, help="text to continue (text8 models: a-z and space, or --normalize)")
     generate.add_argument("--max-new-chars", type=int, default=200)
     generate.add_argument("--temperature", type=float, default=0.0, help="0 = greedy; > 0 samples")
     generate.add_argument("--top-k", type=int, default=None, help="sample from the k likeliest characters")

@@ -16,6 +16,7 @@ LR_SCHEDULES = ("constant", "linear", "cosine")
 MIXED_PRECISION_CHOICES = ("auto", "no", "bf16")
 REPORT_TO_CHOICES = ("tensorboard", "wandb", "all")
 CORPORA = ("text8",)
+VOCABS = ("auto", "text8", "chars", "bytes")  # see corpus.load_corpus
 
 # What a resume may change. Schedule settings may differ from the checkpoint's (the difference is reported);
 # settings about where and how a run is shown or saved are not compared; every other setting shapes the model or
@@ -47,6 +48,8 @@ class TrainingConfig:
     corpus: str | None = None  # "text8": the whole text8, 90M / 5M / 5M characters
     text8_source: str | None = None  # where --corpus text8 comes from (default: its URL); a URL, a zip or the file
     validation_split_percentage: float = 5.0  # held out of the training corpus when no validation text is given
+    vocab: str = "auto"  # "auto", "text8", "chars" (the corpus's own characters) or "bytes" (see corpus.load_corpus)
+    unk: bool = False  # a chars vocabulary gets <unk>, where characters outside it go at inference
     # model
     embedding_size: int = 64
     hidden_size: int = 384
@@ -119,6 +122,7 @@ class TrainingConfig:
         for name, choices in (
             ("task", TASKS), ("optimizer", OPTIMIZERS), ("lr_schedule", LR_SCHEDULES),
             ("mixed_precision", MIXED_PRECISION_CHOICES), ("report_to", (None, *REPORT_TO_CHOICES)), ("corpus", (None, *CORPORA)),
+            ("vocab", VOCABS),
         ):
             if getattr(self, name) not in choices:
                 named = ", ".join(str(choice) for choice in choices if choice is not None)
@@ -163,10 +167,12 @@ class TrainingConfig:
                 settings[name] = Path(settings[name]).name
         return settings
 
-    def model_config(self):
+    def model_config(self, vocabulary=None):
+        """The model's config: these sizes, over `vocabulary` (a `Vocabulary`; text8 when not given)."""
         from .configuration_char_gru import CharGRUConfig
 
         return CharGRUConfig(
+            **(vocabulary.config_kwargs() if vocabulary is not None else {}),
             embedding_size=self.embedding_size,
             hidden_size=self.hidden_size,
             num_hidden_layers=self.num_hidden_layers,

@@ -31,6 +31,7 @@ from tqdm.auto import tqdm
 from .data import load_lm_texts
 from .errors import DataError, UserError
 from .text import encode_bytes, encode_text, normalize_text
+from .tokenization_char_gru import CHARACTERS, Vocabulary
 
 CACHE_ENV = "HF_CHARNN_CACHE"
 CACHE_FORMAT = 1  # bump when the cache layout or the encoding changes
@@ -48,6 +49,8 @@ class Corpus:
     test: np.ndarray | None = None
     description: str = "exercise data"
     fingerprint: dict = dataclasses.field(default_factory=dict)  # {split: what it holds}, for checked resumes
+    vocabulary: Vocabulary = dataclasses.field(default_factory=Vocabulary)  # what the ids are ids of
+    vocabulary_reason: str = "text8"
 
     def __post_init__(self):
         splits = {"train": self.train, "validation": self.validation, "test": self.test}
@@ -107,12 +110,29 @@ def _read_blocks(opener, name: str):
         raise DataError(f"{name}: cannot be read to the end ({error}); the file may be truncated") from None
 
 
-def _encode_blocks(blocks, source: str, normalize: bool, write) -> int:
+ENCODINGS = ("text8", "chars", "bytes")  # how a source is cached: text8 ids, the source's own characters, raw bytes
+MAX_CHARS = 256  # a source with more distinct characters cannot be cached as uint8 character ids
+
+
+class TooManyCharacters(DataError):
+    """A `chars` encoding met more distinct characters than a uint8 id holds."""
+
+
+def _encode_blocks(blocks, source: str, normalize: bool, write, encoding: str = "text8", info: dict | None = None) -> int:
     """
     Check (or normalize) and encode a stream of byte blocks, passing each block's ids to `write`; returns the count.
-    Errors name the source and the character position in the whole stream.
+    `encoding`: text8 ids; `chars`, ids of the source's own characters in the order met (their list goes into
+    `info["characters"]`; the run's vocabulary maps them to its ids later); `bytes`, the bytes themselves. Errors name
+    the source and the position in the whole stream.
     """
     position = 0
+    if encoding == "bytes":
+        for block in blocks:
+            write(np.frombuffer(block, dtype=np.uint8))
+            position += len(block)
+        return position
+    if encoding == "chars":
+        return _encode_chars(blocks, source, write, info if info is not None else {})
     if not normalize:
         for block in blocks:
             ids = encode_bytes(block, source, block_start=position)
@@ -131,6 +151,41 @@ def _encode_blocks(blocks, source: str, normalize: bool, write) -> int:
         ids = encode_text(normalize_text(text), source=source)
         write(ids)
         position += len(ids)
+    return position
+
+
+def _encode_chars(blocks, source: str, write, info: dict) -> int:
+    """The `chars` encoding: strict UTF-8, one pass, the characters found as they come (at most MAX_CHARS)."""
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="strict")
+    table = np.full(0x110000, -1, dtype=np.int16)  # code point -> local id
+    characters: list[str] = []
+    position = byte_offset = 0
+    for block in itertools.chain(blocks, [None]):
+        try:
+            text = decoder.decode(block, final=False) if block is not None else decoder.decode(b"", final=True)
+        except UnicodeDecodeError as error:
+            pending = len(decoder.getstate()[0]) if block is None else 0
+            offset = byte_offset + error.start - pending
+            raise DataError(
+                f"{source}: not valid UTF-8 (byte {offset}: {error.reason}); convert the file to UTF-8, or train with "
+                "--vocab bytes, which reads any bytes"
+            ) from None
+        if block is not None:
+            byte_offset += len(block)
+        new = sorted(set(text).difference(characters))
+        if new:
+            if len(characters) + len(new) > MAX_CHARS:
+                raise TooManyCharacters(
+                    f"{source}: more than {MAX_CHARS - 1} distinct characters (found {len(characters) + len(new)} so far); "
+                    "train with --vocab bytes, or --normalize into text8 form"
+                )
+            for char in new:
+                table[ord(char)] = len(characters)
+                characters.append(char)
+        points = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+        write(table[points].astype(np.uint8))
+        position += len(points)
+    info["characters"] = "".join(characters)
     return position
 
 
@@ -155,13 +210,17 @@ def _digest(path: Path) -> str:
     return digest.hexdigest()
 
 
-def cached_ids(fingerprint: dict, source: str, blocks_factory, normalize: bool, total_bytes: int | None = None) -> np.ndarray:
+def cached_ids(
+    fingerprint: dict, source: str, blocks_factory, normalize: bool, total_bytes: int | None = None, encoding: str = "text8"
+) -> np.ndarray:
     """
     The encoded corpus for `fingerprint`, memory-mapped from the cache; built (with a progress bar) when missing,
     truncated, or written for another source. The array is written to a temporary file and renamed into place only
     when complete, so a run that dies or hits a full disk while caching never leaves a cache that is reused.
     """
     key_material = {"format": CACHE_FORMAT, "normalize": normalize, **fingerprint}
+    if encoding != "text8":  # (text8 caches keep the keys they had)
+        key_material["encoding"] = encoding
     key = hashlib.sha256(json.dumps(key_material, sort_keys=True).encode()).hexdigest()[:24]
     folder = cache_dir()
     data_file, meta_file = folder / f"{key}.bin", folder / f"{key}.json"
@@ -175,7 +234,7 @@ def cached_ids(fingerprint: dict, source: str, blocks_factory, normalize: bool, 
             and data_file.stat().st_size == meta.get("length")
             and _digest(data_file) == meta.get("digest")
         ):
-            return _memmap(data_file, meta["length"], key)
+            return _memmap(data_file, meta["length"], key, meta.get("characters"))
         print(f"{source}: the cached copy {data_file} is truncated or from another source; encoding it again", flush=True)
     folder.mkdir(parents=True, exist_ok=True)
     print(f"{source}: encoding into the cache {data_file} (once: later runs reuse it)", flush=True)
@@ -188,12 +247,13 @@ def cached_ids(fingerprint: dict, source: str, blocks_factory, normalize: bool, 
                 handle.write(ids.tobytes())
                 progress.update(len(ids))
 
-            length = _encode_blocks(blocks_factory(), source, normalize, write)
+            info = {}
+            length = _encode_blocks(blocks_factory(), source, normalize, write, encoding, info)
             handle.flush()
             os.fsync(handle.fileno())
         if length == 0:
             raise DataError(f"{source}: no text (the file is empty{' after normalizing' if normalize else ''})")
-        meta = {"key_material": key_material, "length": length, "digest": _digest(partial), "source": source}
+        meta = {"key_material": key_material, "length": length, "digest": _digest(partial), "source": source, **info}
         os.replace(partial, data_file)
         meta_partial = meta_file.with_suffix(f".json.partial-{os.getpid()}")
         meta_partial.write_text(json.dumps(meta, indent=1) + "\n")
@@ -207,24 +267,42 @@ def cached_ids(fingerprint: dict, source: str, blocks_factory, normalize: bool, 
         progress.close()
         for leftover in folder.glob(f"{key}.*.partial-{os.getpid()}"):
             leftover.unlink(missing_ok=True)
-    return _memmap(data_file, length, key)
+    return _memmap(data_file, length, key, info.get("characters"))
 
 
-def _memmap(path: Path, length: int, key: str) -> np.ndarray:
+def _memmap(path: Path, length: int, key: str, characters: str | None = None) -> np.ndarray:
     ids = np.memmap(path, dtype=np.uint8, mode="r", shape=(length,))
     ids.cache_key = key  # what the ids hold (see content_id); slices do not carry it
+    ids.characters = characters  # a `chars` encoding's characters, in the order of their ids
     return ids
 
 
-def file_ids(path: str | os.PathLike, normalize: bool = False) -> np.ndarray:
-    """A text file (`.txt`, `.gz`, `.zip`) as cached character ids."""
+def remapped_ids(ids: np.ndarray, table: np.ndarray, source: str) -> np.ndarray:
+    """
+    `table[ids]` (a source's `chars` ids -> the run vocabulary's ids), cached and memory-mapped like the source's
+    own ids: written block by block from the first cache file, never from the source again.
+    """
+    if np.array_equal(table[: len(ids.characters or "")], np.arange(len(ids.characters or ""))):
+        return ids
+    key = hashlib.sha256(f"{ids.cache_key}:{table.tobytes().hex()}".encode()).hexdigest()[:24]
+
+    def blocks():
+        for start in range(0, len(ids), READ_BLOCK):
+            yield table[ids[start : start + READ_BLOCK]].tobytes()
+
+    return cached_ids({"kind": "remapped", "ids": ids.cache_key, "table": table.tobytes().hex()}, source, blocks, False,
+                      len(ids), encoding="bytes")
+
+
+def file_ids(path: str | os.PathLike, normalize: bool = False, encoding: str = "text8") -> np.ndarray:
+    """A text file (`.txt`, `.gz`, `.zip`) as cached ids (text8 ids, the file's own characters, or its bytes)."""
     path = Path(path)
     blocks, total = _file_blocks(path)
     blocks.close()  # opened again below, lazily, only if the cache has to be built
     if path.stat().st_size == 0:
         raise DataError(f"{path}: file is empty")
     return cached_ids(
-        {"kind": "file", **_file_fingerprint(path)}, str(path), lambda: _file_blocks(path)[0], normalize, total
+        {"kind": "file", **_file_fingerprint(path)}, str(path), lambda: _file_blocks(path)[0], normalize, total, encoding
     )
 
 
@@ -239,26 +317,78 @@ def split_off_validation(ids: np.ndarray, percentage: float, source: str) -> tup
 
 # -- sources ---------------------------------------------------------------------------------------------------------
 def load_corpus(config) -> Corpus:
-    """The LM corpus a `TrainingConfig` names (see the module docstring); the exercise files when it names none."""
-    if config.train_file:
-        train = file_ids(config.train_file, config.normalize)
-        fingerprint = {}
-        if config.validation_file:
-            validation = file_ids(config.validation_file, config.normalize)
-        else:
-            train, validation, fingerprint = split_off_validation(train, config.validation_split_percentage, config.train_file)
-        test = file_ids(config.test_file, config.normalize) if config.test_file else None
-        return Corpus(train, validation, test, description=f"file {Path(config.train_file).name}", fingerprint=fingerprint)
+    """
+    The LM corpus a `TrainingConfig` names (see the module docstring; the exercise files when it names none), in
+    the vocabulary `config.vocab` asks for: `text8`; `chars`, the distinct characters of all its texts (training,
+    validation and test, as nanoGPT's shakespeare_char and char-rnn build theirs); `bytes`; or `auto`: text8 when
+    every character is a text8 symbol, else chars when there are at most 255 (256 with `--unk`), else bytes.
+    `--normalize` maps the text into text8 form (so text8). The choice and why are in `Corpus.vocabulary_reason`.
+    """
     if config.dataset_name:
-        return _dataset_corpus(config)
-    if config.corpus == "text8":
+        name = config.dataset_name
+        encode_splits, description = _dataset_splits(config), f"dataset {name}"
+    elif config.train_file:
+        files = {"train": config.train_file, "validation": config.validation_file, "test": config.test_file}
+        name, description = config.train_file, f"file {Path(config.train_file).name}"
+
+        def encode_splits(encoding: str) -> dict:
+            return {split: file_ids(path, config.normalize, encoding) if path else None for split, path in files.items()}
+    elif config.corpus == "text8":
+        if config.vocab not in ("auto", "text8"):
+            raise UserError(f"--corpus text8 is text8 form: train it with --vocab text8 (or auto), not {config.vocab}")
         ids = text8_ids(config.text8_source or TEXT8_URL)
         first, second = (int(len(ids) * share) for share in (TEXT8_SPLIT[0], sum(TEXT8_SPLIT)))
         whole = content_id(ids)
         fingerprint = {"train": f"{whole}[:{first}]", "validation": f"{whole}[{first}:{second}]", "test": f"{whole}[{second}:]"}
-        return Corpus(ids[:first], ids[first:second], ids[second:], "text8 (90% / 5% / 5%)", fingerprint)
-    train_text, dev_text = load_lm_texts(config.data_dir, config.normalize)
-    return Corpus(encode_text(train_text), encode_text(dev_text))
+        return Corpus(ids[:first], ids[first:second], ids[second:], "text8 (90% / 5% / 5%)", fingerprint,
+                      vocabulary_reason="text8: the text8 corpus")
+    else:
+        if config.vocab not in ("auto", "text8"):
+            raise UserError(f"the exercise data is text8 form: train it with --vocab text8 (or auto), not {config.vocab}")
+        train_text, dev_text = load_lm_texts(config.data_dir, config.normalize)
+        return Corpus(encode_text(train_text), encode_text(dev_text), vocabulary_reason="text8: the exercise data")
+
+    splits, vocabulary, reason = _choose_vocabulary(config, encode_splits)
+    fingerprint = {}
+    train, validation = splits["train"], splits["validation"]
+    if validation is None:
+        train, validation, fingerprint = split_off_validation(train, config.validation_split_percentage, name)
+    return Corpus(train, validation, splits["test"], description, fingerprint, vocabulary, reason)
+
+
+def _choose_vocabulary(config, encode_splits) -> tuple[dict, Vocabulary, str]:
+    """(each split's ids in the run's vocabulary, the vocabulary, why it was chosen); see `load_corpus`."""
+    if config.normalize or config.vocab == "text8":
+        return encode_splits("text8"), Vocabulary(), "text8: " + ("--normalize" if config.normalize else "asked for")
+    if config.vocab == "bytes":
+        return encode_splits("bytes"), Vocabulary("bytes"), "bytes: asked for"
+    try:
+        local = encode_splits("chars")
+    except TooManyCharacters as error:
+        if config.vocab == "chars":
+            raise
+        return encode_splits("bytes"), Vocabulary("bytes"), f"bytes: auto ({str(error).split(': ', 1)[1].split(';')[0]})"
+    found = sorted(set("".join(ids.characters for ids in local.values() if ids is not None)))
+    if config.vocab == "auto" and set(found) <= set(CHARACTERS):
+        vocabulary, reason = Vocabulary(), "text8: auto (every character of the corpus is a text8 symbol)"
+    elif len(found) + bool(config.unk) > MAX_CHARS - (0 if config.unk else 1):
+        if config.vocab == "chars":
+            raise DataError(f"{config.train_file or config.dataset_name}: {len(found)} distinct characters, more than 255; "
+                            "train with --vocab bytes")
+        return encode_splits("bytes"), Vocabulary("bytes"), f"bytes: auto ({len(found)} distinct characters, more than 255)"
+    else:
+        vocabulary = Vocabulary("chars", "".join(found), config.unk)
+        how = "asked for" if config.vocab == "chars" else "auto"
+        reason = f"chars: {how} ({len(found)} distinct characters in the training, validation and test texts)"
+    splits = {}
+    for split, ids in local.items():
+        if ids is None:
+            splits[split] = None
+            continue
+        table = np.zeros(256, dtype=np.uint8)
+        table[: len(ids.characters)] = [vocabulary.to_id[char] for char in ids.characters]
+        splits[split] = remapped_ids(ids, table, f"{split} ids in the {vocabulary.kind} vocabulary")
+    return splits, vocabulary, reason
 
 
 def load_text8(source: str = TEXT8_URL, streaming: bool = True):
@@ -293,7 +423,8 @@ def text8_ids(source: str = TEXT8_URL) -> np.ndarray:
     return file_ids(source)
 
 
-def _dataset_corpus(config) -> Corpus:
+def _dataset_splits(config):
+    """A function of the encoding that returns a `datasets` dataset's splits as cached ids (see load_corpus)."""
     from datasets import load_dataset
 
     name = config.dataset_name
@@ -313,7 +444,7 @@ def _dataset_corpus(config) -> Corpus:
             "pass --text-column"
         )
 
-    def split_ids(split: str) -> np.ndarray:
+    def split_ids(split: str, encoding: str) -> np.ndarray:
         dataset = splits[split]
         source = f"dataset {name} ({split} split)"
 
@@ -325,17 +456,18 @@ def _dataset_corpus(config) -> Corpus:
 
         fingerprint = {"kind": "dataset", "name": name, "config": config.dataset_config, "split": split,
                        "column": config.text_column, "fingerprint": dataset._fingerprint}
-        return cached_ids(fingerprint, source, blocks, config.normalize)
+        return cached_ids(fingerprint, source, blocks, config.normalize, encoding=encoding)
 
-    train = split_ids("train")
-    fingerprint = {}
     validation_split = next((split for split in ("validation", "valid", "dev") if split in splits), None)
-    if validation_split:
-        validation = split_ids(validation_split)
-    else:
-        train, validation, fingerprint = split_off_validation(train, config.validation_split_percentage, f"dataset {name}")
-    test = split_ids("test") if "test" in splits else None
-    return Corpus(train, validation, test, description=f"dataset {name}", fingerprint=fingerprint)
+
+    def encode_splits(encoding: str) -> dict:
+        return {
+            "train": split_ids("train", encoding),
+            "validation": split_ids(validation_split, encoding) if validation_split else None,
+            "test": split_ids("test", encoding) if "test" in splits else None,
+        }
+
+    return encode_splits
 
 
 # -- training windows ------------------------------------------------------------------------------------------------

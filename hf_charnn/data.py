@@ -34,11 +34,11 @@ def resolve_data_dir(data_dir: str | os.PathLike | None) -> Path:
     return path
 
 
-def read_text_file(path: str | os.PathLike, normalize: bool = False) -> str:
+def read_text_file(path: str | os.PathLike, normalize: bool = False, as_is: bool = False) -> str:
     """
     The text of a text8-form file. Missing, empty or non-text8 files raise `DataError` naming the file and the
     first bad position; with `normalize=True` the text is mapped into text8 form instead, and how much changed is
-    reported on stderr.
+    reported on stderr. `as_is=True`: any UTF-8 text, as it is.
     """
     path = Path(path)
     if not path.is_file():
@@ -49,6 +49,8 @@ def read_text_file(path: str | os.PathLike, normalize: bool = False) -> str:
         raise DataError(f"{path}: not UTF-8 text (byte {error.start}); convert it to UTF-8") from None
     if not raw:
         raise DataError(f"{path}: file is empty")
+    if as_is:
+        return raw
     if normalize:
         text = normalize_text(raw)
         if text != raw:

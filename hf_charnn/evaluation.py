@@ -105,16 +105,17 @@ def bits_per_char(log_prob: float, chars: int) -> float:
     return -log_prob / chars / math.log(2)
 
 
-def evaluate_lm(model, text: str, streams: int = 1, warmup: int = 256) -> dict:
+def evaluate_lm(model, text, streams: int = 1, warmup: int = 256) -> dict:
     """
-    Log probability, perplexity and bits per character of `text` scored after the context " " (exactly, or as
-    `streams` warmed-up pieces: see `score_text`), plus the exercise's two checks.
+    Log probability, perplexity and bits per character (per byte for a bytes model: `bpb`, `bytes`) of `text` (a
+    string, or ids of the model's vocabulary) scored after the context " " (exactly, or as `streams` warmed-up
+    pieces: see `score_text`), plus the exercise's two checks.
     """
     log_prob = score_text(model, text, streams, warmup)
     vocabulary = _vocabulary(model)
     if vocabulary is not None and vocabulary.kind == "bytes":
         # A bytes model predicts bytes: its figures are per byte (bits per byte, perplexity per byte).
-        count, rate, units = len(text.encode("utf-8")), "bpb", "bytes"
+        count, rate, units = len(text.encode("utf-8")) if isinstance(text, str) else len(text), "bpb", "bytes"
     else:
         count, rate, units = len(text), "bpc", "chars"
     average = log_prob / count

@@ -29,7 +29,9 @@ def plot_learning_curves(rows: list[dict], path: Path, task: str) -> bool:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    dev_metric = "dev_bpc" if task == "lm" else "dev_accuracy"
+    dev_metric = "dev_accuracy"
+    if task == "lm":
+        dev_metric = "dev_bpb" if any("dev_bpb" in row for row in rows) else "dev_bpc"
     validated = [row for row in rows if dev_metric in row]
     if not rows:
         return False
@@ -37,7 +39,7 @@ def plot_learning_curves(rows: list[dict], path: Path, task: str) -> bool:
     loss_axes.plot([row["step"] for row in rows], [row["train_loss"] for row in rows], marker=".", color="tab:blue")
     loss_axes.set(xlabel="optimizer step", ylabel="training loss (nats per character)", title="training")
     dev_axes.plot([row["step"] for row in validated], [row[dev_metric] for row in validated], marker="o", color="tab:red")
-    label = "validation bits per character" if task == "lm" else "dev accuracy (%)"
+    label = {"dev_bpc": "validation bits per character", "dev_bpb": "validation bits per byte"}.get(dev_metric, "dev accuracy (%)")
     dev_axes.set(xlabel="optimizer step", ylabel=label, title="validation")
     for axes in (loss_axes, dev_axes):
         axes.grid(alpha=0.3)
@@ -49,7 +51,7 @@ def plot_learning_curves(rows: list[dict], path: Path, task: str) -> bool:
 
 def model_card(
     task: str, results: dict, config, train_seconds: float, repo_id: str | None = None, test_results: dict | None = None,
-    curves: bool = False, precision: str = "no",
+    curves: bool = False, precision: str = "no", vocabulary=None,
 ):
     """
     The model card rendered from `model_cards/{lm,classifier}.md` with the eval results as `model-index`: for an
@@ -62,6 +64,7 @@ def model_card(
         raise UserError(f"model card template {template} not found; set HF_CHARNN_CARD_TEMPLATES to the model_cards folder")
     repo_id = repo_id or default_repo_id(task)
     data = corpus_description(config)
+    rate, rate_name = ("bpb", "Bits per byte") if "bpb" in results else ("bpc", "Bits per character")
     if task == "lm":
         evaluations = []
         for split, scored in (("validation", results), ("test", test_results)):
@@ -70,7 +73,7 @@ def model_card(
             common = dict(task_type="text-generation", dataset_type=data["type"], dataset_name=data["name"], dataset_split=split)
             evaluations += [
                 EvalResult(**common, metric_type="perplexity", metric_name="Perplexity", metric_value=round(scored["perplexity"], 4)),
-                EvalResult(**common, metric_type="bpc", metric_name="Bits per character", metric_value=round(scored["bpc"], 4)),
+                EvalResult(**common, metric_type=rate, metric_name=rate_name, metric_value=round(scored[rate], 4)),
             ]
         pipeline_tag = "text-generation"
     else:
@@ -96,10 +99,30 @@ def model_card(
         curves=LEARNING_CURVES_FILE if curves else None,
         train_seconds=train_seconds,
         precision="bf16 mixed precision (loss in fp32)" if precision == "bf16" else "fp32",
-        vocabulary="text8: the 27 symbols a-z and space (ids a=0 ... z=25, space=26)",
+        vocabulary=describe_vocabulary(vocabulary),
+        vocab_kind=vocabulary.kind if vocabulary is not None else "text8", has_unk=bool(vocabulary is not None and vocabulary.unk),
+        prompt=_example_text(vocabulary, " a person "), continuation=_example_text(vocabulary, "sits there"),
+        rate=rate, rate_name=rate_name.lower(), unit="bytes" if rate == "bpb" else "characters",
         device="CUDA" if torch.cuda.is_available() and not config.cpu else f"CPU ({torch.get_num_threads()} threads)",
         hyperparameters={key: values[key] for key in CARD_HYPERPARAMETERS if key in values and values[key] is not None},
     )
+
+
+def _example_text(vocabulary, text: str) -> str:
+    """`text` where the vocabulary can read it, else a few of its own characters (for the card's Use snippet)."""
+    if vocabulary is None or vocabulary.kind != "chars" or set(text) <= set(vocabulary.to_id):
+        return text
+    return "".join(symbol for symbol in vocabulary.symbols if len(symbol) == 1 and symbol.isalnum())[:8]
+
+
+def describe_vocabulary(vocabulary) -> str:
+    """The card's words for a `Vocabulary` (text8 when None)."""
+    if vocabulary is None or vocabulary.kind == "text8":
+        return "text8: the 27 symbols a-z and space (ids a=0 ... z=25, space=26)"
+    if vocabulary.kind == "bytes":
+        return "bytes: the 256 UTF-8 byte values (any text; metrics are per byte)"
+    shown = "".join(symbol for symbol in vocabulary.symbols if len(symbol) == 1).encode("unicode_escape").decode()
+    return f"chars: {vocabulary.size} symbols built from the training data (`{shown[:120]}`){', with <unk>' if vocabulary.unk else ''}"
 
 
 def default_repo_id(task: str) -> str:

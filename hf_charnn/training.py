@@ -27,6 +27,7 @@ import time
 import uuid
 from pathlib import Path
 
+import numpy as np
 import torch
 from accelerate import Accelerator, DataLoaderConfiguration, PartialState
 from accelerate.state import AcceleratorState
@@ -48,7 +49,7 @@ from .modeling_char_gru import CharGRUForCausalLM, CharGRUForSequenceClassificat
 from .precision import cpu_requested, run_precision
 from .run_files import append_metrics_row, keep_metrics_up_to, read_metrics, write_eval_results, write_training_config
 from .text import decode_ids
-from .tokenization_char_gru import CHARACTERS, CharTokenizer
+from .tokenization_char_gru import CharTokenizer, Vocabulary
 
 EXACT_SCORING_CHARS = 20_000  # validation texts up to this long are scored exactly (one stream)
 CHARS_PER_SCORING_STREAM = 20_000
@@ -65,10 +66,12 @@ class TaskData:
 
     model_class: type
     train_dataset: torch.utils.data.Dataset
-    validation: object  # LM: the validation text; classifier: (consonant examples, vowel examples)
-    test: str | None = None  # LM only, when the corpus has a test split
+    validation: object  # LM: the validation ids; classifier: (consonant examples, vowel examples)
+    test: object = None  # LM only: the test ids, when the corpus has a test split
     description: str = "exercise data"
     fingerprint: dict = dataclasses.field(default_factory=dict)  # {split: "chars:digest"}, compared on resume
+    vocabulary: Vocabulary = dataclasses.field(default_factory=Vocabulary)
+    vocabulary_reason: str = "text8"
 
 
 def _digest(*parts) -> str:
@@ -93,8 +96,10 @@ def build_task_data(config: TrainingConfig) -> TaskData:
             held_out += sum(holdout_examples(config), [])
         masked = example_windows(decode_ids(corpus.train), held_out) if held_out else ()
         windows = LMWindows(corpus.train, config.chunk_size, config.batch_size, config.carry_state, masked)
-        test = decode_ids(corpus.test) if corpus.test is not None else None
-        return TaskData(CharGRUForCausalLM, windows, decode_ids(corpus.validation), test, corpus.description, corpus.fingerprint)
+        # Validation and test stay ids (a uint8 view): the model scores ids of its own vocabulary.
+        test = np.asarray(corpus.test) if corpus.test is not None else None
+        return TaskData(CharGRUForCausalLM, windows, np.asarray(corpus.validation), test, corpus.description, corpus.fingerprint,
+                        corpus.vocabulary, corpus.vocabulary_reason)
     consonants, vowels = load_classification_examples(config.data_dir, "train", config.normalize)
     dev = load_classification_examples(config.data_dir, "dev", config.normalize)
     fingerprint = {"train": f"{len(consonants) + len(vowels)}:{_digest(consonants, vowels)}", "validation": f"{sum(map(len, dev))}:{_digest(*dev)}"}
@@ -206,6 +211,8 @@ def _set_up_run(config: TrainingConfig, accelerator: Accelerator, checkpoint: Pa
     set_seed(config.seed)
     with accelerator.main_process_first():  # a corpus is encoded into its cache once, by the main process
         data = build_task_data(config)
+    if config.task == "lm":
+        accelerator.print(f"vocabulary: {data.vocabulary_reason}")
     record = _run_record(config, accelerator, data, checkpoint)
     train_dataset = data.train_dataset
     if config.max_train_rows is not None:
@@ -214,7 +221,7 @@ def _set_up_run(config: TrainingConfig, accelerator: Accelerator, checkpoint: Pa
         # The backbone (embedding + GRU) comes from the LM; the classifier head starts fresh.
         model = data.model_class.from_pretrained(config.init_from, dropout=config.dropout)
     else:
-        model = data.model_class(config.model_config())
+        model = data.model_class(config.model_config(data.vocabulary))
     carry_state = config.task == "lm" and config.carry_state
     train_loader = DataLoader(train_dataset, batch_size=config.batch_size, shuffle=not carry_state)
     steps_per_epoch = len(train_loader)
@@ -241,8 +248,8 @@ def _set_up_run(config: TrainingConfig, accelerator: Accelerator, checkpoint: Pa
 def _run_record(config: TrainingConfig, accelerator: Accelerator, data: TaskData, checkpoint: Path | None) -> RunRecord:
     """This run's record; on resume, the checkpoint's run id after its settings and data are checked against ours."""
     run_id = broadcast_object_list([uuid.uuid4().hex])[0]
-    current = RunRecord(run_id, dataclasses.asdict(config), data.fingerprint, {"kind": "text8", "symbols": CHARACTERS},
-                        accelerator.num_processes)
+    vocabulary = {"kind": data.vocabulary.kind, "symbols": "".join(data.vocabulary.symbols)}
+    current = RunRecord(run_id, dataclasses.asdict(config), data.fingerprint, vocabulary, accelerator.num_processes)
     if checkpoint is None:
         return current
     saved = read_run_record(checkpoint)
@@ -404,8 +411,9 @@ def _record_metrics(run: Run, accelerator: Accelerator, validate: bool):
     loss_sum, targets, correct, chars = accelerator.reduce(sums.to(accelerator.device), "sum").tolist()
     epoch = state.epoch if state.step_in_epoch == 0 else round(state.epoch + state.step_in_epoch / run.steps_per_epoch, 4)
     row = {"step": state.step, "epoch": epoch, "train_loss": loss_sum / max(targets, 1)}
+    rate = "bpb" if run.data.vocabulary.kind == "bytes" else "bpc"  # bits per byte for a bytes model
     if config.task == "lm":
-        row.update(train_perplexity=math.exp(row["train_loss"]), train_bpc=row["train_loss"] / math.log(2))
+        row.update({"train_perplexity": math.exp(row["train_loss"]), f"train_{rate}": row["train_loss"] / math.log(2)})
     else:
         row["train_accuracy"] = 100.0 * correct / max(targets, 1)
     row.update(
@@ -431,7 +439,8 @@ def _validate(run: Run, accelerator: Accelerator) -> dict:
         if config.task == "lm":
             text = run.data.validation[: config.eval_chars] if config.eval_chars else run.data.validation
             log_prob = score_text(accelerator.unwrap_model(model), text, scoring_streams(config, len(text)), config.eval_warmup)
-            result = {"dev_perplexity": math.exp(-log_prob / len(text)), "dev_bpc": bits_per_char(log_prob, len(text))}
+            rate = "dev_bpb" if run.data.vocabulary.kind == "bytes" else "dev_bpc"
+            result = {"dev_perplexity": math.exp(-log_prob / len(text)), rate: bits_per_char(log_prob, len(text))}
         else:
             correct = total = 0
             for batch in run.validation_loader:
@@ -467,6 +476,7 @@ def _finish(run: Run, accelerator: Accelerator, precision: dict, wall_start: flo
         "num_processes": accelerator.num_processes,
         "steps_per_process": accelerator.gather(torch.tensor([state.step], device=accelerator.device)).tolist(),
         "mixed_precision": precision,
+        "vocabulary": {"kind": run.data.vocabulary.kind, "size": run.data.vocabulary.size, "why": run.data.vocabulary_reason},
     }
     if state.step == run.total_steps:
         accelerator.wait_for_everyone()
@@ -499,11 +509,11 @@ def _final_evaluation(config, model, data: TaskData) -> dict:
 def save_trained_model(model, output_dir: Path, config: TrainingConfig, summary: dict):
     """A Hub-ready folder: model and tokenizer (with remote code), model card, and the training config."""
     model.save_pretrained(output_dir)  # with auto_map and the modeling code (see hf_charnn/auto.py)
-    CharTokenizer().save_pretrained(output_dir)
+    CharTokenizer.for_model(model.config).save_pretrained(output_dir)
     curves = plot_learning_curves(read_metrics(output_dir), output_dir / LEARNING_CURVES_FILE, config.task)
     card = model_card(
         config.task, summary["results"], config, summary["train_seconds"], test_results=summary.get("test_results"), curves=curves,
-        precision=summary["mixed_precision"]["used"],
+        precision=summary["mixed_precision"]["used"], vocabulary=getattr(model, "vocabulary", None),
     )
     card.save(output_dir / "README.md")
     write_training_config(output_dir, config)

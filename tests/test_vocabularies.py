@@ -130,3 +130,104 @@ def test_text8_models_saved_before_vocabularies_load_unchanged(tmp_path, random_
     with pytest.raises(ValueError, match="vowel-mass head reads text8 ids; this LM's vocabulary is bytes"):
         CharGRUForSequenceClassification.from_lm(model_for(Vocabulary("bytes")))
     assert np.allclose(np.exp(loaded.get_next_char_log_probs(" ")).sum(), 1.0, atol=1e-5)
+
+
+# -- training in any vocabulary ------------------------------------------------------------------------------------
+def punctuated_text(chars: int, seed: int = 0, extra: str = "") -> str:
+    """Generated lines of capitalised words with punctuation and digits (and `extra` characters sprinkled in)."""
+    rng = np.random.default_rng(seed)
+    words = ["the", "king", "speak", "citizen", "hear", "me", "proceed", "rome", "good", "night", "O", "thou"]
+    lines = []
+    while sum(map(len, lines)) < chars:
+        chosen = [str(rng.choice(words)) for _ in range(int(rng.integers(3, 9)))]
+        chosen[0] = chosen[0].capitalize()
+        line = " ".join(chosen) + str(rng.choice([".", ",", "!", "?", ";", " 42."]))
+        if extra:
+            line += " " + "".join(rng.choice(list(extra), size=3))
+        lines.append(line)
+    return "\n".join(lines)[:chars]
+
+
+def train_argv(folder, train_text, valid_text, *extra):
+    (folder / "train.txt").write_text(train_text, encoding="utf-8")
+    (folder / "valid.txt").write_text(valid_text, encoding="utf-8")
+    return ["train-lm", "--train-file", str(folder / "train.txt"), "--validation-file", str(folder / "valid.txt"),
+            "--output-dir", str(folder / "run"), "--embedding-size", "8", "--hidden-size", "32", "--batch-size", "4",
+            "--chunk-size", "32", "--max-steps", "20", "--save-steps", "10", "--logging-steps", "10", "--mixed-precision", "no",
+            "--no-progress-bar", *extra]
+
+
+def test_auto_builds_a_chars_vocabulary_from_all_the_texts_and_every_command_works(tmp_path, corpus_cache, capsys):
+    from hf_charnn.cli import main
+
+    train_text, valid_text = punctuated_text(20_000), punctuated_text(3_000, seed=1) + "\nZ"  # Z only in validation
+    assert main(train_argv(tmp_path, train_text, valid_text)) == 0
+    out = capsys.readouterr().out
+    distinct = sorted(set(train_text + valid_text))
+    assert f"vocabulary: chars: auto ({len(distinct)} distinct characters in the training, validation and test texts)" in out
+    summary = json.loads((tmp_path / "run" / "eval_results.json").read_text())
+    assert summary["vocabulary"]["kind"] == "chars" and summary["results"]["sane"] and summary["results"]["normalizes"]
+    model = load_model(tmp_path / "run", "lm")
+    assert model.vocabulary.symbols == distinct and model.config.vocab_size == len(distinct)
+    assert summary["results"]["log_prob"] == pytest.approx(model.score_long_text(valid_text), abs=1e-2)
+    card = (tmp_path / "run" / "README.md").read_text()
+    assert f"chars: {len(distinct)} symbols built from the training data" in card and "normalize_text" not in card
+
+    assert main(["generate", str(tmp_path / "run"), "--prompt", "Good night, ", "--max-new-chars", "30"]) == 0
+    generated = capsys.readouterr().out.rstrip("\n")
+    assert generated.startswith("Good night, ") and len(generated) == len("Good night, ") + 30
+    (tmp_path / "score.txt").write_text("Hear me speak!\nO Rome.")
+    assert main(["evaluate-lm", str(tmp_path / "run"), "--text", str(tmp_path / "score.txt")]) == 0
+    scored = json.loads(capsys.readouterr().out)
+    assert scored["chars"] == 22 and scored["log_prob"] == pytest.approx(model.get_log_prob_sequence("Hear me speak!\nO Rome.", " "), abs=1e-3)
+    (tmp_path / "unseen.txt").write_text("Hear me é")
+    assert main(["evaluate-lm", str(tmp_path / "run"), "--text", str(tmp_path / "unseen.txt")]) == 2
+    assert "unseen.txt: character 'é' at position 8 is not one of this model's" in capsys.readouterr().err
+    # The vocabulary is part of the run: a resume in another one is refused.
+    assert main([*train_argv(tmp_path, train_text, valid_text, "--vocab", "bytes"), "--resume-from", "latest"]) == 2
+    assert "vocab 'auto' -> 'bytes'" in capsys.readouterr().err
+
+
+def test_auto_keeps_text8_for_text8_form_text_and_falls_back_to_bytes(tmp_path, corpus_cache, capsys):
+    from hf_charnn.cli import main
+
+    text8_form = "the king speaks to the citizens of rome " * 300
+    (tmp_path / "a").mkdir()
+    assert main(train_argv(tmp_path / "a", text8_form, text8_form[:2000])) == 0
+    assert "vocabulary: text8: auto (every character of the corpus is a text8 symbol)" in capsys.readouterr().out
+    assert load_model(tmp_path / "a" / "run", "lm").vocabulary.kind == "text8"
+
+    many = "".join(chr(0x4E00 + index) for index in range(300))  # 300 distinct CJK characters
+    (tmp_path / "b").mkdir()
+    assert main(train_argv(tmp_path / "b", punctuated_text(8_000, extra=many), punctuated_text(2_000, 1))) == 0
+    assert "vocabulary: bytes: auto (more than 255 distinct characters" in capsys.readouterr().out
+    summary = json.loads((tmp_path / "b" / "run" / "eval_results.json").read_text())
+    assert summary["vocabulary"]["kind"] == "bytes" and "bpb" in summary["results"] and "bytes" in summary["results"]
+    assert "train_bpb" in (tmp_path / "b" / "run" / "metrics.jsonl").read_text()
+    card = (tmp_path / "b" / "run" / "README.md").read_text()
+    assert "type: bpb" in card and "Bits per byte" in card and "validation bits per byte" in card
+    (tmp_path / "c").mkdir()
+    assert main(train_argv(tmp_path / "c", punctuated_text(8_000, extra=many), punctuated_text(2_000, 1), "--vocab", "chars")) == 2
+    err = capsys.readouterr().err
+    assert "train.txt: more than 255 distinct characters" in err and "--vocab bytes" in err and "Traceback" not in err
+    assert len([line for line in err.splitlines() if "error:" in line]) == 1  # (the rest is the encoding progress bar)
+
+
+def test_bad_corpora_for_other_vocabularies(tmp_path, corpus_cache, capsys):
+    from hf_charnn.cli import main
+
+    good = punctuated_text(4_000)
+    broken = good[:1000].encode() + b"\xff\xfe" + good[1000:].encode()
+    (tmp_path / "train.txt").write_bytes(broken)
+    (tmp_path / "valid.txt").write_text(good[:1000])
+    argv = train_argv(tmp_path, good, good[:1000])
+    (tmp_path / "train.txt").write_bytes(broken)
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "train.txt: not valid UTF-8 (byte 1000: invalid start byte); convert the file to UTF-8, or train with --vocab bytes" in err
+    assert not list(corpus_cache.glob("*.partial*")) and not (tmp_path / "run").exists()
+    assert main([*argv, "--vocab", "bytes"]) == 0  # bytes reads anything
+    (tmp_path / "train.txt").write_text("")
+    assert main([*argv, "--output-dir", str(tmp_path / "empty")]) == 2
+    assert "train.txt: file is empty" in capsys.readouterr().err
+

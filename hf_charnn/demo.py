@@ -37,17 +37,33 @@ def to_text8(model, raw: str) -> tuple[str, str]:
                   f"(capitals, digits, punctuation, accents); the text is now {len(text)} characters.")
 
 
+def to_model_text(model, raw: str) -> tuple[str, str]:
+    """
+    (the text as the model can read it, a note saying what changed or ""): text8 models get it normalised; a
+    `chars` model without `<unk>` gets the characters it has never seen left out; `bytes` reads anything.
+    """
+    vocabulary = model.vocabulary
+    if vocabulary.kind == "text8":
+        return to_text8(model, raw)
+    if vocabulary.kind == "bytes" or vocabulary.unk:
+        return raw or "", ""
+    kept = "".join(char for char in raw or "" if char in vocabulary.to_id)
+    if kept == (raw or ""):
+        return kept, ""
+    return kept, f"Left out {len(raw) - len(kept)} of {len(raw)} characters this model has never seen."
+
+
 def _capped_text8(model, raw: str, limit: int, keep_end: bool = False) -> tuple[str, list[str]]:
     """
-    (the text in text8 form, at most `limit` characters; the notes saying what capping and normalising did). The
-    input is cut before any work is done on it (normalising spells digits out, so it is cut again after).
+    (the text as the model reads it, at most `limit` characters; the notes saying what capping and normalising
+    did). The input is cut before any work is done on it (normalising spells digits out, so it is cut again after).
     """
     raw = raw or ""
     notes = []
     if len(raw) > limit:
         notes.append(f"Read the {'last' if keep_end else 'first'} {limit:,} of {len(raw):,} characters.")
         raw = raw[-limit:] if keep_end else raw[:limit]
-    text, note = to_text8(model, raw)
+    text, note = to_model_text(model, raw)
     notes += [note] if note else []
     if len(text) > limit:
         text = text[-limit:] if keep_end else text[:limit]
@@ -57,18 +73,18 @@ def _capped_text8(model, raw: str, limit: int, keep_end: bool = False) -> tuple[
 @torch.no_grad()
 def generate_stream(model, prompt: str, temperature: float = 0.8, top_k: int = 5, length: int = 200, seed: int = 0):
     """Yields (text so far, note) while sampling `length` characters after `prompt`, one GRU step a character."""
-    code = _code(model)
+    vocabulary = model.vocabulary
     text, notes = _capped_text8(model, prompt, MAX_PROMPT_CHARS, keep_end=True)
     if not text:
-        text = " "
-        notes.append("The prompt was empty: starting from a space.")
+        text = vocabulary.symbols[vocabulary.start_id]
+        notes.append(f"The prompt was empty: starting from {'a space' if text == ' ' else repr(text)}.")
     length = int(length)
     if length > MAX_GENERATE_CHARS:
         notes.append(f"Length capped at {MAX_GENERATE_CHARS} characters (asked for {length}).")
         length = MAX_GENERATE_CHARS
     note = " ".join(notes)
     generator = torch.Generator().manual_seed(int(seed) % 2**63)  # any integer the page sends
-    ids = torch.tensor([[code.CHAR_TO_ID[char] for char in text]], device=model.device)
+    ids = torch.from_numpy(vocabulary.encode(text))[None].to(model.device)
     outputs = model(input_ids=ids, use_cache=True)
     generated = []
     for step in range(max(0, length)):
@@ -81,9 +97,9 @@ def generate_stream(model, prompt: str, temperature: float = 0.8, top_k: int = 5
                 cutoff = torch.topk(logits, int(top_k)).values[-1]
                 logits = logits.masked_fill(logits < cutoff, float("-inf"))
             next_id = int(torch.multinomial(torch.softmax(logits, dim=-1), 1, generator=generator))
-        generated.append(code.CHARACTERS[next_id])
+        generated.append(next_id)
         if (step + 1) % STREAM_EVERY == 0 or step + 1 == length:
-            yield text + "".join(generated), note
+            yield text + vocabulary.decode(generated), note  # (bytes: a character cut so far shows as U+FFFD)
         outputs = model(input_ids=torch.tensor([[next_id]], device=model.device), state=outputs.state, use_cache=True)
     if length <= 0:
         yield text, note
@@ -92,25 +108,41 @@ def generate_stream(model, prompt: str, temperature: float = 0.8, top_k: int = 5
 @torch.no_grad()
 def score(model, raw: str, top: int = 5) -> dict:
     """
-    Per-character surprisal (bits) of a text after the context " ", with each position's `top` likeliest
-    characters: {"text", "bits", "alternatives", "bpc", "perplexity", "note"}.
+    Per-symbol surprisal (bits) of a text after the context " ", with each position's `top` likeliest symbols:
+    {"text", "units" (what each scored symbol shows), "bits", "alternatives", "bpc", "perplexity", "unit", "note"}.
+    A `bytes` model scores bytes: a character of several bytes shows at its first, "·" at the others.
     """
-    code = _code(model)
+    vocabulary = model.vocabulary
     text, notes = _capped_text8(model, raw, MAX_SCORE_CHARS)
     if not text:
-        return {"text": "", "bits": [], "alternatives": [], "bpc": float("nan"), "perplexity": float("nan"),
-                "note": " ".join(notes + ["Nothing to score: type some text."])}
-    ids = torch.tensor([[code.SPACE_ID] + [code.CHAR_TO_ID[char] for char in text[:-1]]], device=model.device)
+        return {"text": "", "units": [], "bits": [], "alternatives": [], "bpc": float("nan"), "perplexity": float("nan"),
+                "unit": vocabulary.unit, "note": " ".join(notes + ["Nothing to score: type some text."])}
+    targets = torch.from_numpy(vocabulary.encode(text))
+    ids = torch.cat([torch.tensor([vocabulary.start_id]), targets[:-1]])[None].to(model.device)
     log_probs = torch.log_softmax(model(input_ids=ids).logits[0].float(), dim=-1).cpu()
-    targets = torch.tensor([code.CHAR_TO_ID[char] for char in text])
     bits = (-log_probs.gather(1, targets[:, None])[:, 0] / math.log(2)).tolist()
-    best = torch.topk(log_probs.exp(), top, dim=-1)
+    best = torch.topk(log_probs.exp(), min(top, vocabulary.size), dim=-1)
     alternatives = [
-        [(code.CHARACTERS[int(index)], float(prob)) for prob, index in zip(probs, indices)]
+        [(_shown(vocabulary, int(index)), float(prob)) for prob, index in zip(probs, indices)]
         for probs, indices in zip(best.values, best.indices)
     ]
     bpc = sum(bits) / len(bits)
-    return {"text": text, "bits": bits, "alternatives": alternatives, "bpc": bpc, "perplexity": 2**bpc, "note": " ".join(notes)}
+    return {"text": text, "units": _units(vocabulary, text), "bits": bits, "alternatives": alternatives, "bpc": bpc,
+            "perplexity": 2**bpc, "unit": vocabulary.unit, "note": " ".join(notes)}
+
+
+def _shown(vocabulary, index: int) -> str:
+    symbol = vocabulary.symbols[index]
+    if vocabulary.kind == "bytes" and index >= 0x80:
+        return f"\\x{index:02x}"
+    return symbol
+
+
+def _units(vocabulary, text: str) -> list[str]:
+    """What each scored symbol shows: its character (bytes: the character at its first byte, "·" after)."""
+    if vocabulary.kind != "bytes":
+        return [vocabulary.symbols[index] for index in vocabulary.encode(text).tolist()]
+    return [unit for char in text for unit in [char] + ["·"] * (len(char.encode("utf-8")) - 1)]
 
 
 @torch.no_grad()
@@ -155,7 +187,7 @@ def _cell(char: str, colour: str, title: str, css_class: str) -> str:
 def heat_map_html(scored: dict) -> str:
     """One cell per character, coloured by surprisal (white 0 bits -> red 8+ bits); hover: its top-5 alternatives."""
     cells = []
-    for char, bits, alternatives in zip(scored["text"], scored["bits"], scored["alternatives"]):
+    for char, bits, alternatives in zip(scored.get("units") or scored["text"], scored["bits"], scored["alternatives"]):
         level = min(bits / 8.0, 1.0)
         colour = f"rgb(255,{int(255 * (1 - level))},{int(255 * (1 - level))})"
         listing = ", ".join(f"{'␣' if alt == ' ' else alt} {prob:.0%}" for alt, prob in alternatives)
@@ -197,8 +229,8 @@ def build_demo(model, classifier=None, title: str = "Character-level GRU LM"):
         scored = score(model, text)
         if not scored["text"]:
             return scored["note"], ""
-        summary = (f"**{scored['bpc']:.3f} bits per character**, perplexity {scored['perplexity']:.2f}, "
-                   f"{len(scored['text']):,} characters. {scored['note']}")
+        summary = (f"**{scored['bpc']:.3f} bits per {scored['unit']}**, perplexity {scored['perplexity']:.2f}, "
+                   f"{len(scored['bits']):,} {scored['unit']}s. {scored['note']}")
         return summary, heat_map_html(scored)
 
     def vowel_tab(text):
@@ -210,13 +242,12 @@ def build_demo(model, classifier=None, title: str = "Character-level GRU LM"):
         return summary, vowel_html(result)
 
     with gr.Blocks(title=title) as demo:
-        gr.Markdown(f"# {title}\nA character-level GRU over the 27 symbols of text8 (a-z and space). "
-                    "Real text is normalized into that form first.")
+        gr.Markdown(f"# {title}\n{_about(model.vocabulary)}")
         with gr.Tab("Write"):
             prompt = gr.Textbox(label="Prompt", value="the united states ", elem_id="prompt", max_length=MAX_PROMPT_CHARS)
             with gr.Row():
                 temperature = gr.Slider(0.0, 2.0, value=0.8, step=0.05, label="Temperature (0 = greedy)")
-                top_k = gr.Slider(0, 27, value=5, step=1, label="Top-k (0 = all)")
+                top_k = gr.Slider(0, model.vocabulary.size, value=5, step=1, label="Top-k (0 = all)")
                 length = gr.Number(value=200, precision=0, label=f"Length (at most {MAX_GENERATE_CHARS})")
                 seed = gr.Number(value=0, precision=0, label="Seed")
             generate_button = gr.Button("Generate", variant="primary", elem_id="generate")
@@ -224,10 +255,10 @@ def build_demo(model, classifier=None, title: str = "Character-level GRU LM"):
             write_note = gr.Markdown(elem_id="write-note")
             generate_button.click(write, [prompt, temperature, top_k, length, seed], [generated, write_note], api_name="generate")
         # Score and Vowel or consonant: a text in, a summary and a coloured rendering of it out.
-        for tab, label, button, function, name, output_id in (
-            ("Score", "Text to score", "Score", score_tab, "score", "heat-map"),
-            ("Vowel or consonant", "Text", "Predict", vowel_tab, "vowels", "vowel-map"),
-        ):
+        tabs = [("Score", "Text to score", "Score", score_tab, "score", "heat-map")]
+        if model.vocabulary.kind == "text8":  # vowels and consonants are text8's a-z
+            tabs.append(("Vowel or consonant", "Text", "Predict", vowel_tab, "vowels", "vowel-map"))
+        for tab, label, button, function, name, output_id in tabs:
             with gr.Tab(tab):
                 text = gr.Textbox(label=label, lines=4, value="the quick brown fox jumps over the lazy dog",
                                   elem_id=f"{name}-input")
@@ -236,6 +267,14 @@ def build_demo(model, classifier=None, title: str = "Character-level GRU LM"):
                 rendering = gr.HTML(elem_id=output_id)
                 run.click(function, [text], [summary, rendering], api_name=name)
     return demo
+
+
+def _about(vocabulary) -> str:
+    if vocabulary.kind == "text8":
+        return "A character-level GRU over the 27 symbols of text8 (a-z and space). Real text is normalized into that form first."
+    if vocabulary.kind == "bytes":
+        return "A byte-level GRU: it reads any text as UTF-8 bytes (figures are per byte)."
+    return f"A character-level GRU over the {vocabulary.size} characters of its training text."
 
 
 def load_models(model_id: str, classifier_id: str | None = None, trust_remote_code: bool = True, revision: str | None = None):

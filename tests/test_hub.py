@@ -182,7 +182,8 @@ def test_a_model_saved_from_a_users_script_is_self_contained(tmp_path):
     loaded = run([sys.executable, "-c", BLOCK_HF_CHARNN + LOAD_AND_SCORE.format(source=str(folder), remote=True)], env)
     assert loaded.returncode == 0, loaded.stderr[-3000:]
     module, score, text = loaded.stdout.split(" ", 2)
-    assert module.startswith("transformers_modules.") and text.startswith("the ") and len(text.strip()) == 9
+    # 5 new characters after "the " (an untrained model may well pick spaces: count them, do not strip them)
+    assert module.startswith("transformers_modules.") and text.startswith("the ") and len(text.rstrip("\n")) == 9
 
 
 CLASSIFY_REMOTELY = BLOCK_HF_CHARNN + """

@@ -8,6 +8,7 @@ import sys
 import time
 
 import pytest
+import torch
 
 from hf_charnn import UserError
 from hf_charnn.checkpointing import complete_checkpoints
@@ -161,15 +162,20 @@ def test_streamed_scoring_is_close_to_exact_and_faster(tmp_path, corpus_cache, c
     assert abs(results["16"]["bpc"] - results["1"]["bpc"]) <= 0.002
     assert results["16"]["streams"] == 16 and results["16"]["sane"]
 
-    def fastest(streams):  # best of 3: load from other processes only ever adds time
+    def fastest(streams):  # best of 5 on one thread: load from other processes only ever adds time
         timings = []
-        for _ in range(3):
+        for _ in range(5):
             start = time.perf_counter()
             model.score_long_text(text, num_streams=streams, warmup=256)
             timings.append(time.perf_counter() - start)
         return min(timings)
 
-    assert fastest(1) >= 3 * fastest(16)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        assert fastest(1) >= 3 * fastest(16)
+    finally:
+        torch.set_num_threads(threads)
 
 
 def test_mixed_precision_choice_is_printed_and_saved(tmp_path, corpus_cache, corpus_files, capsys):

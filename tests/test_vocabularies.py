@@ -231,3 +231,25 @@ def test_bad_corpora_for_other_vocabularies(tmp_path, corpus_cache, capsys):
     assert main([*argv, "--output-dir", str(tmp_path / "empty")]) == 2
     assert "train.txt: file is empty" in capsys.readouterr().err
 
+
+
+@pytest.mark.parametrize("kind", ["chars", "bytes"])
+def test_the_demo_writes_and_scores_in_any_vocabulary(kind):
+    pytest.importorskip("gradio", reason="the demo extra (gradio) is not installed")
+    from hf_charnn import demo
+
+    model = model_for(VOCABULARIES[kind]())
+    text, note = list(demo.generate_stream(model, "Speak, Zoë", temperature=0.0, top_k=0, length=16, seed=0))[-1]
+    expected_prompt = "Speak, o" if kind == "chars" else "Speak, Zoë"  # chars: unseen Z and ë are left out, with a note
+    assert text.startswith(expected_prompt)
+    assert ("Left out 2 of 10 characters this model has never seen" in note) == (kind == "chars")
+    scored = demo.score(model, "All:\nSpeak ✓" if kind == "bytes" else "All:\nSpeak")
+    exact = model.get_log_prob_sequence(scored["text"], " ")
+    assert sum(scored["bits"]) == pytest.approx(-exact / np.log(2), rel=1e-4)
+    if kind == "bytes":
+        assert scored["unit"] == "byte" and len(scored["bits"]) == 14 and scored["units"][-3:] == ["✓", "·", "·"]
+    else:
+        assert scored["unit"] == "character" and scored["units"] == list("All:\nSpeak")
+    assert demo.heat_map_html(scored).count('class="hf-charnn-cell"') == len(scored["bits"])
+    app = demo.build_demo(model, title="test")
+    assert "Vowel or consonant" not in str(app.config)  # that tab is text8's

@@ -23,6 +23,7 @@ _LAZY_ATTRIBUTES = {
     "CharGRUOutput": "modeling_char_gru",
     "CharGRUPreTrainedModel": "modeling_char_gru",
     "CharTokenizer": "tokenization_char_gru",
+    "Vocabulary": "tokenization_char_gru",
     "CHARACTERS": "tokenization_char_gru",
     "VOWELS": "tokenization_char_gru",
     "decode_ids": "text",

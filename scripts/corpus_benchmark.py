@@ -32,6 +32,9 @@ import numpy as np
 import torch
 
 from hf_charnn.corpus import file_ids
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from benchmark import matmul_peak_gflops, write_table  # noqa: E402  (shared by the benchmark scripts)
 from hf_charnn.data import PACKAGED_DATA_DIR
 
 SECTIONS = ("cache", "train", "processes", "scoring", "precision", "startup", "normalize")
@@ -72,15 +75,6 @@ def train_command(output_dir: Path, *args: str) -> list[str]:
 def chars_per_second(output_dir: Path) -> float:
     rows = [json.loads(line) for line in (output_dir / "metrics.jsonl").read_text().splitlines()]
     return statistics.median(row["train_chars_per_second"] for row in rows[1:] or rows)
-
-
-def matmul_peak_gflops(size: int = 2048, repeats: int = 10) -> float:
-    a, b = torch.randn(size, size), torch.randn(size, size)
-    a @ b
-    start = time.perf_counter()
-    for _ in range(repeats):
-        a @ b
-    return 2 * size**3 * repeats / (time.perf_counter() - start) / 1e9
 
 
 def main():
@@ -205,10 +199,8 @@ def main():
         row(f"default LM, 30 steps, mixed precision {precision}: train chars/s, dev ppl / bpc",
             f"{chars_per_second(output):,.0f} chars/s, ppl {result['results']['perplexity']:.2f} / bpc {result['results']['bpc']:.3f}")
 
-    table = "\n".join(lines)
-    print("\n" + table)
-    if args.output:
-        Path(args.output).write_text(table + "\n")
+    print()
+    write_table(lines, args.output)
 
 
 if __name__ == "__main__":

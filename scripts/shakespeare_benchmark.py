@@ -26,7 +26,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from benchmark import matmul_peak_gflops  # noqa: E402  (one peak measurement for every benchmark script)
+from benchmark import matmul_peak_gflops, write_table  # noqa: E402  (shared by the benchmark scripts)
 
 NANOGPT = {"CPU recipe (4 x 128 GPT, 2,000 iterations, ~3 min on a laptop)": 1.88, "GPU recipe (10.7M parameters, A100)": 1.47}
 TARGETS = {180: 1.60, 900: 1.47}  # seconds of wall time -> validation loss (nats per character) to reach
@@ -85,10 +85,8 @@ def main():
                      f"{results['results']['bpc']:.3f} | {'<= ' + str(target) if target else ''} | {met} |")
         print(lines[-1], flush=True)
     lines += ["", "nanoGPT `shakespeare_char` (its README): " + "; ".join(f"{k}: {v}" for k, v in NANOGPT.items())]
-    table = "\n".join(lines)
-    print("\n" + table)
-    if args.output:
-        Path(args.output).write_text(table + "\n")
+    print()
+    write_table(lines, args.output)
 
 
 if __name__ == "__main__":

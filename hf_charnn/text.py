@@ -13,6 +13,10 @@ for _index, _char in enumerate(CHARACTERS):
 _ID_TO_BYTE = np.frombuffer(CHARACTERS.encode("ascii"), dtype=np.uint8)
 
 
+class NotText8(DataError):
+    """Text with a character outside the 27 text8 symbols (`--vocab auto` then reads it in another vocabulary)."""
+
+
 def encode_text(text: str, source: str = "text") -> np.ndarray:
     """
     Encode text8-form text into a uint8 array of character ids (a=0 ... z=25, space=26), vectorised.
@@ -38,7 +42,7 @@ def encode_bytes(raw: bytes, source: str = "text", block_start: int | None = Non
         bad_chars = int(np.count_nonzero((raw_bytes[bad] & 0xC0) != 0x80))  # UTF-8 continuation bytes are not chars
         count = f"{bad_chars} such characters in all" if block_start is None else f"{bad_chars} in this block of it"
         line = raw.count(b"\n", 0, offset) + 1
-        raise DataError(
+        raise NotText8(
             f"{source}: character {char!r} at position {(block_start or 0) + offset} (line {line}) "
             f"is not one of the 27 text8 symbols (a-z and space); {count}. "
             "Fix the file, or pass --normalize to map it into text8 form"

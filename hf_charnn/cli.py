@@ -47,10 +47,9 @@ def cmd_evaluate_lm(args):
     model = load_model(args.model_dir, "lm")
     if model.vocabulary.kind == "text8":
         text = read_text_file(args.text, normalize=args.normalize)
-    else:  # the text as it is, in the model's own vocabulary (its errors name the character and its position)
-        text = read_text_file(args.text, as_is=True)
+    else:  # the text as it is, encoded once in the model's own vocabulary (errors name the character and position)
         try:
-            model.vocabulary.encode(text, source=args.text)
+            text = model.vocabulary.encode(read_text_file(args.text, as_is=True), source=args.text)
         except ValueError as error:
             raise UserError(str(error)) from None
     start = time.perf_counter()

@@ -30,8 +30,9 @@ from tqdm.auto import tqdm
 
 from .data import load_lm_texts
 from .errors import DataError, UserError
+from .run_files import cache_home
 from .text import NotText8, encode_bytes, encode_text, normalize_text
-from .tokenization_char_gru import CHARACTERS, Vocabulary
+from .tokenization_char_gru import Vocabulary
 
 CACHE_ENV = "HF_CHARNN_CACHE"
 CACHE_FORMAT = 1  # bump when the cache layout or the encoding changes
@@ -77,7 +78,7 @@ def cache_dir() -> Path:
     """$HF_CHARNN_CACHE, else hf_charnn/ under the Hugging Face cache ($HF_HOME, default ~/.cache/huggingface)."""
     if os.environ.get(CACHE_ENV):
         return Path(os.environ[CACHE_ENV])
-    return Path(os.environ.get("HF_HOME", Path.home() / ".cache" / "huggingface")) / "hf_charnn" / "corpora"
+    return cache_home() / "corpora"
 
 
 # -- reading sources block by block ----------------------------------------------------------------------------------
@@ -110,12 +111,17 @@ def _read_blocks(opener, name: str):
         raise DataError(f"{name}: cannot be read to the end ({error}); the file may be truncated") from None
 
 
-ENCODINGS = ("text8", "chars", "bytes")  # how a source is cached: text8 ids, the source's own characters, raw bytes
 MAX_CHARS = 256  # a source with more distinct characters cannot be cached as uint8 character ids
 
 
 class TooManyCharacters(DataError):
     """A `chars` encoding met more distinct characters than a uint8 id holds."""
+
+    def __init__(self, source: str, found: int):
+        super().__init__(
+            f"{source}: more than {MAX_CHARS - 1} distinct characters (found {found} so far); "
+            "train with --vocab bytes, or --normalize into text8 form"
+        )
 
 
 def _encode_blocks(blocks, source: str, normalize: bool, write, encoding: str = "text8", info: dict | None = None) -> int:
@@ -175,10 +181,7 @@ def _encode_chars(blocks, source: str, write, info: dict) -> int:
         new = sorted(set(text).difference(characters))
         if new:
             if len(characters) + len(new) > MAX_CHARS:
-                raise TooManyCharacters(
-                    f"{source}: more than {MAX_CHARS - 1} distinct characters (found {len(characters) + len(new)} so far); "
-                    "train with --vocab bytes, or --normalize into text8 form"
-                )
+                raise TooManyCharacters(source, len(characters) + len(new))
             for char in new:
                 table[ord(char)] = len(characters)
                 characters.append(char)
@@ -371,22 +374,20 @@ def _choose_vocabulary(config, encode_splits) -> tuple[dict, Vocabulary, str]:
             pass
     try:
         local = encode_splits("chars")
-    except TooManyCharacters as error:
+    except TooManyCharacters:
         if config.vocab == "chars":
             raise
-        return encode_splits("bytes"), Vocabulary("bytes"), f"bytes: auto ({str(error).split(': ', 1)[1].split(';')[0]})"
-    found = sorted(set("".join(ids.characters for ids in local.values() if ids is not None)))
-    if config.vocab == "auto" and set(found) <= set(CHARACTERS):
-        vocabulary, reason = Vocabulary(), "text8: auto (every character of the corpus is a text8 symbol)"
-    elif len(found) + bool(config.unk) > MAX_CHARS - (0 if config.unk else 1):
+        local = None
+    found = sorted(set("".join(ids.characters for ids in local.values() if ids is not None))) if local else []
+    if local is None or len(found) > MAX_CHARS - 1:
         if config.vocab == "chars":
-            raise DataError(f"{config.train_file or config.dataset_name}: {len(found)} distinct characters, more than 255; "
-                            "train with --vocab bytes")
-        return encode_splits("bytes"), Vocabulary("bytes"), f"bytes: auto ({len(found)} distinct characters, more than 255)"
-    else:
-        vocabulary = Vocabulary("chars", "".join(found), config.unk)
-        how = "asked for" if config.vocab == "chars" else "auto"
-        reason = f"chars: {how} ({len(found)} distinct characters in the training, validation and test texts)"
+            raise DataError(f"{config.train_file or config.dataset_name}: {len(found)} distinct characters, more than "
+                            f"{MAX_CHARS - 1}; train with --vocab bytes")
+        return encode_splits("bytes"), Vocabulary("bytes"), f"bytes: auto (more than {MAX_CHARS - 1} distinct characters)"
+    # (auto only gets here for text that is not text8 form: it tried text8 first)
+    vocabulary = Vocabulary("chars", "".join(found), config.unk)
+    how = "asked for" if config.vocab == "chars" else "auto"
+    reason = f"chars: {how} ({len(found)} distinct characters in the training, validation and test texts)"
     splits = {}
     for split, ids in local.items():
         if ids is None:

@@ -53,7 +53,7 @@ def to_model_text(model, raw: str) -> tuple[str, str]:
     return kept, f"Left out {len(raw) - len(kept)} of {len(raw)} characters this model has never seen."
 
 
-def _capped_text8(model, raw: str, limit: int, keep_end: bool = False) -> tuple[str, list[str]]:
+def _capped_text(model, raw: str, limit: int, keep_end: bool = False) -> tuple[str, list[str]]:
     """
     (the text as the model reads it, at most `limit` characters; the notes saying what capping and normalising
     did). The input is cut before any work is done on it (normalising spells digits out, so it is cut again after).
@@ -74,7 +74,7 @@ def _capped_text8(model, raw: str, limit: int, keep_end: bool = False) -> tuple[
 def generate_stream(model, prompt: str, temperature: float = 0.8, top_k: int = 5, length: int = 200, seed: int = 0):
     """Yields (text so far, note) while sampling `length` characters after `prompt`, one GRU step a character."""
     vocabulary = model.vocabulary
-    text, notes = _capped_text8(model, prompt, MAX_PROMPT_CHARS, keep_end=True)
+    text, notes = _capped_text(model, prompt, MAX_PROMPT_CHARS, keep_end=True)
     if not text:
         text = vocabulary.symbols[vocabulary.start_id]
         notes.append(f"The prompt was empty: starting from {'a space' if text == ' ' else repr(text)}.")
@@ -113,7 +113,7 @@ def score(model, raw: str, top: int = 5) -> dict:
     A `bytes` model scores bytes: a character of several bytes shows at its first, "·" at the others.
     """
     vocabulary = model.vocabulary
-    text, notes = _capped_text8(model, raw, MAX_SCORE_CHARS)
+    text, notes = _capped_text(model, raw, MAX_SCORE_CHARS)
     if not text:
         return {"text": "", "units": [], "bits": [], "alternatives": [], "bpc": float("nan"), "perplexity": float("nan"),
                 "unit": vocabulary.unit, "note": " ".join(notes + ["Nothing to score: type some text."])}
@@ -127,7 +127,7 @@ def score(model, raw: str, top: int = 5) -> dict:
         for probs, indices in zip(best.values, best.indices)
     ]
     bpc = sum(bits) / len(bits)
-    return {"text": text, "units": _units(vocabulary, text), "bits": bits, "alternatives": alternatives, "bpc": bpc,
+    return {"text": text, "units": _units(vocabulary, text, targets.tolist()), "bits": bits, "alternatives": alternatives, "bpc": bpc,
             "perplexity": 2**bpc, "unit": vocabulary.unit, "note": " ".join(notes)}
 
 
@@ -138,10 +138,10 @@ def _shown(vocabulary, index: int) -> str:
     return symbol
 
 
-def _units(vocabulary, text: str) -> list[str]:
-    """What each scored symbol shows: its character (bytes: the character at its first byte, "·" after)."""
+def _units(vocabulary, text: str, ids: list[int]) -> list[str]:
+    """What each scored symbol (`ids`, the ids of `text`) shows: its character (bytes: at its first byte, "·" after)."""
     if vocabulary.kind != "bytes":
-        return [vocabulary.symbols[index] for index in vocabulary.encode(text).tolist()]
+        return [vocabulary.symbols[index] for index in ids]
     return [unit for char in text for unit in [char] + ["·"] * (len(char.encode("utf-8")) - 1)]
 
 
@@ -153,7 +153,7 @@ def vowel_predictions(model, raw: str, classifier=None) -> dict:
     {"text", "positions", "p_vowel", "is_vowel", "accuracy", "source", "note"}.
     """
     code = _code(model)
-    text, notes = _capped_text8(model, raw, MAX_VOWEL_CHARS)
+    text, notes = _capped_text(model, raw, MAX_VOWEL_CHARS)
     source = "classifier" if classifier is not None else "LM vowel mass (zero-shot)"
     if classifier is None:
         classifier = _code(model).CharGRUForSequenceClassification.from_lm(model)

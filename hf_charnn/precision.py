@@ -20,6 +20,8 @@ from pathlib import Path
 
 import torch
 
+from .run_files import cache_home, write_atomically
+
 BF16_MIN_SPEEDUP = 1.2  # bf16 must win clearly
 PROBE_ROWS = 32  # the probe's batch rows and window length are capped so that it costs about a second
 PROBE_MAX_LENGTH = 64
@@ -30,7 +32,7 @@ def verdicts_file() -> Path:
     """$HF_CHARNN_PRECISION_CACHE, else hf_charnn/precision.json under the Hugging Face cache."""
     if os.environ.get(VERDICTS_ENV):
         return Path(os.environ[VERDICTS_ENV])
-    return Path(os.environ.get("HF_HOME", Path.home() / ".cache" / "huggingface")) / "hf_charnn" / "precision.json"
+    return cache_home() / "precision.json"
 
 
 def cpu_model() -> str:
@@ -138,8 +140,6 @@ def _write_verdicts(verdicts: dict):
     path = verdicts_file()
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        partial = path.with_name(f"{path.name}.partial-{os.getpid()}")
-        partial.write_text(json.dumps(verdicts, indent=1) + "\n")
-        os.replace(partial, path)
+        write_atomically(path, json.dumps(verdicts, indent=1) + "\n")
     except OSError:
         pass

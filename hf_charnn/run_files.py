@@ -52,6 +52,11 @@ def write_training_config(output_dir: str | os.PathLike, config):
     write_atomically(Path(output_dir) / TRAINING_CONFIG_FILE, json.dumps(config.portable(), indent=2) + "\n")
 
 
+def cache_home() -> Path:
+    """hf_charnn's folder under the Hugging Face cache ($HF_HOME, default ~/.cache/huggingface): corpora, precision."""
+    return Path(os.environ.get("HF_HOME", Path.home() / ".cache" / "huggingface")) / "hf_charnn"
+
+
 def fsync_path(path: str | os.PathLike):
     """Flush a file's or a folder's entry to the disk (a rename is only durable once its folder is synced)."""
     descriptor = os.open(path, os.O_RDONLY)

@@ -60,12 +60,11 @@ class Vocabulary:
         self.size = len(self.symbols)
         self.unk_id = self.size - 1 if self.unk else None
         self.to_id = {symbol: index for index, symbol in enumerate(self.symbols)}
-        # A code-point table for the vectorised encoding (code points above it are looked up one by one).
-        table_size = 1 + max([ord(symbol) for symbol in self.symbols if len(symbol) == 1 and ord(symbol) < 1 << 16] or [0])
-        self._table = np.full(table_size, -1, dtype=np.int64)
-        for symbol, index in self.to_id.items():
-            if len(symbol) == 1 and ord(symbol) < table_size:
-                self._table[ord(symbol)] = index
+        # A code-point table for the vectorised encoding, up to the highest code point of the vocabulary (any plane:
+        # emoji too); code points above it are outside the vocabulary.
+        code_points = [ord(symbol) for symbol in self.symbols if len(symbol) == 1]
+        self._table = np.full(1 + max(code_points, default=0), -1, dtype=np.int16)
+        self._table[code_points] = [self.to_id[chr(point)] for point in code_points]
 
     @classmethod
     def from_config(cls, config) -> "Vocabulary":
@@ -94,7 +93,7 @@ class Vocabulary:
         if self.kind == "bytes":
             return np.frombuffer(text.encode("utf-8", "surrogatepass"), dtype=np.uint8).astype(np.int64)
         points = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32).astype(np.int64)
-        ids = np.where(points < len(self._table), self._table[np.minimum(points, len(self._table) - 1)], -1)
+        ids = np.where(points < len(self._table), self._table[np.minimum(points, len(self._table) - 1)], -1).astype(np.int64)
         unknown = np.flatnonzero(ids < 0)
         if unknown.size:
             if self.unk:

@@ -42,6 +42,8 @@ def test_the_three_kinds():
         chars.encode("Zoë")
     assert unk.size == chars.size + 1 and unk.encode("Zo").tolist() == [unk.unk_id, unk.to_id["o"]]
     assert raw.size == 256 and raw.decode(raw.encode(MANY_SCRIPTS)) == MANY_SCRIPTS
+    emoji = Vocabulary("chars", "ab\U0001F600")  # beyond the Basic Multilingual Plane
+    assert emoji.encode("\U0001F600ab").tolist() == [2, 0, 1]
     assert len(raw.encode("ë")) == 2 and raw.decode(raw.encode("ë")[:1]) == "\ufffd"  # a cut character never raises
     with pytest.raises(ValueError, match="at most 256 symbols"):
         Vocabulary("chars", "".join(chr(0x4E00 + index) for index in range(300)))

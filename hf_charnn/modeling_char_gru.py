@@ -14,6 +14,7 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 from transformers import GenerationMixin, PreTrainedModel
+from transformers.generation.stopping_criteria import MaxLengthCriteria, StoppingCriteriaList
 from transformers import initialization as init
 from transformers.modeling_outputs import SequenceClassifierOutput
 from transformers.utils import ModelOutput
@@ -252,6 +253,10 @@ class CharGRUForSequenceClassification(CharGRUPreTrainedModel):
 class CharGRUForCausalLM(CharGRUPreTrainedModel, GenerationMixin):
     """GRU language model over the 27 characters; carries its state through `generate()` like RWKV."""
 
+    # generate() reads the prompt once and then takes one GRU-cell step per new character (see `_sample`); False runs
+    # every step through transformers' generic loop and the full forward (kept to measure the difference).
+    lean_generation = True
+
     def __init__(self, config: CharGRUConfig):
         super().__init__(config)
         self.char_gru = CharGRUModel(config)
@@ -287,6 +292,13 @@ class CharGRUForCausalLM(CharGRUPreTrainedModel, GenerationMixin):
             Targets already aligned with the inputs (`shift_labels[:, t]` follows `input_ids[:, t]`), for
             training on consecutive windows of a stream where the last position's target lies in the next window.
         """
+        use_cache = self.config.use_cache if use_cache is None else use_cache
+        one_step = state is not None and input_ids.shape[1] == 1 and labels is None and shift_labels is None
+        if one_step and self.lean_generation and not self.training:
+            # One new character of a text already read (generate()'s every step after the prompt): one GRU-cell step per
+            # layer, without the sequence machinery; the same numbers as the full path.
+            hidden, state = self._one_step(input_ids[:, 0], state)
+            return CharGRUCausalLMOutput(logits=self.lm_head(hidden)[:, None], state=state if use_cache else None)
         outputs = self.char_gru(input_ids, attention_mask=attention_mask, state=state, return_dict=True)
         logits = self.lm_head(outputs.last_hidden_state)
         loss = None
@@ -294,14 +306,89 @@ class CharGRUForCausalLM(CharGRUPreTrainedModel, GenerationMixin):
             loss = self.loss_function(
                 logits.float(), labels, vocab_size=self.config.vocab_size, shift_labels=shift_labels
             )
-        use_cache = self.config.use_cache if use_cache is None else use_cache
         return CharGRUCausalLMOutput(loss=loss, logits=logits, state=outputs.state if use_cache else None)
+
+    def _one_step(self, input_ids: torch.LongTensor, state: torch.FloatTensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The last layer's output and the new state after one character per row (eval mode: no dropout)."""
+        # Functional calls, not module calls: at one character a step the module machinery costs as much as the math.
+        gru = self.char_gru.gru
+        weights = gru._flat_weights  # per layer: weight_ih, weight_hh, bias_ih, bias_hh
+        layer_input = nn.functional.embedding(input_ids, self.char_gru.embeddings.weight).to(state.dtype)
+        new_state = []
+        for layer in range(gru.num_layers):
+            layer_input = torch.gru_cell(layer_input, state[layer], *weights[4 * layer : 4 * layer + 4])
+            new_state.append(layer_input)
+        return layer_input, layer_input[None] if len(new_state) == 1 else torch.stack(new_state)
 
     # -- generate() with a recurrent state ---------------------------------------------------------------
     def _update_model_kwargs_for_generation(self, outputs, model_kwargs, is_encoder_decoder=False, num_new_tokens=1):
         # `state` is not a name generate() copies from step to step by itself.
         model_kwargs["state"] = outputs.get("state")
         return super()._update_model_kwargs_for_generation(outputs, model_kwargs, is_encoder_decoder, num_new_tokens)
+
+    def prepare_inputs_for_generation(self, input_ids, attention_mask=None, state=None, use_cache=None, **kwargs):
+        # As transformers' Mamba and RWKV: once the prompt has been read, the state holds the whole text, and each step
+        # feeds only the newest character (its mask is all ones, so none is passed).
+        if not self.lean_generation:
+            return super().prepare_inputs_for_generation(input_ids, attention_mask=attention_mask, state=state, use_cache=use_cache, **kwargs)
+        if state is not None:
+            return {"input_ids": input_ids[:, -1:], "state": state, "use_cache": True}
+        return {"input_ids": input_ids, "attention_mask": attention_mask, "use_cache": use_cache}
+
+    def _sample(self, input_ids, logits_processor, stopping_criteria, generation_config, synced_gpus=False, streamer=None,
+                **model_kwargs):
+        """
+        Greedy decoding and sampling (generate()'s `_sample`) with one GRU-cell step per new character and no per-step
+        output objects: the same logits processors, stopping criteria and streamer as transformers' loop, the same tokens.
+        Anything this lean loop does not cover (scores or states returned, a state passed in, training mode, several
+        synced GPUs, `lean_generation = False`) goes through transformers' own loop.
+        """
+        lean = (
+            self.lean_generation and not self.training and not synced_gpus and not generation_config.return_dict_in_generate
+            and model_kwargs.get("state") is None and model_kwargs.get("inputs_embeds") is None
+            and model_kwargs.get("use_cache", True)
+        )
+        if not lean:
+            return super()._sample(input_ids, logits_processor, stopping_criteria, generation_config, synced_gpus=synced_gpus,
+                                   streamer=streamer, **model_kwargs)
+        pad_token_id = generation_config._pad_token_tensor
+        has_eos_stopping_criteria = any(hasattr(criteria, "eos_token_id") for criteria in stopping_criteria)
+        # The length limit is checked on the host (it ends every row at once); other criteria run as transformers runs them.
+        max_length = stopping_criteria.max_length
+        other_criteria = StoppingCriteriaList([criteria for criteria in stopping_criteria if not isinstance(criteria, MaxLengthCriteria)])
+        outputs = self(input_ids, attention_mask=model_kwargs.get("attention_mask"), use_cache=True, return_dict=True)
+        logits, state = outputs.logits[:, -1].float(), outputs.state
+        unfinished = torch.ones(input_ids.shape[0], dtype=torch.long, device=input_ids.device)
+        # The new ids are written into one buffer (a growing torch.cat copies the whole text at every step).
+        length = input_ids.shape[1]
+        buffer = input_ids.new_empty((input_ids.shape[0], max_length if max_length is not None else length + 1024))
+        buffer[:, :length] = input_ids
+        while True:
+            scores = logits_processor(input_ids, logits) if logits_processor else logits
+            if generation_config.do_sample:
+                next_ids = torch.multinomial(nn.functional.softmax(scores, dim=-1), num_samples=1).squeeze(1)
+            else:
+                next_ids = torch.argmax(scores, dim=-1)
+            if has_eos_stopping_criteria:  # finished rows get padding, as in transformers' loop
+                next_ids = next_ids * unfinished + pad_token_id * (1 - unfinished)
+            if length == buffer.shape[1]:
+                buffer = torch.cat([buffer, buffer.new_empty((buffer.shape[0], 1024))], dim=-1)
+            buffer[:, length] = next_ids
+            length += 1
+            input_ids = buffer[:, :length]
+            if streamer is not None:
+                streamer.put(next_ids.cpu())
+            if max_length is not None and length >= max_length:
+                break
+            if other_criteria:
+                unfinished = unfinished & ~other_criteria(input_ids, scores)
+                if unfinished.max() == 0:
+                    break
+            hidden, state = self._one_step(next_ids, state)
+            logits = nn.functional.linear(hidden, self.lm_head.weight, self.lm_head.bias).float()
+        if streamer is not None:
+            streamer.end()
+        return input_ids.clone()  # not a view of the larger buffer
 
     def _reorder_cache(self, state, beam_idx):
         return None if state is None else state.index_select(1, beam_idx.to(state.device))

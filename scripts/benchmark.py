@@ -89,20 +89,35 @@ def time_seed_preset(task: str, data_dir: str, workdir: Path, rows: int) -> dict
     return {"seconds": seconds, "chars_per_second": history[-1]["train_chars_per_second"], "config": full}
 
 
-def generation_numbers(model_dir: str, data_dir: str) -> dict:
-    from hf_charnn import CharTokenizer
+def generation_numbers(model_dir: str | None, data_dir: str, runs: int = 5) -> dict:
+    """
+    Generation and scoring speed of the trained LM (or, with no LM trained in this run, the default LM shape freshly
+    initialised: speed does not depend on the weights). Batch-1 generate is timed side by side, alternating: the lean
+    decoding loop (one GRU-cell step per character) and transformers' generic loop (`lean_generation = False`).
+    """
+    from hf_charnn import CharGRUForCausalLM, CharTokenizer
     from hf_charnn.loading import load_model
 
-    model = load_model(model_dir, "lm")
+    if model_dir:
+        model = load_model(model_dir, "lm")
+    else:
+        model = CharGRUForCausalLM(TrainingConfig.from_preset("lm", "default").model_config()).eval()
     tokenizer = CharTokenizer()
 
-    def seconds_for(new_chars: int, batch: int) -> float:
+    def seconds_for(new_chars: int, batch: int, lean: bool = True) -> float:
+        model.lean_generation = lean
         inputs = tokenizer(["the united states"] * batch, return_tensors="pt")
         start = time.perf_counter()
         model.generate(**inputs, max_new_tokens=new_chars, min_new_tokens=new_chars, do_sample=False)
-        return time.perf_counter() - start
+        seconds = time.perf_counter() - start
+        model.lean_generation = True
+        return seconds
 
-    seconds_for(10, 1)
+    seconds_for(10, 1), seconds_for(10, 1, lean=False)
+    lean, generic = [], []
+    for _ in range(runs):
+        lean.append(1000 / seconds_for(1000, 1))
+        generic.append(1000 / seconds_for(1000, 1, lean=False))
     t1000, t2000 = seconds_for(1000, 1), seconds_for(2000, 1)
     t_batch = seconds_for(1000, 32)
     train_text, _ = load_lm_texts(data_dir)
@@ -110,7 +125,9 @@ def generation_numbers(model_dir: str, data_dir: str) -> dict:
     model.get_log_prob_sequence(train_text, " ")
     score_seconds = time.perf_counter() - start
     return {
-        "batch1_chars_per_second": 1000 / t1000,
+        "batch1_chars_per_second": statistics.median(lean),
+        "batch1_generic_chars_per_second": statistics.median(generic),
+        "batch1_ratio": statistics.median(l / g for l, g in zip(lean, generic)),
         "batch32_chars_per_second": 32 * 1000 / t_batch,
         "ratio_2000_vs_1000": t2000 / t1000,
         "score_chars_per_second": len(train_text) / score_seconds,
@@ -136,7 +153,10 @@ def main(argv=None) -> int:
     parser.add_argument("--data-dir", default=None, help="exercise data (default: $HF_CHARNN_DATA, else the packaged files)")
     parser.add_argument("--runs", type=int, default=3, help="runs of each default preset (medians are reported)")
     parser.add_argument("--seed-rows", type=int, default=1000, help="training rows timed for the seed preset")
-    parser.add_argument("--tasks", nargs="+", default=["lm", "classifier", "lm-transfer"], choices=["lm", "classifier", "lm-transfer"])
+    parser.add_argument(
+        "--tasks", nargs="+", default=["lm", "classifier", "lm-transfer"], choices=["lm", "classifier", "lm-transfer", "generate"],
+        help="generate: only the inference table (on the default LM shape when no LM is trained in this run)",
+    )
     parser.add_argument("--output", help="also write the table (markdown) here")
     args = parser.parse_args(argv)
 
@@ -154,6 +174,8 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
         for task in args.tasks:
+            if task == "generate":
+                continue  # timed below, after the LM runs
             if task == "lm-transfer":
                 lines.append(lm_transfer_row(args.data_dir, workdir))
                 continue
@@ -178,13 +200,16 @@ def main(argv=None) -> int:
             if task == "lm":
                 lm_dir = runs[0]["output_dir"]
             print("\n".join(lines[-2:]), file=sys.stderr, flush=True)
-        if lm_dir:
+        if lm_dir or "generate" in args.tasks:
             numbers = generation_numbers(lm_dir, args.data_dir)
             lines += [
                 "",
-                "| LM inference | value | target |",
+                f"| LM inference ({'the trained default LM' if lm_dir else 'default LM shape, untrained'}) | value | target |",
                 "|---|---|---|",
-                f"| generate, batch 1 (new chars/s) | {numbers['batch1_chars_per_second']:.0f} | >= 1000 |",
+                f"| generate, batch 1 (new chars/s, median of 5) | {numbers['batch1_chars_per_second']:.0f} | >= 1000 |",
+                f"| generate, batch 1, transformers' generic loop (`lean_generation = False`) | "
+                f"{numbers['batch1_generic_chars_per_second']:.0f} | |",
+                f"| batch-1 speed-up of the lean loop (median of paired runs) | {numbers['batch1_ratio']:.2f}x | >= 3x |",
                 f"| generate, batch 32 (new chars/s) | {numbers['batch32_chars_per_second']:.0f} | |",
                 f"| time for 2000 new chars / time for 1000 | {numbers['ratio_2000_vs_1000']:.2f} | <= 2.2 |",
                 f"| get_log_prob_sequence over 100k chars (chars/s) | {numbers['score_chars_per_second']:.0f} | >= 200000 |",

@@ -2,6 +2,7 @@ import pytest
 import torch
 from transformers import pipeline
 
+import hf_charnn
 from hf_charnn import CharTokenizer
 from hf_charnn.cli import main
 
@@ -18,12 +19,51 @@ def greedy(model, tokenizer, prompts, **kwargs):
 
 
 def test_each_new_character_costs_one_gru_step(random_lm, tokenizer, monkeypatch):
-    widths = []
-    original = random_lm.char_gru.forward
-    monkeypatch.setattr(random_lm.char_gru, "forward", lambda ids, **kw: widths.append(ids.shape[1]) or original(ids, **kw))
+    widths, steps = [], []
+    original_forward, original_step = random_lm.char_gru.forward, random_lm._one_step
+    monkeypatch.setattr(random_lm.char_gru, "forward", lambda ids, **kw: widths.append(ids.shape[1]) or original_forward(ids, **kw))
+    monkeypatch.setattr(random_lm, "_one_step", lambda ids, state: steps.append(ids.shape) or original_step(ids, state))
     greedy(random_lm, tokenizer, ["the united states"])
-    assert widths[0] == len("the united states") and set(widths[1:]) == {1}
-    assert len(widths) == 12
+    # The prompt is read once; then one GRU-cell step per new character (the 12th needs no step after it).
+    assert widths == [len("the united states")]
+    assert steps == [torch.Size([1])] * 11
+
+
+@pytest.mark.parametrize("layers", [1, 2])
+def test_lean_decoding_gives_the_tokens_of_transformers_loop(layers, tokenizer):
+    torch.manual_seed(0)
+    model = hf_charnn.CharGRUForCausalLM(hf_charnn.CharGRUConfig(embedding_size=8, hidden_size=16, num_hidden_layers=layers)).eval()
+    inputs = tokenizer(["the united states", "a", "some kind of"], return_tensors="pt", padding=True)
+    runs = [
+        dict(max_new_tokens=30, do_sample=False),
+        dict(max_new_tokens=30, do_sample=True, temperature=0.8, top_k=5),
+        dict(max_new_tokens=30, do_sample=True, top_p=0.9, repetition_penalty=1.3),
+        dict(max_new_tokens=30, do_sample=False, eos_token_id=tokenizer.index_of("e"), pad_token_id=26),  # rows stop early
+    ]
+    for settings in runs:
+        outputs, streamed = [], []
+        for lean in (True, False):
+            model.lean_generation = lean
+            streamer = _Collect()
+            torch.manual_seed(3)
+            outputs.append(model.generate(**inputs, streamer=streamer, **settings))
+            streamed.append(streamer.tokens)
+        model.lean_generation = True
+        assert torch.equal(outputs[0], outputs[1]), settings
+        assert streamed[0] == streamed[1], settings
+
+
+class _Collect:
+    """A streamer that records what generate() hands it."""
+
+    def __init__(self):
+        self.tokens = []
+
+    def put(self, value):
+        self.tokens.append(value.tolist())
+
+    def end(self):
+        self.tokens.append("end")
 
 
 def test_without_cache_the_greedy_text_is_the_same(random_lm, tokenizer):

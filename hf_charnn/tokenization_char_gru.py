@@ -175,6 +175,11 @@ class CharTokenizer(PreTrainedTokenizer):
         self.vocabulary = Vocabulary(vocab_kind, characters, unk)
         self.vocab = dict(self.vocabulary.to_id)
         self.ids_to_chars = dict(enumerate(self.vocabulary.symbols))
+        # The beginning of a text is the start symbol the models score texts after (a space for text8), declared as
+        # bos_token so that clients which prefix a text with BOS (lm-eval's rolling loglikelihood) need no settings.
+        # It is never added by encoding, is one of the vocabulary's own symbols (no new id, no new embedding row), and
+        # decoding keeps it (see `_decode`).
+        kwargs.setdefault("bos_token", self.vocabulary.symbols[self.vocabulary.start_id])
         super().__init__(pad_token=pad_token, padding_side=padding_side, vocab_kind=vocab_kind, **kwargs)
 
     @classmethod
@@ -222,6 +227,14 @@ class CharTokenizer(PreTrainedTokenizer):
         raise ValueError(
             f"id {index} is not in the character vocabulary (0-{self.vocabulary.size - 1}, or {self.vocabulary.size} for padding)"
         )
+
+    def _decode(self, token_ids, skip_special_tokens: bool = False, clean_up_tokenization_spaces=None, **kwargs) -> str:
+        # skip_special_tokens drops padding (and tokens added after the vocabulary), never a symbol of the vocabulary:
+        # the bos symbol is a real character (a space), and a generated text keeps its spaces.
+        ids = [int(token_ids)] if isinstance(token_ids, int) else [int(index) for index in token_ids]
+        if skip_special_tokens:
+            ids = [index for index in ids if 0 <= index < self.vocabulary.size]
+        return self.convert_tokens_to_string([self._convert_id_to_token(index) for index in ids])
 
     def convert_tokens_to_string(self, tokens: list[str]) -> str:
         if self.vocabulary.kind == "bytes":

@@ -59,12 +59,48 @@ def cmd_evaluate_lm(args):
 
 
 def cmd_evaluate_classifier(args):
-    from .data import load_classification_examples
-    from .evaluation import evaluate_classifier
+    from .evaluation import evaluate_classifier, evaluate_labeled
     from .loading import load_model
 
-    examples = load_classification_examples(args.data_dir, args.split, normalize=args.normalize)
-    _print_result(evaluate_classifier(load_model(args.model_dir, "classifier"), *examples), args.output)
+    model = load_model(args.model_dir, "classifier")
+    if args.file:
+        texts, gold = _labeled_file_for(model, args)
+        result = evaluate_labeled(model, texts, gold, [model.config.id2label[index] for index in range(model.config.num_labels)])
+    else:
+        from .data import load_classification_examples
+
+        result = evaluate_classifier(model, *load_classification_examples(args.data_dir, args.split, normalize=args.normalize))
+    if args.confusion_matrix:
+        from .hub import plot_confusion_matrix
+
+        plot_confusion_matrix(result["confusion_matrix"], Path(args.confusion_matrix))
+    _print_result(result, args.output)
+
+
+def _labeled_file_for(model, args) -> tuple[list[str], list[int]]:
+    """A labeled file's texts (checked against the model's vocabulary) and its labels as the model's label ids."""
+    from types import SimpleNamespace
+
+    from .labeled_data import _columns, read_labeled_file
+    from .text import normalize_text
+
+    columns = SimpleNamespace(text_column=args.text_column, label_column=args.label_column)
+    texts, labels, names = _columns(read_labeled_file(args.file), args.file, columns)
+    label2id = {str(name): index for name, index in model.config.label2id.items()}
+    gold = []
+    for row, label in enumerate(labels):
+        name = names[label] if names is not None else str(label)
+        if name not in label2id:
+            raise UserError(f"{args.file}, row {row + 1}: label {name!r} is not one of the model's labels ({', '.join(label2id)})")
+        gold.append(label2id[name])
+    if args.normalize:
+        texts = [normalize_text(text) for text in texts]
+    for row, text in enumerate(texts):
+        try:
+            model.vocabulary.encode(text, source=f"{args.file}, row {row + 1}")
+        except ValueError as error:
+            raise UserError(str(error)) from None
+    return texts, gold
 
 
 def cmd_train(args):
@@ -181,7 +217,7 @@ def cmd_report(args):
 
 
 def _add_training_flags(parser: argparse.ArgumentParser, task: str):
-    from .config import CORPORA, LR_SCHEDULES, MIXED_PRECISION_CHOICES, OPTIMIZERS, PRESETS, REPORT_TO_CHOICES, VOCABS
+    from .config import LR_SCHEDULES, MIXED_PRECISION_CHOICES, OPTIMIZERS, PRESETS, REPORT_TO_CHOICES
 
     parser.add_argument("--data-dir", help=DATA_DIR_HELP)
     parser.add_argument("--output-dir", help=f"where checkpoints, metrics and the model go (default: runs/{task})")
@@ -218,30 +254,12 @@ def _add_training_flags(parser: argparse.ArgumentParser, task: str):
             "--carry-state", action=argparse.BooleanOptionalAction, default=None,
             help="carry the GRU state across consecutive windows (truncated BPTT)",
         )
-        corpus = parser.add_argument_group("corpus (default: the exercise's text8-100k.txt and text8-dev.txt)")
-        corpus.add_argument("--train-file", help="plain text to train on (.txt, .gz or .zip)")
-        corpus.add_argument("--validation-file", help="plain text to validate on (default: the last 5 %% of --train-file)")
-        corpus.add_argument("--test-file", help="plain text scored once at the end")
-        corpus.add_argument("--dataset-name", help="datasets.load_dataset name: a Hub id or a local folder / builder")
-        corpus.add_argument("--dataset-config", help="the dataset's configuration name")
-        corpus.add_argument("--text-column", help="the dataset's text column (default: text)")
-        corpus.add_argument("--corpus", choices=CORPORA, help="text8: the whole text8, split 90M / 5M / 5M")
-        corpus.add_argument("--text8-source", help="text8's URL (default), a local text8.zip, or the text8 file")
-        corpus.add_argument(
-            "--validation-split-percentage", type=float, help="held out of the training text when no validation text is given (5)"
-        )
-        corpus.add_argument(
-            "--vocab", choices=VOCABS,
-            help="auto (default): text8 when every character is a text8 symbol, else the corpus's own characters when "
-            "there are at most 255, else bytes; chars; bytes (any text, metrics per byte); text8",
-        )
-        corpus.add_argument("--unk", action="store_true", default=None,
-                            help="a chars vocabulary gets <unk>, where unseen characters go at inference")
     else:
         group.add_argument(
             "--prefix-labels", action=argparse.BooleanOptionalAction, default=None,
-            help="also train on every prefix of each example (its next character's label)",
+            help="vowel/consonant task: also train on every prefix of each example (its next character's label)",
         )
+    _add_data_flags(parser, task)
     run = parser.add_argument_group("run")
     run.add_argument("--eval-steps", type=int, help="validate every N steps (default: after each epoch)")
     if task == "lm":
@@ -270,6 +288,43 @@ def _add_training_flags(parser: argparse.ArgumentParser, task: str):
     parser.set_defaults(func=cmd_train, task=task)
 
 
+def _add_data_flags(parser: argparse.ArgumentParser, task: str):
+    """Where a run's texts come from: for the LM a corpus, for the classifier labeled texts (default: the exercise's)."""
+    from .config import CORPORA, VOCABS
+
+    if task == "lm":
+        data = parser.add_argument_group("corpus (default: the exercise's text8-100k.txt and text8-dev.txt)")
+        data.add_argument("--train-file", help="plain text to train on (.txt, .gz or .zip)")
+        data.add_argument("--validation-file", help="plain text to validate on (default: the last 5 %% of --train-file)")
+        data.add_argument("--test-file", help="plain text scored once at the end")
+    else:
+        data = parser.add_argument_group("labeled texts (default: the exercise's vowel/consonant example files)")
+        data.add_argument("--train-file", help="labeled texts to train on: .csv, .tsv, .json or .jsonl with a text and a label column")
+        data.add_argument(
+            "--validation-file", help="labeled texts to validate on (default: a stratified 5 %% of --train-file, see below)"
+        )
+        data.add_argument("--test-file", help="labeled texts scored once at the end")
+    data.add_argument("--dataset-name", help="datasets.load_dataset name: a Hub id or a local folder / builder")
+    data.add_argument("--dataset-config", help="the dataset's configuration name")
+    data.add_argument("--text-column", help="the text column of the files or dataset (default: text)")
+    if task == "lm":
+        data.add_argument("--corpus", choices=CORPORA, help="text8: the whole text8, split 90M / 5M / 5M")
+        data.add_argument("--text8-source", help="text8's URL (default), a local text8.zip, or the text8 file")
+    else:
+        data.add_argument("--label-column", help="the label column (default: label); its values become the model's labels")
+    data.add_argument(
+        "--validation-split-percentage", type=float,
+        help="held out of the training data when no validation data is given (5; for labeled texts, 5 %% of each label)",
+    )
+    data.add_argument(
+        "--vocab", choices=VOCABS,
+        help="auto (default): text8 when every character is a text8 symbol, else the data's own characters when "
+        "there are at most 255, else bytes; chars; bytes (any text%s); text8" % (", metrics per byte" if task == "lm" else ""),
+    )
+    data.add_argument("--unk", action="store_true", default=None,
+                      help="a chars vocabulary gets <unk>, where unseen characters go at inference")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from . import __version__
 
@@ -294,16 +349,24 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate_lm.add_argument("--output", help="also write the JSON here")
     evaluate_lm.set_defaults(func=cmd_evaluate_lm)
 
-    evaluate_clf = commands.add_parser("evaluate-classifier", help="accuracy of a saved classifier")
+    evaluate_clf = commands.add_parser(
+        "evaluate-classifier", help="accuracy, macro-F1, per-label precision/recall and confusion matrix of a saved classifier"
+    )
     evaluate_clf.add_argument("model_dir")
+    evaluate_clf.add_argument("--file", help="labeled texts (.csv, .tsv, .json, .jsonl); default: the exercise's examples")
+    evaluate_clf.add_argument("--text-column", default="text", help="the file's text column (default: text)")
+    evaluate_clf.add_argument("--label-column", default="label", help="the file's label column (default: label)")
     evaluate_clf.add_argument("--data-dir", help=DATA_DIR_HELP)
-    evaluate_clf.add_argument("--split", default="dev", choices=["dev", "train"])
-    evaluate_clf.add_argument("--normalize", action="store_true", help="map the examples into text8 form first")
+    evaluate_clf.add_argument("--split", default="dev", choices=["dev", "train"], help="the exercise's examples: which split")
+    evaluate_clf.add_argument("--normalize", action="store_true", help="map the texts into text8 form first")
+    evaluate_clf.add_argument("--confusion-matrix", help="also draw the confusion matrix into this PNG")
     evaluate_clf.add_argument("--output", help="also write the JSON here")
     evaluate_clf.set_defaults(func=cmd_evaluate_classifier)
 
     _add_training_flags(commands.add_parser("train-lm", help="train the character LM"), "lm")
-    _add_training_flags(commands.add_parser("train-classifier", help="train the vowel/consonant classifier"), "classifier")
+    _add_training_flags(
+        commands.add_parser("train-classifier", help="train a classifier: your labeled texts, or the vowel/consonant exercise"), "classifier"
+    )
 
     generate = commands.add_parser("generate", help="continue a prompt with a saved LM")
     generate.add_argument("model_dir")

@@ -45,6 +45,7 @@ class TrainingConfig:
     dataset_name: str | None = None  # datasets.load_dataset: a Hub id or a local folder / builder
     dataset_config: str | None = None
     text_column: str = "text"
+    label_column: str = "label"  # classifier files / datasets: the column of labels
     corpus: str | None = None  # "text8": the whole text8, 90M / 5M / 5M characters
     text8_source: str | None = None  # where --corpus text8 comes from (default: its URL); a URL, a zip or the file
     validation_split_percentage: float = 5.0  # held out of the training corpus when no validation text is given
@@ -72,7 +73,9 @@ class TrainingConfig:
     carry_state: bool = True
     exclude_dev_examples: bool = False  # mask every dev classification window out of the LM's targets
     # classifier data
-    prefix_labels: bool = False  # also train on every prefix of each example (see data.classification_dataset)
+    # also train on every prefix of each example (see data.classification_dataset); the vowel task only (its labels are
+    # about the next letter), so it does nothing for the user's own labels
+    prefix_labels: bool = False
     init_from: str | None = None  # a saved LM whose embedding and GRU start the classifier (its sizes win)
     transfer_from_lm: bool = False  # first train a leak-free LM (dev windows excluded), then start from it
     # Keep the last N training examples of each class out of training (a classifier never sees them; an LM never
@@ -134,8 +137,16 @@ class TrainingConfig:
             raise UserError(f"give one corpus, not {' and '.join('--' + name.replace('_', '-') for name in sources)}")
         if (self.validation_file or self.test_file) and not self.train_file:
             raise UserError("--validation-file / --test-file need --train-file")
-        if self.uses_corpus() and self.task != "lm":
-            raise UserError("corpus options are for train-lm; the classifier reads the exercise's example files")
+        if self.task == "classifier" and self.corpus:
+            raise UserError("--corpus text8 is an LM corpus; a classifier reads labeled texts (--train-file or --dataset-name)")
+        if self.task == "classifier" and self.uses_corpus():
+            # These are the vowel/consonant exercise's recipes: they read its example files.
+            exercise_only = [name for name in ("transfer_from_lm", "holdout_examples", "init_from") if getattr(self, name)]
+            if exercise_only:
+                raise UserError(
+                    f"{', '.join('--' + name.replace('_', '-') for name in exercise_only)}: only for the vowel/consonant "
+                    "exercise data, not with --train-file / --dataset-name"
+                )
         for name in (
             "embedding_size", "hidden_size", "num_hidden_layers", "batch_size", "chunk_size", "epochs",
             "max_steps", "eval_steps", "save_steps", "logging_steps", "eval_chars", "eval_streams",
@@ -167,12 +178,19 @@ class TrainingConfig:
                 settings[name] = Path(settings[name]).name
         return settings
 
-    def model_config(self, vocabulary=None):
-        """The model's config: these sizes, over `vocabulary` (a `Vocabulary`; text8 when not given)."""
+    def model_config(self, vocabulary=None, label_names: list[str] | None = None):
+        """
+        The model's config: these sizes, over `vocabulary` (a `Vocabulary`; text8 when not given), and for a classifier of
+        the user's labels, `id2label` / `label2id` from `label_names` (else consonant / vowel).
+        """
         from .configuration_char_gru import CharGRUConfig
 
+        labels = {}
+        if label_names:
+            labels = {"id2label": dict(enumerate(label_names)), "label2id": {name: index for index, name in enumerate(label_names)}}
         return CharGRUConfig(
             **(vocabulary.config_kwargs() if vocabulary is not None else {}),
+            **labels,
             embedding_size=self.embedding_size,
             hidden_size=self.hidden_size,
             num_hidden_layers=self.num_hidden_layers,

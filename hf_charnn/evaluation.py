@@ -17,17 +17,56 @@ SANITY_TOLERANCE = 1e-3
 NORMALIZATION_TOLERANCE = 0.01
 
 
+CLASSIFIER_BATCH = 256  # texts predicted at once (texts of any length: memory stays bounded)
+
+
 def evaluate_classifier(model, consonant_examples: list[str], vowel_examples: list[str]) -> dict:
-    """Accuracy (in percent) on consonant examples (label 0) and vowel examples (label 1)."""
-    contexts = list(consonant_examples) + list(vowel_examples)
+    """The exercise's evaluation: consonant examples (label 0) and vowel examples (label 1); see `evaluate_labeled`."""
+    texts = list(consonant_examples) + list(vowel_examples)
     gold = [0] * len(consonant_examples) + [1] * len(vowel_examples)
-    if hasattr(model, "predict_batch"):
-        predictions = model.predict_batch(contexts)
-    else:
-        predictions = [model.predict(context) for context in contexts]
-    correct = sum(int(prediction) == label for prediction, label in zip(predictions, gold))
-    total = len(gold)
-    return {"correct": correct, "total": total, "accuracy": 100.0 * correct / total if total else 0.0}
+    return evaluate_labeled(model, texts, gold, ["consonant", "vowel"])
+
+
+def evaluate_labeled(model, texts: list[str], gold: list[int], label_names: list[str]) -> dict:
+    """Accuracy (in percent), macro-F1, per-label precision / recall / F1 and the confusion matrix of `model` on `texts`."""
+    predictions = []
+    for start in range(0, len(texts), CLASSIFIER_BATCH):
+        batch = texts[start : start + CLASSIFIER_BATCH]
+        if hasattr(model, "predict_batch"):
+            predictions += [int(prediction) for prediction in model.predict_batch(batch)]
+        else:
+            predictions += [int(model.predict(text)) for text in batch]
+    return classification_report(gold, predictions, label_names)
+
+
+def classification_report(gold: list[int], predicted: list[int], label_names: list[str]) -> dict:
+    """
+    `correct`, `total`, `accuracy` (%), `macro_f1` (%, the mean F1 over the labels that occur in `gold` or
+    `predicted`, as scikit-learn averages), `per_label` {name: precision, recall, f1 (%), support} and
+    `confusion_matrix` {labels, matrix}: row = true label, column = predicted label.
+    """
+    size = len(label_names)
+    matrix = np.zeros((size, size), dtype=np.int64)
+    if len(gold):
+        np.add.at(matrix, (np.asarray(gold), np.asarray(predicted)), 1)
+    per_label, f1_scores = {}, []
+    for index, name in enumerate(label_names):
+        true_positives, support, predicted_count = matrix[index, index], matrix[index].sum(), matrix[:, index].sum()
+        precision = true_positives / predicted_count if predicted_count else 0.0
+        recall = true_positives / support if support else 0.0
+        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+        per_label[name] = {"precision": 100.0 * float(precision), "recall": 100.0 * float(recall), "f1": 100.0 * float(f1), "support": int(support)}
+        if support or predicted_count:
+            f1_scores.append(100.0 * f1)
+    correct, total = int(np.trace(matrix)), int(matrix.sum())
+    return {
+        "correct": correct,
+        "total": total,
+        "accuracy": 100.0 * correct / total if total else 0.0,
+        "macro_f1": float(np.mean(f1_scores)) if f1_scores else 0.0,
+        "per_label": per_label,
+        "confusion_matrix": {"labels": list(label_names), "matrix": matrix.tolist()},
+    }
 
 
 def _vocabulary(model):

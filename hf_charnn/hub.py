@@ -20,6 +20,33 @@ CARD_HYPERPARAMETERS = (
 
 
 LEARNING_CURVES_FILE = "learning_curves.png"
+CONFUSION_MATRIX_FILE = "confusion_matrix.png"
+
+
+def plot_confusion_matrix(confusion: dict, path: Path):
+    """A classifier's confusion matrix ({labels, matrix}: rows true, columns predicted) as a PNG with the counts."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    labels, matrix = confusion["labels"], np.asarray(confusion["matrix"])
+    size = max(3.5, 0.6 * len(labels) + 2)
+    figure, axes = plt.subplots(figsize=(size, size))
+    axes.imshow(matrix, cmap="Blues")
+    shown = [label if len(label) <= 14 else label[:13] + "…" for label in labels]
+    axes.set_xticks(range(len(labels)), shown, rotation=45, ha="right")
+    axes.set_yticks(range(len(labels)), shown)
+    axes.set(xlabel="predicted label", ylabel="true label", title="confusion matrix (validation)")
+    if len(labels) <= 20:
+        for row in range(len(labels)):
+            for column in range(len(labels)):
+                dark = matrix[row, column] > matrix.max() / 2
+                axes.text(column, row, int(matrix[row, column]), ha="center", va="center", color="white" if dark else "black")
+    figure.tight_layout()
+    figure.savefig(path, dpi=90)
+    plt.close(figure)
 
 
 def plot_learning_curves(rows: list[dict], path: Path, task: str) -> bool:
@@ -51,7 +78,7 @@ def plot_learning_curves(rows: list[dict], path: Path, task: str) -> bool:
 
 def model_card(
     task: str, results: dict, config, train_seconds: float, repo_id: str | None = None, test_results: dict | None = None,
-    curves: bool = False, precision: str = "no", vocabulary=None,
+    curves: bool = False, precision: str = "no", vocabulary=None, confusion: bool = False,
 ):
     """
     The model card rendered from `model_cards/{lm,classifier}.md` with the eval results as `model-index`: for an
@@ -77,17 +104,26 @@ def model_card(
             ]
         pipeline_tag = "text-generation"
     else:
-        evaluations = [EvalResult(
-            task_type="text-classification", dataset_type="text8", dataset_name="text8 vowel/consonant (exercise dev)",
-            dataset_split="dev", metric_type="accuracy", metric_name="Accuracy", metric_value=round(results["accuracy"], 2),
-        )]
+        own_labels = bool(config.train_file or config.dataset_name)
+        dataset = (dict(dataset_type=data["type"], dataset_name=data["name"], dataset_split="validation") if own_labels else
+                   dict(dataset_type="text8", dataset_name="text8 vowel/consonant (exercise dev)", dataset_split="dev"))
+        evaluations = [
+            EvalResult(task_type="text-classification", **dataset, metric_type="accuracy", metric_name="Accuracy",
+                       metric_value=round(results["accuracy"], 2)),
+        ]
+        if "macro_f1" in results:
+            evaluations.append(EvalResult(task_type="text-classification", **dataset, metric_type="f1", metric_name="Macro F1",
+                                          metric_value=round(results["macro_f1"], 2)))
         pipeline_tag = "text-classification"
     card_data = ModelCardData(
         language="en", license="apache-2.0", library_name="transformers", pipeline_tag=pipeline_tag,
-        tags=["hf_charnn", "char-gru", "character-level", "text8"], datasets=["text8"],
+        tags=["hf_charnn", "char-gru", "character-level", *(["text8"] if data["type"] == "text8" else [])],
+        datasets=[data["type"]] if data["type"] not in ("text", "labeled texts") else None,
         model_name=repo_id.split("/")[-1], eval_results=evaluations,
     )
     values = dataclasses.asdict(config)
+    # Settings the run did not use: the LM's windows for a classifier, the vowel task's prefix labels for other labels.
+    not_used = () if task == "lm" else ("chunk_size", "carry_state", *(("prefix_labels",) if config.train_file or config.dataset_name else ()))
     return ModelCard.from_template(
         card_data,
         template_path=str(template),
@@ -97,6 +133,9 @@ def model_card(
         test_results=test_results,
         data=data,
         curves=LEARNING_CURVES_FILE if curves else None,
+        confusion=CONFUSION_MATRIX_FILE if confusion else None,
+        own_labels=bool(config.train_file or config.dataset_name), label_column=config.label_column, text_column=config.text_column,
+        example=_example_text(vocabulary, "some text to classify"),
         train_seconds=train_seconds,
         precision="bf16 mixed precision (loss in fp32)" if precision == "bf16" else "fp32",
         vocabulary=describe_vocabulary(vocabulary),
@@ -104,7 +143,7 @@ def model_card(
         prompt=_example_text(vocabulary, " a person "), continuation=_example_text(vocabulary, "sits there"),
         rate=rate, rate_name=rate_name.lower(), unit="bytes" if rate == "bpb" else "characters",
         device="CUDA" if torch.cuda.is_available() and not config.cpu else f"CPU ({torch.get_num_threads()} threads)",
-        hyperparameters={key: values[key] for key in CARD_HYPERPARAMETERS if key in values and values[key] is not None},
+        hyperparameters={key: values[key] for key in CARD_HYPERPARAMETERS if values.get(key) is not None and key not in not_used},
     )
 
 
@@ -143,7 +182,8 @@ def card_for_repo(card: str, repo_id: str) -> str:
 def corpus_description(config) -> dict:
     """The training data in words, for the card: {"type": dataset id, "name": description, "train": what was read}."""
     if config.train_file:
-        return {"type": "text", "name": Path(config.train_file).name, "train": f"the file `{Path(config.train_file).name}`"}
+        kind = "labeled texts" if config.task == "classifier" else "text"
+        return {"type": kind, "name": Path(config.train_file).name, "train": f"the file `{Path(config.train_file).name}`"}
     if config.dataset_name:
         return {"type": config.dataset_name, "name": config.dataset_name, "train": f"the dataset `{config.dataset_name}`"}
     if config.corpus == "text8":

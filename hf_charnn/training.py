@@ -43,8 +43,9 @@ from .config import PRESETS, TASKS, TrainingConfig  # noqa: F401  (re-exported: 
 from .corpus import LMWindows, load_corpus
 from .data import classification_dataset, example_windows, load_classification_examples
 from .errors import DataError, UserError
-from .evaluation import bits_per_char, evaluate_classifier, evaluate_lm, score_text
-from .hub import LEARNING_CURVES_FILE, model_card, plot_learning_curves
+from .evaluation import bits_per_char, evaluate_classifier, evaluate_labeled, evaluate_lm, score_text
+from .hub import CONFUSION_MATRIX_FILE, LEARNING_CURVES_FILE, model_card, plot_confusion_matrix, plot_learning_curves
+from .labeled_data import LabeledRows, PaddedBatches, load_labeled_data, uses_labeled_data
 from .modeling_char_gru import CharGRUForCausalLM, CharGRUForSequenceClassification
 from .precision import cpu_requested, run_precision
 from .run_files import append_metrics_row, keep_metrics_up_to, read_metrics, write_eval_results, write_training_config
@@ -66,12 +67,16 @@ class TaskData:
 
     model_class: type
     train_dataset: torch.utils.data.Dataset
-    validation: object  # LM: the validation ids; classifier: (consonant examples, vowel examples)
-    test: object = None  # LM only: the test ids, when the corpus has a test split
+    validation: object  # LM: the validation ids; classifier: (texts, label ids)
+    test: object = None  # the test ids (LM) or (texts, label ids) (classifier), when the data has a test split
     description: str = "exercise data"
     fingerprint: dict = dataclasses.field(default_factory=dict)  # {split: "chars:digest"}, compared on resume
     vocabulary: Vocabulary = dataclasses.field(default_factory=Vocabulary)
     vocabulary_reason: str = "text8"
+    # classifier: the labels (ids in this order), the validation rows the loop scores, and how rows become batches
+    label_names: list = dataclasses.field(default_factory=lambda: ["consonant", "vowel"])
+    validation_dataset: torch.utils.data.Dataset | None = None
+    collate_fn: object = None  # None: the rows are already of one length
 
 
 def _digest(*parts) -> str:
@@ -100,13 +105,27 @@ def build_task_data(config: TrainingConfig) -> TaskData:
         test = np.asarray(corpus.test) if corpus.test is not None else None
         return TaskData(CharGRUForCausalLM, windows, np.asarray(corpus.validation), test, corpus.description, corpus.fingerprint,
                         corpus.vocabulary, corpus.vocabulary_reason)
+    if uses_labeled_data(config):
+        labeled = load_labeled_data(config)
+        batches = PaddedBatches(pad_id=labeled.vocabulary.size)
+        test = (labeled.test.texts, labeled.test.labels) if labeled.test is not None else None
+        return TaskData(
+            CharGRUForSequenceClassification, LabeledRows(labeled.train, labeled.vocabulary),
+            (labeled.validation.texts, labeled.validation.labels), test, labeled.description, labeled.fingerprint,
+            labeled.vocabulary, labeled.vocabulary_reason, labeled.label_names,
+            LabeledRows(labeled.validation, labeled.vocabulary), batches,
+        )
+    if config.vocab not in ("auto", "text8"):
+        raise UserError(f"the exercise data is text8 form: train it with --vocab text8 (or auto), not {config.vocab}")
     consonants, vowels = load_classification_examples(config.data_dir, "train", config.normalize)
     dev = load_classification_examples(config.data_dir, "dev", config.normalize)
     fingerprint = {"train": f"{len(consonants) + len(vowels)}:{_digest(consonants, vowels)}", "validation": f"{sum(map(len, dev))}:{_digest(*dev)}"}
     if config.holdout_examples:
         consonants, vowels = consonants[: -config.holdout_examples], vowels[: -config.holdout_examples]
     dataset = classification_dataset(consonants, vowels, prefix_labels=config.prefix_labels)
-    return TaskData(CharGRUForSequenceClassification, dataset, dev, fingerprint=fingerprint)
+    validation = (dev[0] + dev[1], [0] * len(dev[0]) + [1] * len(dev[1]))
+    return TaskData(CharGRUForSequenceClassification, dataset, validation, fingerprint=fingerprint,
+                    vocabulary_reason="text8: the exercise data", validation_dataset=classification_dataset(*dev))
 
 
 def holdout_examples(config: TrainingConfig) -> tuple[list[str], list[str]]:
@@ -211,8 +230,10 @@ def _set_up_run(config: TrainingConfig, accelerator: Accelerator, checkpoint: Pa
     set_seed(config.seed)
     with accelerator.main_process_first():  # a corpus is encoded into its cache once, by the main process
         data = build_task_data(config)
-    if config.task == "lm":
-        accelerator.print(f"vocabulary: {data.vocabulary_reason}")
+    accelerator.print(f"vocabulary: {data.vocabulary_reason}")
+    if config.task == "classifier" and uses_labeled_data(config):
+        accelerator.print(f"labels: {', '.join(data.label_names)} ({len(data.train_dataset)} training texts, "
+                          f"{len(data.validation[0])} validation texts)")
     record = _run_record(config, accelerator, data, checkpoint)
     train_dataset = data.train_dataset
     if config.max_train_rows is not None:
@@ -221,9 +242,9 @@ def _set_up_run(config: TrainingConfig, accelerator: Accelerator, checkpoint: Pa
         # The backbone (embedding + GRU) comes from the LM; the classifier head starts fresh.
         model = data.model_class.from_pretrained(config.init_from, dropout=config.dropout)
     else:
-        model = data.model_class(config.model_config(data.vocabulary))
+        model = data.model_class(config.model_config(data.vocabulary, data.label_names if config.task == "classifier" else None))
     carry_state = config.task == "lm" and config.carry_state
-    train_loader = DataLoader(train_dataset, batch_size=config.batch_size, shuffle=not carry_state)
+    train_loader = DataLoader(train_dataset, batch_size=config.batch_size, shuffle=not carry_state, collate_fn=data.collate_fn)
     steps_per_epoch = len(train_loader)
     total_steps = config.max_steps or config.epochs * steps_per_epoch
     optimizer, scheduler = _build_optimizer(config, model, total_steps)
@@ -233,7 +254,9 @@ def _set_up_run(config: TrainingConfig, accelerator: Accelerator, checkpoint: Pa
         # Any process count: each process takes VALIDATION_ROWS_PER_PROCESS rows of a batch; the uneven last batch
         # is evened out by Accelerate and its repeats dropped again by gather_for_metrics.
         batch = VALIDATION_ROWS_PER_PROCESS * accelerator.num_processes
-        validation_loader = accelerator.prepare_data_loader(DataLoader(classification_dataset(*data.validation), batch_size=batch))
+        validation_loader = accelerator.prepare_data_loader(
+            DataLoader(data.validation_dataset, batch_size=batch, collate_fn=data.collate_fn)
+        )
 
     state, stream_state = TrainerState(mixed_precision=precision), None
     if checkpoint is not None:
@@ -354,7 +377,7 @@ def _training_step(run: Run, accelerator: Accelerator, batch: dict) -> torch.Ten
         targets = targets[:, -1]  # accuracy is about the whole example, as on dev
     weight = (targets != -100).sum()
     correct = (outputs.logits.argmax(-1) == targets).sum() if config.task == "classifier" else weight * 0
-    state.chars += batch["input_ids"].numel()
+    state.chars += batch["input_ids"].numel() if "attention_mask" not in batch else batch["attention_mask"].sum()
     state.step += 1
     state.step_in_epoch += 1
     if state.step_in_epoch == run.steps_per_epoch:
@@ -444,7 +467,7 @@ def _validate(run: Run, accelerator: Accelerator) -> dict:
         else:
             correct = total = 0
             for batch in run.validation_loader:
-                logits = model(input_ids=batch["input_ids"]).logits
+                logits = model(input_ids=batch["input_ids"], attention_mask=batch.get("attention_mask")).logits
                 predictions, labels = accelerator.gather_for_metrics((logits.argmax(-1), batch["labels"]))
                 correct += int((predictions == labels).sum())
                 total += labels.numel()
@@ -496,7 +519,9 @@ def _finish(run: Run, accelerator: Accelerator, precision: dict, wall_start: flo
 def _final_evaluation(config, model, data: TaskData) -> dict:
     """The evaluation harness's JSON on all of the validation data (`results`), and on the test split if any."""
     if config.task == "classifier":
-        results = {"results": evaluate_classifier(model, *data.validation)}
+        results = {"results": evaluate_labeled(model, *data.validation, data.label_names)}
+        if data.test is not None:
+            results["test_results"] = evaluate_labeled(model, *data.test, data.label_names)
         if config.holdout_examples:
             results["holdout"] = evaluate_classifier(model, *holdout_examples(config))
         return results
@@ -511,9 +536,12 @@ def save_trained_model(model, output_dir: Path, config: TrainingConfig, summary:
     model.save_pretrained(output_dir)  # with auto_map and the modeling code (see hf_charnn/auto.py)
     CharTokenizer.for_model(model.config).save_pretrained(output_dir)
     curves = plot_learning_curves(read_metrics(output_dir), output_dir / LEARNING_CURVES_FILE, config.task)
+    confusion = "confusion_matrix" in summary["results"]
+    if confusion:
+        plot_confusion_matrix(summary["results"]["confusion_matrix"], output_dir / CONFUSION_MATRIX_FILE)
     card = model_card(
         config.task, summary["results"], config, summary["train_seconds"], test_results=summary.get("test_results"), curves=curves,
-        precision=summary["mixed_precision"]["used"], vocabulary=getattr(model, "vocabulary", None),
+        precision=summary["mixed_precision"]["used"], vocabulary=getattr(model, "vocabulary", None), confusion=confusion,
     )
     card.save(output_dir / "README.md")
     write_training_config(output_dir, config)

@@ -27,6 +27,7 @@ LEAK_FREE_LM_DIR = "leak-free-lm"
 
 def train_with_recipe(config: TrainingConfig) -> dict:
     """A run as its settings ask: the LM-transfer recipe (`transfer_from_lm`), else the one training loop."""
+    config.check()  # before the recipe's LM trains for minutes
     if config.task == "classifier" and config.transfer_from_lm and not config.init_from:
         return train_lm_transfer(config)
     return train(config)

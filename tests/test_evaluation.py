@@ -6,7 +6,7 @@ import pytest
 
 from hf_charnn.baselines import FrequencyClassifier, UniformLanguageModel
 from hf_charnn.data import PACKAGED_DATA_DIR, load_classification_examples, load_lm_texts
-from hf_charnn.evaluation import check_normalization, check_sanity, evaluate_classifier, evaluate_lm
+from hf_charnn.evaluation import classification_report, check_normalization, check_sanity, evaluate_classifier, evaluate_lm
 
 from conftest import REFERENCE_DATA_DIR
 
@@ -31,7 +31,26 @@ def test_packaged_data_is_byte_identical_to_the_reference_copy():
 def test_frequency_baseline_reproduces_71_4_percent(data_dir):
     classifier = FrequencyClassifier.fit(*load_classification_examples(data_dir, "train"))
     result = evaluate_classifier(classifier, *load_classification_examples(data_dir, "dev"))
-    assert result == {"correct": 714, "total": 1000, "accuracy": pytest.approx(71.4)}
+    assert (result["correct"], result["total"], result["accuracy"]) == (714, 1000, pytest.approx(71.4))
+    matrix = result["confusion_matrix"]["matrix"]  # rows: true consonant, vowel; columns: predicted
+    assert result["confusion_matrix"]["labels"] == ["consonant", "vowel"]
+    assert sum(map(sum, matrix)) == 1000 and matrix[0][0] + matrix[1][1] == 714 and sum(matrix[0]) == 500
+
+
+def test_classification_report_agrees_with_scikit_learn():
+    metrics = pytest.importorskip("sklearn.metrics")
+    gold = [0, 0, 1, 1, 1, 2, 2, 2, 2, 3]
+    predicted = [0, 1, 1, 1, 0, 2, 2, 0, 2, 0]  # label 3 is never predicted right; no text predicts it
+    names = ["a", "b", "c", "d"]
+    report = classification_report(gold, predicted, names)
+    assert report["accuracy"] == pytest.approx(100 * metrics.accuracy_score(gold, predicted))
+    assert report["macro_f1"] == pytest.approx(100 * metrics.f1_score(gold, predicted, average="macro", zero_division=0))
+    precision, recall, f1, support = metrics.precision_recall_fscore_support(gold, predicted, labels=[0, 1, 2, 3], zero_division=0)
+    for index, name in enumerate(names):
+        scores = report["per_label"][name]
+        assert (scores["precision"], scores["recall"], scores["f1"]) == pytest.approx((100 * precision[index], 100 * recall[index], 100 * f1[index]))
+        assert scores["support"] == support[index]
+    assert report["confusion_matrix"]["matrix"] == metrics.confusion_matrix(gold, predicted, labels=[0, 1, 2, 3]).tolist()
 
 
 def test_uniform_lm_has_perplexity_27(data_dir):
@@ -94,4 +113,7 @@ def test_classifier_harness_counts_per_class():
             return 1
 
     result = evaluate_classifier(AlwaysVowel(), ["abc", "def"], ["ghi"])
-    assert result == {"correct": 1, "total": 3, "accuracy": pytest.approx(100 / 3)}
+    assert (result["correct"], result["total"], result["accuracy"]) == (1, 3, pytest.approx(100 / 3))
+    assert result["confusion_matrix"]["matrix"] == [[0, 2], [0, 1]]
+    assert result["per_label"]["vowel"] == {"precision": pytest.approx(100 / 3), "recall": 100.0, "f1": pytest.approx(50.0), "support": 1}
+    assert result["macro_f1"] == pytest.approx(25.0)  # consonant F1 0, vowel F1 50

@@ -1,0 +1,279 @@
+"""
+Your own labeled texts for the classifier: CSV, TSV or JSON-lines files, or a `datasets` dataset, each with a text
+column and a label column (`--text-column`, `--label-column`).
+
+    data = load_labeled_data(config)   # a TrainingConfig with train_file or dataset_name (task "classifier")
+
+The labels found in the training data become the model's `id2label` (a `ClassLabel`'s names, in its order, when the
+dataset has one; else the values sorted: numerically when they are all integers). Texts have any length: batches are
+padded on the right and the GRU reads each row packed, skipping the padding (see `PaddedBatches`). Without a
+validation file or split, a stratified `validation_split_percentage` of each class is held out. The vocabulary is
+chosen from all the texts as an LM's is (`--vocab auto|text8|chars|bytes`, see `choose_vocabulary`).
+"""
+
+import dataclasses
+import hashlib
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .errors import DataError, UserError
+from .text import normalize_text
+from .tokenization_char_gru import CHARACTERS, Vocabulary
+
+FILE_FORMATS = {".csv": ("csv", {}), ".tsv": ("csv", {"delimiter": "\t"}), ".json": ("json", {}), ".jsonl": ("json", {})}
+MAX_CHARS = 255  # distinct characters a chars vocabulary holds (ids are uint8; one more id may be <unk>)
+
+
+@dataclasses.dataclass
+class LabeledTexts:
+    """One split: texts, their label ids (into `LabeledData.label_names`), and where they came from."""
+
+    texts: list[str]
+    labels: list[int]
+    source: str
+
+
+@dataclasses.dataclass
+class LabeledData:
+    train: LabeledTexts
+    validation: LabeledTexts
+    test: LabeledTexts | None
+    label_names: list[str]
+    vocabulary: Vocabulary
+    vocabulary_reason: str
+    description: str
+    fingerprint: dict
+
+
+class LabeledRows(torch.utils.data.Dataset):
+    """Rows of `input_ids` (a text's ids, any length) and `labels` (its label id), for `PaddedBatches`."""
+
+    def __init__(self, split: LabeledTexts, vocabulary: Vocabulary):
+        self.ids = [torch.from_numpy(vocabulary.encode(text)) for text in split.texts]
+        self.labels = split.labels
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, index: int) -> dict:
+        return {"input_ids": self.ids[index], "labels": self.labels[index]}
+
+
+class PaddedBatches:
+    """DataLoader collate function: rows padded on the right with `pad_id`, an attention mask, and the labels."""
+
+    def __init__(self, pad_id: int):
+        self.pad_id = pad_id
+
+    def __call__(self, rows: list[dict]) -> dict:
+        lengths = [len(row["input_ids"]) for row in rows]
+        input_ids = torch.full((len(rows), max(lengths)), self.pad_id, dtype=torch.long)
+        attention_mask = torch.zeros_like(input_ids)
+        for index, row in enumerate(rows):
+            input_ids[index, : lengths[index]] = row["input_ids"]
+            attention_mask[index, : lengths[index]] = 1
+        return {"input_ids": input_ids, "attention_mask": attention_mask,
+                "labels": torch.tensor([row["labels"] for row in rows], dtype=torch.long)}
+
+
+def uses_labeled_data(config) -> bool:
+    """Whether a classifier run reads the user's labeled texts (else the exercise's vowel/consonant files)."""
+    return config.task == "classifier" and bool(config.train_file or config.dataset_name)
+
+
+# -- reading --------------------------------------------------------------------------------------------------------------
+def read_labeled_file(path: str | Path):
+    """A CSV / TSV / JSON-lines file as a `datasets.Dataset`; errors name the file and what to do."""
+    path = Path(path)
+    if path.suffix.lower() not in FILE_FORMATS:
+        raise UserError(f"{path}: unknown format {path.suffix or '(no suffix)'!r}; give a .csv, .tsv, .json or .jsonl file")
+    if not path.is_file():
+        raise DataError(f"{path}: file not found (check the path)")
+    if path.stat().st_size == 0:
+        raise DataError(f"{path}: file is empty; expected a header (CSV/TSV) or one JSON object a line, with a text and a label")
+    from datasets import load_dataset
+    from datasets.utils import logging as datasets_logging
+
+    builder, options = FILE_FORMATS[path.suffix.lower()]
+    bars = datasets_logging.is_progress_bar_enabled()
+    datasets_logging.disable_progress_bar()  # a bar per small file would bury the messages (and errors) that matter
+    try:
+        return load_dataset(builder, data_files={"rows": str(path)}, split="rows", **options)
+    except Exception as error:  # a parser error deep inside datasets/pyarrow: one line, naming the file
+        first_line = str(error).splitlines()[0] if str(error) else error.__class__.__name__
+        raise DataError(f"{path}: cannot be read as {path.suffix.lower()[1:].upper()} ({first_line[:200]}); check the file") from None
+    finally:
+        if bars:
+            datasets_logging.enable_progress_bar()
+
+
+def _columns(dataset, source: str, config) -> tuple[list[str], list, list[str] | None]:
+    """(texts, raw labels, the ClassLabel's names or None) of a split; a missing column or an empty text is an error."""
+    missing = [column for column in (config.text_column, config.label_column) if column not in dataset.column_names]
+    if missing:
+        flag = "--text-column" if missing[0] == config.text_column else "--label-column"
+        raise DataError(f"{source}: no column {missing[0]!r} (columns: {', '.join(dataset.column_names)}); pass {flag}")
+    texts = dataset[config.text_column]
+    for row, text in enumerate(texts):
+        if text is None or str(text) == "":
+            raise DataError(f"{source}, row {row + 1}: empty text in column {config.text_column!r}; fill it in or remove the row")
+    labels = dataset[config.label_column]
+    for row, label in enumerate(labels):
+        if label is None or label == "":
+            raise DataError(f"{source}, row {row + 1}: no label in column {config.label_column!r}; fill it in or remove the row")
+    from datasets import ClassLabel
+
+    feature = dataset.features[config.label_column]
+    names = list(feature.names) if isinstance(feature, ClassLabel) else None
+    return [str(text) for text in texts], labels, names  # (a CSV cell of digits is read as a number: it is still text)
+
+
+def _label_names(labels: list, names: list[str] | None) -> list[str]:
+    """The label set of the training data: a ClassLabel's names, else its values sorted (as numbers when integers)."""
+    if names is not None:
+        return names
+    values = set(labels)
+    if all(isinstance(value, int | np.integer) and not isinstance(value, bool) for value in values):
+        return [str(value) for value in sorted(values)]
+    return sorted(str(value) for value in values)
+
+
+def _label_ids(labels: list, names: list[str] | None, label_names: list[str], trained: set[int] | None, source: str) -> list[int]:
+    """Label ids of a split; a label the training data does not have is an error naming the row."""
+    to_id = {name: index for index, name in enumerate(label_names)}
+    ids = []
+    for row, label in enumerate(labels):
+        index = int(label) if names is not None else to_id.get(str(label))
+        if index is not None and index < 0:  # a ClassLabel's "no label"
+            raise DataError(f"{source}, row {row + 1}: no label; fill it in or remove the row")
+        if index is None or (trained is not None and index not in trained):
+            shown = label_names[index] if index is not None else label
+            raise DataError(
+                f"{source}, row {row + 1}: label {shown!r} does not appear in the training data (its labels: "
+                f"{', '.join(label_names[i] for i in sorted(trained)) if trained else ', '.join(label_names)}); "
+                "every label needs training examples"
+            )
+        ids.append(index)
+    return ids
+
+
+def stratified_split(labels: list[int], percentage: float, seed: int) -> tuple[list[int], list[int]]:
+    """(training rows, validation rows): `percentage` of each class held out (at least one where it has two or more)."""
+    rng = np.random.default_rng(seed)
+    labels = np.asarray(labels)
+    train_rows, validation_rows = [], []
+    for label in np.unique(labels):
+        rows = np.flatnonzero(labels == label)
+        rng.shuffle(rows)
+        held = 0 if len(rows) < 2 else min(len(rows) - 1, max(1, round(len(rows) * percentage / 100)))
+        validation_rows += rows[:held].tolist()
+        train_rows += rows[held:].tolist()
+    return sorted(train_rows), sorted(validation_rows)
+
+
+def _subset(split: LabeledTexts, rows: list[int], source: str) -> LabeledTexts:
+    return LabeledTexts([split.texts[row] for row in rows], [split.labels[row] for row in rows], source)
+
+
+def _raw_splits(config) -> tuple[dict, str]:
+    """{"train" | "validation" | "test": (dataset, source)} from the files or the `datasets` dataset, and a description."""
+    if config.train_file:
+        files = {"train": config.train_file, "validation": config.validation_file, "test": config.test_file}
+        return {split: (read_labeled_file(path), str(path)) for split, path in files.items() if path}, f"file {Path(config.train_file).name}"
+    from datasets import load_dataset
+
+    name = config.dataset_name
+    try:
+        splits = load_dataset(name, config.dataset_config)
+    except Exception as error:  # not found, offline, a bad builder: one line
+        first_line = str(error).splitlines()[0] if str(error) else ""
+        raise UserError(
+            f"dataset {name!r} could not be loaded ({error.__class__.__name__}: {first_line[:300]}); check the name "
+            "(a Hub id or a local folder), the network, or HF_HUB_OFFLINE"
+        ) from None
+    if "train" not in splits:
+        raise UserError(f"dataset {name!r} has no train split (it has {', '.join(splits)})")
+    chosen = {"train": "train", "validation": next((s for s in ("validation", "valid", "dev") if s in splits), None),
+              "test": "test" if "test" in splits else None}
+    return {split: (splits[name_], f"dataset {name} ({name_} split)") for split, name_ in chosen.items() if name_}, f"dataset {name}"
+
+
+def load_labeled_data(config) -> LabeledData:
+    """The run's labeled splits, label names and vocabulary (see the module docstring)."""
+    if config.corpus:
+        raise UserError("--corpus text8 is an LM corpus; a classifier reads labeled texts (--train-file or --dataset-name)")
+    raw, description = _raw_splits(config)
+    columns = {split: _columns(dataset, source, config) for split, (dataset, source) in raw.items()}
+    train_texts, train_labels, names = columns["train"]
+    label_names = _label_names(train_labels, names)
+    train = LabeledTexts(train_texts, _label_ids(train_labels, names, label_names, None, raw["train"][1]), raw["train"][1])
+    trained = set(train.labels)
+    if len(trained) < 2:
+        raise DataError(
+            f"{train.source}: every training example has the label {label_names[train.labels[0]]!r}; a classifier needs "
+            "examples of at least two labels"
+        )
+    splits = {"train": train}
+    for split in ("validation", "test"):
+        if split in columns:
+            texts, labels, _ = columns[split]
+            splits[split] = LabeledTexts(texts, _label_ids(labels, names, label_names, trained, raw[split][1]), raw[split][1])
+    if "validation" not in splits:
+        train_rows, validation_rows = stratified_split(train.labels, config.validation_split_percentage, config.seed)
+        if not validation_rows:
+            raise DataError(f"{train.source}: too few examples to hold {config.validation_split_percentage}% out for validation; "
+                            "give a --validation-file")
+        share = f"{config.validation_split_percentage:g}%"
+        splits["validation"] = _subset(train, validation_rows, f"{train.source} (stratified {share} held out)")
+        splits["train"] = _subset(train, train_rows, train.source)
+    if config.normalize:
+        splits = {split: _normalized(texts) for split, texts in splits.items()}
+    vocabulary, reason = choose_vocabulary([texts for texts in splits.values()], config)
+    fingerprint = {split: f"{len(texts.texts)}:{_digest(texts)}" for split, texts in splits.items()}
+    return LabeledData(splits["train"], splits["validation"], splits.get("test"), label_names, vocabulary, reason,
+                       description, fingerprint)
+
+
+def _normalized(split: LabeledTexts) -> LabeledTexts:
+    texts = [normalize_text(text) for text in split.texts]
+    for row, text in enumerate(texts):
+        if not text.strip():
+            raise DataError(f"{split.source}, row {row + 1}: no letters left after --normalize; remove the row")
+    return LabeledTexts(texts, split.labels, split.source)
+
+
+def _digest(split: LabeledTexts) -> str:
+    digest = hashlib.blake2b(digest_size=12)
+    for text, label in zip(split.texts, split.labels):
+        digest.update(f"{len(text)}:{text}{label}\n".encode("utf-8", "surrogatepass"))
+    return digest.hexdigest()
+
+
+def choose_vocabulary(splits: list[LabeledTexts], config) -> tuple[Vocabulary, str]:
+    """
+    The vocabulary of all the run's texts, as `--vocab` asks: text8 (every character must be a text8 symbol; named by
+    row otherwise), chars (at most 255 distinct characters), bytes, or auto: text8 if it fits, else chars, else bytes.
+    """
+    if config.normalize:
+        return Vocabulary(), "text8: --normalize"
+    if config.vocab == "bytes":
+        return Vocabulary("bytes"), "bytes: asked for"
+    found = sorted(set().union(*(set(text) for split in splits for text in split.texts)))
+    if set(found) <= set(CHARACTERS) and config.vocab in ("auto", "text8"):
+        return Vocabulary(), "text8: " + ("asked for" if config.vocab == "text8" else "auto (every character is a text8 symbol)")
+    if config.vocab == "text8":
+        text8 = Vocabulary()
+        for split in splits:
+            for row, text in enumerate(split.texts):
+                try:
+                    text8.encode(text, source=f"{split.source}, row {row + 1}")
+                except ValueError as error:
+                    raise DataError(f"{error}; or train with --vocab auto") from None
+    if len(found) > MAX_CHARS:
+        if config.vocab == "chars":
+            raise DataError(f"{splits[0].source}: {len(found)} distinct characters, more than {MAX_CHARS}; train with --vocab bytes")
+        return Vocabulary("bytes"), f"bytes: auto (more than {MAX_CHARS} distinct characters)"
+    how = "asked for" if config.vocab == "chars" else "auto"
+    return Vocabulary("chars", "".join(found), config.unk), f"chars: {how} ({len(found)} distinct characters in the texts)"

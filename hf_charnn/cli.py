@@ -197,11 +197,23 @@ def cmd_demo(args):
     from .loading import load_model
 
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # no calls home from a closed network
-    model = load_model(args.model, "lm")
-    classifier = load_model(args.classifier, "classifier") if args.classifier else None
-    demo = build_demo(model, classifier, title=f"{Path(args.model).name or args.model}: character-level GRU LM")
+    if _saved_classifier(args.model):  # a classifier alone: the Classify tab
+        model, classifier, what = None, load_model(args.model, "classifier"), "character-level GRU classifier"
+    else:
+        model, what = load_model(args.model, "lm"), "character-level GRU LM"
+        classifier = load_model(args.classifier, "classifier") if args.classifier else None
+    demo = build_demo(model, classifier, title=f"{Path(args.model).name or args.model}: {what}")
     print(f"serving the demo of {args.model} on http://{args.host}:{args.port}", flush=True)
     demo.launch(server_name=args.host, server_port=args.port)
+
+
+def _saved_classifier(source: str) -> bool:
+    """Whether a local model folder holds a classifier (its config's architectures say so)."""
+    config = Path(source) / "config.json"
+    try:
+        return any("SequenceClassification" in name for name in json.loads(config.read_text()).get("architectures") or [])
+    except (OSError, ValueError):
+        return False
 
 
 def cmd_sweep(args):
@@ -388,9 +400,12 @@ def build_parser() -> argparse.ArgumentParser:
     push.add_argument("--space", help="also create this Gradio Space (user/name-demo) running the demo on the model")
     push.set_defaults(func=cmd_push)
 
-    demo = commands.add_parser("demo", help="a Gradio app: write, score (surprisal heat map), vowel or consonant")
-    demo.add_argument("model", help="a saved LM folder or a Hub repo id")
-    demo.add_argument("--classifier", help="a saved classifier folder or repo id (default: the LM's zero-shot vowel mass)")
+    demo = commands.add_parser("demo", help="a Gradio app: write, score (surprisal heat map), vowel or consonant, classify")
+    demo.add_argument("model", help="a saved LM folder or a Hub repo id (or a classifier folder: a Classify-only demo)")
+    demo.add_argument(
+        "--classifier",
+        help="a saved classifier folder or repo id: a Classify tab (and, for the vowel/consonant one, the Vowel tab's predictions)",
+    )
     demo.add_argument("--host", default="127.0.0.1")
     demo.add_argument("--port", type=int, default=7860)
     demo.set_defaults(func=cmd_demo)

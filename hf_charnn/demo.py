@@ -17,6 +17,7 @@ import torch
 MAX_GENERATE_CHARS = 2000  # longer requests are capped, with a note
 MAX_SCORE_CHARS = 20_000  # Score reads at most this much of a pasted text (one batched pass), with a note
 MAX_VOWEL_CHARS = 5_000
+MAX_CLASSIFY_CHARS = 5_000  # Classify reads at most this much of a text (the GRU reads it character by character)
 MAX_PROMPT_CHARS = 2_000  # Write keeps the prompt's last this-many characters (a GRU reads them one by one)
 CONTEXT_CHARS = 20  # the classifier's contexts: the exercise's 20 characters before the letter
 STREAM_EVERY = 8  # characters generated between two updates of the page
@@ -178,6 +179,25 @@ def vowel_predictions(model, raw: str, classifier=None) -> dict:
             "accuracy": 100.0 * correct / len(positions), "source": source, "note": " ".join(notes)}
 
 
+def is_vowel_classifier(classifier) -> bool:
+    """The exercise's kind of classifier: text8 contexts, labels consonant / vowel (the Vowel tab can use it)."""
+    labels = {str(label) for label in classifier.config.id2label.values()}
+    return classifier.vocabulary.kind == "text8" and labels == {"consonant", "vowel"}
+
+
+@torch.no_grad()
+def classify(classifier, raw: str) -> dict:
+    """Every label's probability for a text: {"text", "labels": [(name, probability)] most likely first, "note"}."""
+    text, notes = _capped_text(classifier, raw, MAX_CLASSIFY_CHARS)
+    if not text:
+        return {"text": "", "labels": [], "note": " ".join(notes + ["Type a text to classify."])}
+    input_ids = torch.tensor([classifier.vocabulary.encode(text).tolist()], device=classifier.device)
+    probabilities = torch.softmax(classifier(input_ids=input_ids).logits[0].float(), dim=-1).cpu().tolist()
+    names = [str(classifier.config.id2label[index]) for index in range(len(probabilities))]
+    ranked = sorted(zip(names, probabilities), key=lambda pair: -pair[1])
+    return {"text": text, "labels": ranked, "note": " ".join(notes)}
+
+
 # -- HTML --------------------------------------------------------------------------------------------------------------
 def _cell(char: str, colour: str, title: str, css_class: str) -> str:
     shown = "␣" if char == " " else html.escape(char)
@@ -212,14 +232,33 @@ def vowel_html(result: dict) -> str:
     return f'{style}<div style="font-family:monospace;font-size:18px;line-height:1.9;word-break:break-all">{"".join(cells)}</div>'
 
 
+def labels_html(result: dict) -> str:
+    """One bar per label, as long as its probability, most likely first."""
+    rows = []
+    for name, probability in result["labels"]:
+        rows.append(
+            f'<div class="hf-charnn-label" style="margin:4px 0"><span style="display:inline-block;width:12em">{html.escape(name)}</span>'
+            f'<span style="display:inline-block;width:{probability * 300:.0f}px;height:1em;background:rgb(40,110,255)"></span> '
+            f"{probability:.1%}</div>"
+        )
+    return f'<div style="font-family:monospace;font-size:16px">{"".join(rows)}</div>'
+
+
 # -- the app -----------------------------------------------------------------------------------------------------------
 def build_demo(model, classifier=None, title: str = "Character-level GRU LM"):
-    """The Gradio Blocks app (Write, Score, Vowel or consonant) around a loaded LM (and classifier)."""
+    """
+    The Gradio Blocks app around a loaded LM and/or classifier: Write and Score (an LM), Vowel or consonant (a text8
+    LM: from the vowel/consonant classifier when given, else zero-shot), Classify (any classifier: every label's
+    probability for a typed text).
+    """
     import gradio as gr
 
-    model.eval()
-    if classifier is not None:
-        classifier.eval()
+    if model is None and classifier is None:
+        raise ValueError("the demo needs an LM, a classifier, or both")
+    for loaded in (model, classifier):
+        if loaded is not None:
+            loaded.eval()
+    vowel_classifier = classifier if classifier is not None and is_vowel_classifier(classifier) else None
 
     def write(prompt, temperature, top_k, length, seed):
         for text, note in generate_stream(model, prompt, float(temperature), int(top_k), int(length), int(seed)):
@@ -234,30 +273,32 @@ def build_demo(model, classifier=None, title: str = "Character-level GRU LM"):
         return summary, heat_map_html(scored)
 
     def vowel_tab(text):
-        result = vowel_predictions(model, text, classifier)
+        result = vowel_predictions(model, text, vowel_classifier)
         if not result["positions"]:
             return result["note"], ""
         summary = (f"**{result['accuracy']:.1f} %** of {len(result['positions'])} letters predicted right "
                    f"(from the {result['source']}). {result['note']}")
         return summary, vowel_html(result)
 
+    def classify_tab(text):
+        result = classify(classifier, text)
+        if not result["labels"]:
+            return result["note"], ""
+        name, probability = result["labels"][0]
+        return f"**{html.escape(name)}** ({probability:.1%}). {result['note']}", labels_html(result)
+
     with gr.Blocks(title=title) as demo:
-        gr.Markdown(f"# {title}\n{_about(model.vocabulary)}")
-        with gr.Tab("Write"):
-            prompt = gr.Textbox(label="Prompt", value="the united states ", elem_id="prompt", max_length=MAX_PROMPT_CHARS)
-            with gr.Row():
-                temperature = gr.Slider(0.0, 2.0, value=0.8, step=0.05, label="Temperature (0 = greedy)")
-                top_k = gr.Slider(0, model.vocabulary.size, value=5, step=1, label="Top-k (0 = all)")
-                length = gr.Number(value=200, precision=0, label=f"Length (at most {MAX_GENERATE_CHARS})")
-                seed = gr.Number(value=0, precision=0, label="Seed")
-            generate_button = gr.Button("Generate", variant="primary", elem_id="generate")
-            generated = gr.Textbox(label="Text", lines=6, elem_id="generated")
-            write_note = gr.Markdown(elem_id="write-note")
-            generate_button.click(write, [prompt, temperature, top_k, length, seed], [generated, write_note], api_name="generate")
-        # Score and Vowel or consonant: a text in, a summary and a coloured rendering of it out.
-        tabs = [("Score", "Text to score", "Score", score_tab, "score", "heat-map")]
-        if model.vocabulary.kind == "text8":  # vowels and consonants are text8's a-z
+        gr.Markdown(f"# {title}\n{_about((model or classifier).vocabulary)}")
+        if model is not None:
+            _write_tab(gr, model, write)
+        # Score, Vowel or consonant, Classify: a text in, a summary and a rendering of it out.
+        tabs = []
+        if model is not None:
+            tabs.append(("Score", "Text to score", "Score", score_tab, "score", "heat-map"))
+        if model is not None and model.vocabulary.kind == "text8":  # vowels and consonants are text8's a-z
             tabs.append(("Vowel or consonant", "Text", "Predict", vowel_tab, "vowels", "vowel-map"))
+        if classifier is not None:
+            tabs.append(("Classify", "Text to classify", "Classify", classify_tab, "classify", "label-bars"))
         for tab, label, button, function, name, output_id in tabs:
             with gr.Tab(tab):
                 text = gr.Textbox(label=label, lines=4, value="the quick brown fox jumps over the lazy dog",
@@ -267,6 +308,21 @@ def build_demo(model, classifier=None, title: str = "Character-level GRU LM"):
                 rendering = gr.HTML(elem_id=output_id)
                 run.click(function, [text], [summary, rendering], api_name=name)
     return demo
+
+
+def _write_tab(gr, model, write):
+    """The Write tab: a prompt, sampling settings, and the text streamed in as it is generated."""
+    with gr.Tab("Write"):
+        prompt = gr.Textbox(label="Prompt", value="the united states ", elem_id="prompt", max_length=MAX_PROMPT_CHARS)
+        with gr.Row():
+            temperature = gr.Slider(0.0, 2.0, value=0.8, step=0.05, label="Temperature (0 = greedy)")
+            top_k = gr.Slider(0, model.vocabulary.size, value=5, step=1, label="Top-k (0 = all)")
+            length = gr.Number(value=200, precision=0, label=f"Length (at most {MAX_GENERATE_CHARS})")
+            seed = gr.Number(value=0, precision=0, label="Seed")
+        generate_button = gr.Button("Generate", variant="primary", elem_id="generate")
+        generated = gr.Textbox(label="Text", lines=6, elem_id="generated")
+        write_note = gr.Markdown(elem_id="write-note")
+        generate_button.click(write, [prompt, temperature, top_k, length, seed], [generated, write_note], api_name="generate")
 
 
 def _about(vocabulary) -> str:

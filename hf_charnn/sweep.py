@@ -173,9 +173,10 @@ def write_report(output_dir: str | Path) -> Path:
     task = "lm" if "dev_perplexity" in runs[0]["history"][0] else "classifier"
     metric, better = ("dev_perplexity", min) if task == "lm" else ("dev_accuracy", max)
     columns = ["embedding_size", "hidden_size", "num_hidden_layers", "optimizer", "learning_rate", "batch_size", "epochs", "dropout"]
+    # Runs may differ in vocabulary (a grid over `vocab`): a bytes run's perplexity is per byte, not per character.
     lines = [
-        f"| run | {' | '.join(columns)} | final {metric} | best epoch (value) | wall s | train chars/s |",
-        "|" + "---|" * (len(columns) + 5),
+        f"| run | {' | '.join(columns)} | vocabulary | final {metric} | best epoch (value) | wall s | train chars/s |",
+        "|" + "---|" * (len(columns) + 6),
     ]
     for run in runs:
         history = run["history"]
@@ -185,8 +186,10 @@ def write_report(output_dir: str | Path) -> Path:
         wall = run["summary"].get("wall_seconds", history[-1]["train_seconds"])
         speed = sum(r["train_chars_per_second"] for r in history) / len(history)
         values = [str(run["config"].get(column, "")) for column in columns]
+        vocabulary = run["summary"].get("vocabulary") or {"kind": run["config"].get("vocab", "text8"), "size": ""}
+        shown = f"{vocabulary['kind']} ({vocabulary['size']}{', per byte' if vocabulary['kind'] == 'bytes' and task == 'lm' else ''})"
         lines.append(
-            f"| {run['name']} | {' | '.join(values)} | {final_value:.3f} | {best['epoch']} ({best[metric]:.3f}) | {wall:.1f} | {speed:.0f} |"
+            f"| {run['name']} | {' | '.join(values)} | {shown} | {final_value:.3f} | {best['epoch']} ({best[metric]:.3f}) | {wall:.1f} | {speed:.0f} |"
         )
     timing_file = output / TIMING_FILE
     if timing_file.is_file():

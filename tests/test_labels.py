@@ -216,3 +216,36 @@ def test_exercise_only_recipes_are_refused_with_own_labels(tmp_path, capsys):
     code, _, err = run_cli(capsys, "train-classifier", "--train-file", train, "--preset", "lm-transfer", "--output-dir", tmp_path / "o")
     assert code == 2 and err.count("\n") == 1 and "--transfer-from-lm, --holdout-examples: only for the vowel/consonant exercise data" in err
     assert not (tmp_path / "o").exists()  # refused before the recipe's LM trained
+
+
+def test_the_demo_classify_tab_for_any_classifier(trained, tmp_path):
+    pytest.importorskip("gradio", reason="the demo extra (gradio) is not installed")
+    from gradio_client import Client
+    from transformers import pipeline
+
+    from hf_charnn import demo
+    from hf_charnn.loading import load_model
+
+    from conftest import free_port
+
+    classifier = load_model(trained / "model", "classifier")
+    result = demo.classify(classifier, "Who sits there?")
+    expected = {entry["label"]: entry["score"] for entry in
+                pipeline("text-classification", model=str(trained / "model"))("Who sits there?", top_k=None)}
+    assert dict(result["labels"]) == pytest.approx(expected, abs=1e-5)
+    assert result["labels"][0][1] == max(expected.values())  # most likely first
+    unseen = demo.classify(classifier, "Who sits thére? ✓")  # characters the model never saw are left out, with a note
+    assert unseen["text"] == "Who sits thre? " and "Left out 2 of 17 characters" in unseen["note"]
+    # A classifier alone: only the Classify tab, served and called through gradio's client.
+    app = demo.build_demo(None, classifier, title="classifier demo")
+    from hf_charnn.cli import _saved_classifier
+
+    assert _saved_classifier(str(trained / "model")) and not _saved_classifier(str(tmp_path))  # `hf-charnn demo CLASSIFIER`
+    assert "Classify" in str(app.config) and "Write" not in str(app.config) and "Vowel or consonant" not in str(app.config)
+    port = free_port()
+    app.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+    try:
+        summary, bars = Client(f"http://127.0.0.1:{port}/", verbose=False).predict("Who sits there?", api_name="/classify")
+    finally:
+        app.close()
+    assert summary.startswith(f"**{result['labels'][0][0]}**") and bars.count("hf-charnn-label") == 3

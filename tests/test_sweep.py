@@ -109,3 +109,21 @@ def test_a_failed_run_names_its_log(tmp_path, tiny_data_dir, capsys):
     error = capsys.readouterr().err
     assert "1 run(s) failed" in error and str(out / "01-seed=1" / "train.log") in error
     assert "--chunk-size must be at least 1, not 0" in (out / "01-seed=1" / "train.log").read_text()
+
+
+def test_a_sweep_over_vocabularies_on_a_users_text(tmp_path, capsys, corpus_cache):
+    text = "".join(f"Line {index}: the King speaks; ROME listens, naïvely?\n" for index in range(300))
+    (tmp_path / "train.txt").write_text(text, encoding="utf-8")
+    (tmp_path / "sweep.yaml").write_text(
+        "task: lm\npreset: small-corpus\n"
+        f"base: {{train_file: {str(tmp_path / 'train.txt')!r}, embedding_size: 8, hidden_size: 16, batch_size: 4, chunk_size: 16, "
+        "max_steps: 6, eval_steps: 3, eval_chars: 500}\ngrid:\n  vocab: [chars, bytes]\n"
+    )
+    out = tmp_path / "out"
+    assert main(["sweep", str(tmp_path / "sweep.yaml"), "--output-dir", str(out)]) == 0
+    rows = (out / "results.md").read_text().splitlines()[2:4]
+    distinct = len(set(text))
+    assert "vocab=chars" in rows[0] and f"| chars ({distinct}) |" in rows[0]
+    assert "vocab=bytes" in rows[1] and "| bytes (256, per byte) |" in rows[1]
+    for run, kind in zip(sorted(path for path in out.iterdir() if path.is_dir()), ("chars", "bytes")):
+        assert json.loads((run / "config.json").read_text())["vocab_kind"] == kind

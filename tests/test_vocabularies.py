@@ -255,3 +255,44 @@ def test_the_demo_writes_and_scores_in_any_vocabulary(kind):
     assert demo.heat_map_html(scored).count('class="hf-charnn-cell"') == len(scored["bits"])
     app = demo.build_demo(model, title="test")
     assert "Vowel or consonant" not in str(app.config)  # that tab is text8's
+
+
+HUB_LOAD_AND_USE = BLOCK_HF_CHARNN + """
+import json
+from transformers import AutoModelForCausalLM, AutoTokenizer
+model = AutoModelForCausalLM.from_pretrained({repo!r}, trust_remote_code=True)
+tokenizer = AutoTokenizer.from_pretrained({repo!r}, trust_remote_code=True)
+ids = model.generate(**tokenizer([{prompt!r}], return_tensors="pt"), max_new_tokens=12, do_sample=False)
+print(json.dumps([type(model).__module__.split(".")[0], tokenizer.decode(ids[0], skip_special_tokens=True),
+                  model.get_log_prob_sequence({text!r}, " ")]))
+"""
+
+
+@pytest.mark.parametrize("kind", ["chars", "bytes"])
+def test_trained_chars_and_bytes_models_push_to_the_hub_and_load_from_it(tmp_path, corpus_cache, capsys, kind):
+    """train-lm in the vocabulary, push to the loopback Hub, then load by repo id where hf_charnn cannot be imported."""
+    from hf_charnn.cli import main
+
+    from hub_server import LocalHub
+    from test_hub import TOKEN, push, run
+
+    train_text, valid_text = punctuated_text(6_000, extra=MANY_SCRIPTS if kind == "bytes" else ""), punctuated_text(2_000, seed=1)
+    assert main(train_argv(tmp_path, train_text, valid_text, "--vocab", kind)) == 0
+    capsys.readouterr()
+    folder = tmp_path / "run"
+    local = load_model(folder, "lm")
+    assert local.vocabulary.kind == kind
+    prompt, text = ("Good night, ", "Hear me speak.") if kind == "chars" else ("Zoë, 東", "Ελλάδα ✓")
+    expected_ids = local.generate(**CharTokenizer.for_model(local.config)([prompt], return_tensors="pt"), max_new_tokens=12, do_sample=False)
+    with LocalHub(TOKEN) as hub:
+        env = hub_env(tmp_path, hub.endpoint)
+        pushed = push(folder, f"alice/{kind}-lm", env, "--token", TOKEN)
+        assert pushed.returncode == 0, pushed.stderr[-3000:]
+        card = hub.state.repos[f"alice/{kind}-lm"]["files"]["README.md"].decode()
+        assert f'"alice/{kind}-lm"' in card and ("Bits per byte" in card) == (kind == "bytes")
+        loaded = run([sys.executable, "-c", HUB_LOAD_AND_USE.format(repo=f"alice/{kind}-lm", prompt=prompt, text=text)], env)
+    assert loaded.returncode == 0, loaded.stderr[-3000:]
+    module, generated, score = json.loads(loaded.stdout.strip().splitlines()[-1])
+    assert module == "transformers_modules"
+    assert generated == CharTokenizer.for_model(local.config).decode(expected_ids[0], skip_special_tokens=True)
+    assert score == pytest.approx(local.get_log_prob_sequence(text, " "), abs=1e-4)

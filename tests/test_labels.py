@@ -249,3 +249,21 @@ def test_the_demo_classify_tab_for_any_classifier(trained, tmp_path):
     finally:
         app.close()
     assert summary.startswith(f"**{result['labels'][0][0]}**") and bars.count("hf-charnn-label") == 3
+
+
+def test_a_labeled_run_resumes_to_the_same_result_and_refuses_other_data(tmp_path, capsys):
+    train = write_csv(tmp_path / "train.csv", labeled_rows(200, 0))
+    common = ["train-classifier", "--train-file", train, "--text-column", "sentence", "--label-column", "kind", "--epochs", "3",
+              "--mixed-precision", "no", *TINY]
+
+    def rows(folder):
+        return [{key: value for key, value in json.loads(line).items() if "second" not in key}
+                for line in (folder / "metrics.jsonl").read_text().splitlines()]
+
+    assert run_cli(capsys, *common, "--output-dir", tmp_path / "whole")[0] == 0
+    assert run_cli(capsys, *common, "--output-dir", tmp_path / "parts", "--stop-after-epoch", "1")[0] == 0
+    assert run_cli(capsys, *common, "--output-dir", tmp_path / "parts", "--resume-from", "latest")[0] == 0
+    assert rows(tmp_path / "parts") == rows(tmp_path / "whole") and len(rows(tmp_path / "whole")) == 3
+    write_csv(train, labeled_rows(200, 1))  # other texts under the same name
+    code, _, err = run_cli(capsys, *common, "--output-dir", tmp_path / "parts", "--resume-from", "latest")
+    assert code == 2 and "cannot resume" in err and "train" in err

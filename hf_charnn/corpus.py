@@ -431,8 +431,11 @@ def text8_ids(source: str = TEXT8_URL) -> np.ndarray:
     return file_ids(source)
 
 
-def _dataset_splits(config):
-    """A function of the encoding that returns a `datasets` dataset's splits as cached ids (see load_corpus)."""
+def load_dataset_splits(config) -> tuple[dict, dict]:
+    """
+    `config.dataset_name` (and `dataset_config`) through `datasets.load_dataset`, and which of its splits train,
+    validate and test: {"train": "train", "validation": "validation" | "valid" | "dev" | None, "test": "test" | None}.
+    """
     from datasets import load_dataset
 
     name = config.dataset_name
@@ -446,6 +449,15 @@ def _dataset_splits(config):
         ) from None
     if "train" not in splits:
         raise UserError(f"dataset {name!r} has no train split (it has {', '.join(splits)})")
+    chosen = {"train": "train", "validation": next((split for split in ("validation", "valid", "dev") if split in splits), None),
+              "test": "test" if "test" in splits else None}
+    return splits, chosen
+
+
+def _dataset_splits(config):
+    """A function of the encoding that returns a `datasets` dataset's splits as cached ids (see load_corpus)."""
+    name = config.dataset_name
+    splits, chosen = load_dataset_splits(config)
     if config.text_column not in splits["train"].column_names:
         raise UserError(
             f"dataset {name!r} has no column {config.text_column!r} (columns: {', '.join(splits['train'].column_names)}); "
@@ -466,14 +478,8 @@ def _dataset_splits(config):
                        "column": config.text_column, "fingerprint": dataset._fingerprint}
         return cached_ids(fingerprint, source, blocks, config.normalize, encoding=encoding)
 
-    validation_split = next((split for split in ("validation", "valid", "dev") if split in splits), None)
-
     def encode_splits(encoding: str) -> dict:
-        return {
-            "train": split_ids("train", encoding),
-            "validation": split_ids(validation_split, encoding) if validation_split else None,
-            "test": split_ids("test", encoding) if "test" in splits else None,
-        }
+        return {split: split_ids(chosen[split], encoding) if chosen[split] else None for split in ("train", "validation", "test")}
 
     return encode_splits
 

@@ -182,22 +182,11 @@ def _raw_splits(config) -> tuple[dict, str]:
     if config.train_file:
         files = {"train": config.train_file, "validation": config.validation_file, "test": config.test_file}
         return {split: (read_labeled_file(path), str(path)) for split, path in files.items() if path}, f"file {Path(config.train_file).name}"
-    from datasets import load_dataset
+    from .corpus import load_dataset_splits
 
-    name = config.dataset_name
-    try:
-        splits = load_dataset(name, config.dataset_config)
-    except Exception as error:  # not found, offline, a bad builder: one line
-        first_line = str(error).splitlines()[0] if str(error) else ""
-        raise UserError(
-            f"dataset {name!r} could not be loaded ({error.__class__.__name__}: {first_line[:300]}); check the name "
-            "(a Hub id or a local folder), the network, or HF_HUB_OFFLINE"
-        ) from None
-    if "train" not in splits:
-        raise UserError(f"dataset {name!r} has no train split (it has {', '.join(splits)})")
-    chosen = {"train": "train", "validation": next((s for s in ("validation", "valid", "dev") if s in splits), None),
-              "test": "test" if "test" in splits else None}
-    return {split: (splits[name_], f"dataset {name} ({name_} split)") for split, name_ in chosen.items() if name_}, f"dataset {name}"
+    splits, chosen = load_dataset_splits(config)
+    return ({split: (splits[name], f"dataset {config.dataset_name} ({name} split)") for split, name in chosen.items() if name},
+            f"dataset {config.dataset_name}")
 
 
 def load_labeled_data(config) -> LabeledData:

@@ -194,10 +194,10 @@ def cmd_demo(args):
     except ImportError:
         raise UserError("the demo needs gradio: pip install -e \".[demo]\" (or pip install gradio)") from None
     from .demo import build_demo
-    from .loading import load_model
+    from .loading import is_classifier_folder, load_model
 
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # no calls home from a closed network
-    if _saved_classifier(args.model):  # a classifier alone: the Classify tab
+    if is_classifier_folder(args.model):  # a classifier alone: the Classify tab
         model, classifier, what = None, load_model(args.model, "classifier"), "character-level GRU classifier"
     else:
         model, what = load_model(args.model, "lm"), "character-level GRU LM"
@@ -205,15 +205,6 @@ def cmd_demo(args):
     demo = build_demo(model, classifier, title=f"{Path(args.model).name or args.model}: {what}")
     print(f"serving the demo of {args.model} on http://{args.host}:{args.port}", flush=True)
     demo.launch(server_name=args.host, server_port=args.port)
-
-
-def _saved_classifier(source: str) -> bool:
-    """Whether a local model folder holds a classifier (its config's architectures say so)."""
-    config = Path(source) / "config.json"
-    try:
-        return any("SequenceClassification" in name for name in json.loads(config.read_text()).get("architectures") or [])
-    except (OSError, ValueError):
-        return False
 
 
 def cmd_sweep(args):

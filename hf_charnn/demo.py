@@ -333,12 +333,16 @@ def _about(vocabulary) -> str:
     return f"A character-level GRU over the {vocabulary.size} characters of its training text."
 
 
-def load_models(model_id: str, classifier_id: str | None = None, trust_remote_code: bool = True, revision: str | None = None):
-    """An LM (at `revision`: a commit pins weights and code) and a classifier, from folders or Hub repo ids."""
+def load_models(model_id: str | None, classifier_id: str | None = None, trust_remote_code: bool = True,
+                revision: str | None = None, classifier_revision: str | None = None):
+    """An LM and/or a classifier (each at its revision: a commit pins weights and code), from folders or Hub repo ids."""
     from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification
 
-    model = AutoModelForCausalLM.from_pretrained(model_id, trust_remote_code=trust_remote_code, revision=revision)
-    classifier = None
+    model = classifier = None
+    if model_id:
+        model = AutoModelForCausalLM.from_pretrained(model_id, trust_remote_code=trust_remote_code, revision=revision)
     if classifier_id:
-        classifier = AutoModelForSequenceClassification.from_pretrained(classifier_id, trust_remote_code=trust_remote_code)
+        classifier = AutoModelForSequenceClassification.from_pretrained(
+            classifier_id, trust_remote_code=trust_remote_code, revision=classifier_revision
+        )
     return model, classifier

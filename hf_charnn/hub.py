@@ -7,7 +7,7 @@ from pathlib import Path
 import torch
 
 from .errors import UserError
-from .loading import check_model_folder
+from .loading import check_model_folder, is_classifier_folder
 from .run_files import TRAINING_CONFIG_FILE, read_training_config
 
 CARD_TEMPLATES = Path(os.environ.get("HF_CHARNN_CARD_TEMPLATES", Path(__file__).resolve().parent / "model_cards"))
@@ -199,30 +199,43 @@ SPACE_APP_LAUNCHER = """
 MODEL_ID = {model_id!r}
 MODEL_REVISION = {revision!r}
 CLASSIFIER_ID = {classifier_id!r}
+CLASSIFIER_REVISION = {classifier_revision!r}
 
 if __name__ == "__main__":
-    model, classifier = load_models(MODEL_ID, CLASSIFIER_ID, revision=MODEL_REVISION)
+    model, classifier = load_models(MODEL_ID, CLASSIFIER_ID, revision=MODEL_REVISION, classifier_revision=CLASSIFIER_REVISION)
     build_demo(model, classifier, title={title!r}).launch()
 """
 
 
-def space_files(model_id: str, space_id: str, revision: str | None = None, classifier_id: str | None = None) -> dict[str, bytes]:
-    """app.py (the demo module and a launcher for `model_id` at `revision`), requirements.txt and README.md of a Gradio Space."""
+def space_files(
+    model_id: str | None, space_id: str, revision: str | None = None, classifier_id: str | None = None,
+    classifier_revision: str | None = None,
+) -> dict[str, bytes]:
+    """
+    app.py (the demo module and a launcher for the LM `model_id` and/or the classifier `classifier_id`, each pinned to
+    its revision), requirements.txt and README.md of a Gradio Space.
+    """
     from importlib.metadata import PackageNotFoundError, version
 
     try:
         gradio_version = version("gradio")
     except PackageNotFoundError:
         gradio_version = "6.31.0"  # the version the demo was written and tested with
-    title = f"{model_id.split('/')[-1]} demo"
+    main_id = model_id or classifier_id
+    title = f"{main_id.split('/')[-1]} demo"
     app = (Path(__file__).with_name("demo.py").read_text()
-           + SPACE_APP_LAUNCHER.format(model_id=model_id, revision=revision, classifier_id=classifier_id, title=title))
+           + SPACE_APP_LAUNCHER.format(model_id=model_id, revision=revision, classifier_id=classifier_id,
+                                       classifier_revision=classifier_revision, title=title))
     models = "".join(f"  - {repo}\n" for repo in (model_id, classifier_id) if repo)
+    if model_id:
+        about = (f"A live demo of the character-level GRU LM [{model_id}](https://huggingface.co/{model_id}), made with "
+                 "hf_charnn: write with it and see which characters surprise it (a heat map of bits per character).\n")
+    else:
+        about = (f"A live demo of the character-level GRU classifier [{classifier_id}](https://huggingface.co/{classifier_id}), "
+                 "made with hf_charnn: type a text and see every label's probability.\n")
     readme = (
         f"---\ntitle: {title}\nemoji: 🔤\ncolorFrom: blue\ncolorTo: red\nsdk: gradio\nsdk_version: {gradio_version}\n"
-        f"app_file: app.py\nmodels:\n{models}pinned: false\n---\n\n# {title}\n\nA live demo of the character-level GRU LM "
-        f"[{model_id}](https://huggingface.co/{model_id}), made with hf_charnn: write with it, see which characters "
-        "surprise it (a heat map of bits per character), and watch it guess whether the next letter is a vowel.\n"
+        f"app_file: app.py\nmodels:\n{models}pinned: false\n---\n\n# {title}\n\n{about}"
     )
     return {"app.py": app.encode(), "requirements.txt": ("\n".join(SPACE_REQUIREMENTS) + "\n").encode(), "README.md": readme.encode()}
 
@@ -289,7 +302,10 @@ def push_model_folder(
         if space_id:
             target = space_id
             api.create_repo(space_id, repo_type="space", space_sdk="gradio", private=private, exist_ok=True)
-            files = space_files(repo_id, space_id, revision=model_commit.oid)
+            if is_classifier_folder(folder):  # a classifier's Space: the Classify tab
+                files = space_files(None, space_id, classifier_id=repo_id, classifier_revision=model_commit.oid)
+            else:
+                files = space_files(repo_id, space_id, revision=model_commit.oid)
             space_operations = [CommitOperationAdd(name, data) for name, data in files.items()]
             commits["space"] = str(api.create_commit(space_id, space_operations, repo_type="space", commit_message="hf_charnn demo").commit_url)
     except LocalTokenNotFoundError:

@@ -30,6 +30,17 @@ def check_model_folder(model_dir: str | Path) -> Path:
     return folder
 
 
+def is_classifier_folder(source: str | Path) -> bool:
+    """Whether a local model folder holds a classifier (its config's `architectures` say so)."""
+    import json
+
+    try:
+        architectures = json.loads((Path(source) / "config.json").read_text()).get("architectures") or []
+    except (OSError, ValueError):
+        return False
+    return any("SequenceClassification" in name for name in architectures)
+
+
 def looks_like_repo_id(source: str) -> bool:
     """`user/name` that is not a local path: a Hub repository id."""
     return bool(REPO_ID.fullmatch(source)) and not Path(source).exists()

@@ -238,9 +238,9 @@ def test_the_demo_classify_tab_for_any_classifier(trained, tmp_path):
     assert unseen["text"] == "Who sits thre? " and "Left out 2 of 17 characters" in unseen["note"]
     # A classifier alone: only the Classify tab, served and called through gradio's client.
     app = demo.build_demo(None, classifier, title="classifier demo")
-    from hf_charnn.cli import _saved_classifier
+    from hf_charnn.loading import is_classifier_folder
 
-    assert _saved_classifier(str(trained / "model")) and not _saved_classifier(str(tmp_path))  # `hf-charnn demo CLASSIFIER`
+    assert is_classifier_folder(trained / "model") and not is_classifier_folder(tmp_path)  # `hf-charnn demo CLASSIFIER`
     assert "Classify" in str(app.config) and "Write" not in str(app.config) and "Vowel or consonant" not in str(app.config)
     port = free_port()
     app.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
@@ -267,3 +267,41 @@ def test_a_labeled_run_resumes_to_the_same_result_and_refuses_other_data(tmp_pat
     write_csv(train, labeled_rows(200, 1))  # other texts under the same name
     code, _, err = run_cli(capsys, *common, "--output-dir", tmp_path / "parts", "--resume-from", "latest")
     assert code == 2 and "cannot resume" in err and "train" in err
+
+
+CLASSIFIER_SPACE_CHECK = """import sys; sys.modules['hf_charnn'] = None
+import importlib.util, json
+spec = importlib.util.spec_from_file_location("space_app", sys.argv[1])
+app = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(app)
+model, classifier = app.load_models(app.MODEL_ID, app.CLASSIFIER_ID, revision=app.MODEL_REVISION,
+                                    classifier_revision=app.CLASSIFIER_REVISION)
+blocks = app.build_demo(model, classifier)
+print(json.dumps([model is None, type(classifier).__module__.split(".")[0], app.classify(classifier, "Who sits there?")["labels"],
+                  "Classify" in str(blocks.config)]))
+"""
+
+
+def test_push_a_labeled_classifier_with_its_space(trained, tmp_path):
+    pytest.importorskip("gradio", reason="the demo extra (gradio) is not installed")
+    from hf_charnn import demo
+    from hf_charnn.loading import load_model
+    from hub_server import LocalHub
+    from test_hub import TOKEN, hub_env, push, run
+
+    with LocalHub(TOKEN) as hub:
+        env = hub_env(tmp_path, hub.endpoint)
+        result = push(trained / "model", "alice/kinds", env, "--token", TOKEN, "--space", "alice/kinds-demo")
+        assert result.returncode == 0, result.stderr[-3000:]
+        files = hub.state.repos["alice/kinds"]["files"]
+        assert files["confusion_matrix.png"][:4] == b"\x89PNG" and 'model="alice/kinds"' in files["README.md"].decode()
+        app = hub.state.spaces["alice/kinds-demo"]["files"]["app.py"]
+        assert b"MODEL_ID = None" in app and b"CLASSIFIER_ID = 'alice/kinds'" in app
+        (tmp_path / "app.py").write_bytes(app)
+        loaded = run([sys.executable, "-c", CLASSIFIER_SPACE_CHECK, str(tmp_path / "app.py")], env)
+    assert loaded.returncode == 0, loaded.stderr[-3000:]
+    no_model, module, labels, has_tab = json.loads(loaded.stdout.strip().splitlines()[-1])
+    expected = demo.classify(load_model(trained / "model", "classifier"), "Who sits there?")["labels"]
+    assert no_model and module == "transformers_modules" and has_tab
+    assert [name for name, _ in labels] == [name for name, _ in expected]
+    assert [p for _, p in labels] == pytest.approx([p for _, p in expected], abs=1e-5)

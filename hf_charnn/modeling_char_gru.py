@@ -297,8 +297,9 @@ class CharGRUForCausalLM(CharGRUPreTrainedModel, GenerationMixin):
         if one_step and self.lean_generation and not self.training:
             # One new character of a text already read (generate()'s every step after the prompt): one GRU-cell step per
             # layer, without the sequence machinery; the same numbers as the full path.
-            hidden, state = self._one_step(input_ids[:, 0], state)
-            return CharGRUCausalLMOutput(logits=self.lm_head(hidden)[:, None], state=state if use_cache else None)
+            layer_states = list(state.unbind(0))
+            logits = self._cell_step(input_ids[:, 0], layer_states, self._cell_weights())
+            return CharGRUCausalLMOutput(logits=logits[:, None], state=torch.stack(layer_states) if use_cache else None)
         outputs = self.char_gru(input_ids, attention_mask=attention_mask, state=state, return_dict=True)
         logits = self.lm_head(outputs.last_hidden_state)
         loss = None
@@ -308,17 +309,25 @@ class CharGRUForCausalLM(CharGRUPreTrainedModel, GenerationMixin):
             )
         return CharGRUCausalLMOutput(loss=loss, logits=logits, state=outputs.state if use_cache else None)
 
-    def _one_step(self, input_ids: torch.LongTensor, state: torch.FloatTensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """The last layer's output and the new state after one character per row (eval mode: no dropout)."""
-        # Functional calls, not module calls: at one character a step the module machinery costs as much as the math.
+    def _cell_weights(self) -> tuple:
+        """What `_cell_step` reads: (embedding, per layer (weight_ih, weight_hh, bias_ih, bias_hh), head weight, head bias)."""
         gru = self.char_gru.gru
-        weights = gru._flat_weights  # per layer: weight_ih, weight_hh, bias_ih, bias_hh
-        layer_input = nn.functional.embedding(input_ids, self.char_gru.embeddings.weight).to(state.dtype)
-        new_state = []
-        for layer in range(gru.num_layers):
-            layer_input = torch.gru_cell(layer_input, state[layer], *weights[4 * layer : 4 * layer + 4])
-            new_state.append(layer_input)
-        return layer_input, layer_input[None] if len(new_state) == 1 else torch.stack(new_state)
+        flat = gru._flat_weights
+        layers = [tuple(flat[4 * layer : 4 * layer + 4]) for layer in range(gru.num_layers)]
+        return self.char_gru.embeddings.weight, layers, self.lm_head.weight, self.lm_head.bias
+
+    @staticmethod
+    def _cell_step(input_ids: torch.LongTensor, layer_states: list, weights: tuple) -> torch.Tensor:
+        """
+        One character per row through every layer (eval mode: no dropout): `layer_states` (one tensor per layer) is
+        updated in place; returns the next-symbol logits. Functional calls on weights fetched once: at one character a
+        step, module calls and attribute lookups cost as much as the math.
+        """
+        embedding, layers, head_weight, head_bias = weights
+        hidden = nn.functional.embedding(input_ids, embedding).to(layer_states[0].dtype)
+        for index, layer in enumerate(layers):
+            hidden = layer_states[index] = torch.gru_cell(hidden, layer_states[index], *layer)
+        return nn.functional.linear(hidden, head_weight, head_bias)
 
     # -- generate() with a recurrent state ---------------------------------------------------------------
     def _update_model_kwargs_for_generation(self, outputs, model_kwargs, is_encoder_decoder=False, num_new_tokens=1):
@@ -357,7 +366,8 @@ class CharGRUForCausalLM(CharGRUPreTrainedModel, GenerationMixin):
         max_length = stopping_criteria.max_length
         other_criteria = StoppingCriteriaList([criteria for criteria in stopping_criteria if not isinstance(criteria, MaxLengthCriteria)])
         outputs = self(input_ids, attention_mask=model_kwargs.get("attention_mask"), use_cache=True, return_dict=True)
-        logits, state = outputs.logits[:, -1].float(), outputs.state
+        logits, layer_states, weights = outputs.logits[:, -1].float(), list(outputs.state.unbind(0)), self._cell_weights()
+        reads_ids = bool(logits_processor) or bool(other_criteria)  # else the text so far is only needed at the end
         unfinished = torch.ones(input_ids.shape[0], dtype=torch.long, device=input_ids.device)
         # The new ids are written into one buffer (a growing torch.cat copies the whole text at every step).
         length = input_ids.shape[1]
@@ -375,7 +385,8 @@ class CharGRUForCausalLM(CharGRUPreTrainedModel, GenerationMixin):
                 buffer = torch.cat([buffer, buffer.new_empty((buffer.shape[0], 1024))], dim=-1)
             buffer[:, length] = next_ids
             length += 1
-            input_ids = buffer[:, :length]
+            if reads_ids:
+                input_ids = buffer[:, :length]
             if streamer is not None:
                 streamer.put(next_ids.cpu())
             if max_length is not None and length >= max_length:
@@ -384,11 +395,10 @@ class CharGRUForCausalLM(CharGRUPreTrainedModel, GenerationMixin):
                 unfinished = unfinished & ~other_criteria(input_ids, scores)
                 if unfinished.max() == 0:
                     break
-            hidden, state = self._one_step(next_ids, state)
-            logits = nn.functional.linear(hidden, self.lm_head.weight, self.lm_head.bias).float()
+            logits = self._cell_step(next_ids, layer_states, weights).float()
         if streamer is not None:
             streamer.end()
-        return input_ids.clone()  # not a view of the larger buffer
+        return buffer[:, :length].clone()  # not a view of the larger buffer
 
     def _reorder_cache(self, state, beam_idx):
         return None if state is None else state.index_select(1, beam_idx.to(state.device))

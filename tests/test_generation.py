@@ -20,9 +20,9 @@ def greedy(model, tokenizer, prompts, **kwargs):
 
 def test_each_new_character_costs_one_gru_step(random_lm, tokenizer, monkeypatch):
     widths, steps = [], []
-    original_forward, original_step = random_lm.char_gru.forward, random_lm._one_step
+    original_forward, original_step = random_lm.char_gru.forward, random_lm._cell_step
     monkeypatch.setattr(random_lm.char_gru, "forward", lambda ids, **kw: widths.append(ids.shape[1]) or original_forward(ids, **kw))
-    monkeypatch.setattr(random_lm, "_one_step", lambda ids, state: steps.append(ids.shape) or original_step(ids, state))
+    monkeypatch.setattr(random_lm, "_cell_step", lambda ids, *rest: steps.append(ids.shape) or original_step(ids, *rest))
     greedy(random_lm, tokenizer, ["the united states"])
     # The prompt is read once; then one GRU-cell step per new character (the 12th needs no step after it).
     assert widths == [len("the united states")]

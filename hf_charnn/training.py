@@ -377,7 +377,8 @@ def _training_step(run: Run, accelerator: Accelerator, batch: dict) -> torch.Ten
         targets = targets[:, -1]  # accuracy is about the whole example, as on dev
     weight = (targets != -100).sum()
     correct = (outputs.logits.argmax(-1) == targets).sum() if config.task == "classifier" else weight * 0
-    state.chars += batch["input_ids"].numel() if "attention_mask" not in batch else batch["attention_mask"].sum()
+    # Characters read (padding not counted: padded batches of texts of any length; one host sync for those only).
+    state.chars += batch["input_ids"].numel() if "attention_mask" not in batch else int(batch["attention_mask"].sum())
     state.step += 1
     state.step_in_epoch += 1
     if state.step_in_epoch == run.steps_per_epoch:

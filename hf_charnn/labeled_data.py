@@ -209,6 +209,11 @@ def load_labeled_data(config) -> LabeledData:
         if split in columns:
             texts, labels, _ = columns[split]
             splits[split] = LabeledTexts(texts, _label_ids(labels, names, label_names, trained, raw[split][1]), raw[split][1])
+    # Normalised and checked against the vocabulary before any split is held out: errors name the rows of the files.
+    if config.normalize:
+        splits = {split: _normalized(texts) for split, texts in splits.items()}
+    vocabulary, reason = choose_vocabulary(list(splits.values()), config)
+    train = splits["train"]
     if "validation" not in splits:
         train_rows, validation_rows = stratified_split(train.labels, config.validation_split_percentage, config.seed)
         if not validation_rows:
@@ -217,9 +222,6 @@ def load_labeled_data(config) -> LabeledData:
         share = f"{config.validation_split_percentage:g}%"
         splits["validation"] = _subset(train, validation_rows, f"{train.source} (stratified {share} held out)")
         splits["train"] = _subset(train, train_rows, train.source)
-    if config.normalize:
-        splits = {split: _normalized(texts) for split, texts in splits.items()}
-    vocabulary, reason = choose_vocabulary([texts for texts in splits.values()], config)
     fingerprint = {split: f"{len(texts.texts)}:{_digest(texts)}" for split, texts in splits.items()}
     return LabeledData(splits["train"], splits["validation"], splits.get("test"), label_names, vocabulary, reason,
                        description, fingerprint)

@@ -251,7 +251,7 @@ class CharGRUForSequenceClassification(CharGRUPreTrainedModel):
 
 
 class CharGRUForCausalLM(CharGRUPreTrainedModel, GenerationMixin):
-    """GRU language model over the 27 characters; carries its state through `generate()` like RWKV."""
+    """GRU language model over its vocabulary (27 symbols for text8); carries its state through `generate()` like RWKV."""
 
     # generate() reads the prompt once and then takes one GRU-cell step per new character (see `_sample`); False runs
     # every step through transformers' generic loop and the full forward (kept to measure the difference).

@@ -69,6 +69,9 @@ def cmd_evaluate_classifier(args):
     else:
         from .data import load_classification_examples
 
+        labels = sorted(str(name) for name in model.config.id2label.values())
+        if labels != ["consonant", "vowel"]:
+            raise UserError(f"{args.model_dir} classifies into {', '.join(labels)}, not vowel/consonant: pass --file with labeled texts")
         result = evaluate_classifier(model, *load_classification_examples(args.data_dir, args.split, normalize=args.normalize))
     if args.confusion_matrix:
         from .hub import plot_confusion_matrix
@@ -81,11 +84,11 @@ def _labeled_file_for(model, args) -> tuple[list[str], list[int]]:
     """A labeled file's texts (checked against the model's vocabulary) and its labels as the model's label ids."""
     from types import SimpleNamespace
 
-    from .labeled_data import _columns, read_labeled_file
+    from .labeled_data import read_labeled_file, text_and_label_columns
     from .text import normalize_text
 
     columns = SimpleNamespace(text_column=args.text_column, label_column=args.label_column)
-    texts, labels, names = _columns(read_labeled_file(args.file), args.file, columns)
+    texts, labels, names = text_and_label_columns(read_labeled_file(args.file), args.file, columns)
     label2id = {str(name): index for name, index in model.config.label2id.items()}
     gold = []
     for row, label in enumerate(labels):

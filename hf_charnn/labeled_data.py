@@ -109,7 +109,7 @@ def read_labeled_file(path: str | Path):
             datasets_logging.enable_progress_bar()
 
 
-def _columns(dataset, source: str, config) -> tuple[list[str], list, list[str] | None]:
+def text_and_label_columns(dataset, source: str, config) -> tuple[list[str], list, list[str] | None]:
     """(texts, raw labels, the ClassLabel's names or None) of a split; a missing column or an empty text is an error."""
     missing = [column for column in (config.text_column, config.label_column) if column not in dataset.column_names]
     if missing:
@@ -194,7 +194,7 @@ def load_labeled_data(config) -> LabeledData:
     if config.corpus:
         raise UserError("--corpus text8 is an LM corpus; a classifier reads labeled texts (--train-file or --dataset-name)")
     raw, description = _raw_splits(config)
-    columns = {split: _columns(dataset, source, config) for split, (dataset, source) in raw.items()}
+    columns = {split: text_and_label_columns(dataset, source, config) for split, (dataset, source) in raw.items()}
     train_texts, train_labels, names = columns["train"]
     label_names = _label_names(train_labels, names)
     train = LabeledTexts(train_texts, _label_ids(train_labels, names, label_names, None, raw["train"][1]), raw["train"][1])

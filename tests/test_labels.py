@@ -306,3 +306,10 @@ def test_push_a_labeled_classifier_with_its_space(trained, tmp_path):
     assert no_model and module == "transformers_modules" and has_tab
     assert [name for name, _ in labels] == [name for name, _ in expected]
     assert [p for _, p in labels] == pytest.approx([p for _, p in expected], abs=1e-5)
+
+
+def test_evaluate_classifier_asks_for_a_file_for_other_labels(trained, capsys):
+    code, _, err = run_cli(capsys, "evaluate-classifier", trained / "model")
+    assert code == 2 and "classifies into plain, question, shout, not vowel/consonant: pass --file" in err
+    code, _, err = run_cli(capsys, "evaluate-classifier", trained / "model", "--file", trained / "test.csv")
+    assert code == 2 and "no column 'text' (columns: sentence, kind); pass --text-column" in err

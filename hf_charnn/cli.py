@@ -68,10 +68,11 @@ def cmd_evaluate_classifier(args):
         result = evaluate_labeled(model, texts, gold, [model.config.id2label[index] for index in range(model.config.num_labels)])
     else:
         from .data import load_classification_examples
+        from .demo import is_vowel_classifier
 
-        labels = sorted(str(name) for name in model.config.id2label.values())
-        if labels != ["consonant", "vowel"]:
-            raise UserError(f"{args.model_dir} classifies into {', '.join(labels)}, not vowel/consonant: pass --file with labeled texts")
+        if not is_vowel_classifier(model):
+            labels = ", ".join(sorted(str(name) for name in model.config.id2label.values()))
+            raise UserError(f"{args.model_dir} classifies into {labels}, not vowel/consonant: pass --file with labeled texts")
         result = evaluate_classifier(model, *load_classification_examples(args.data_dir, args.split, normalize=args.normalize))
     if args.confusion_matrix:
         from .hub import plot_confusion_matrix

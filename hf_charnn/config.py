@@ -120,6 +120,10 @@ class TrainingConfig:
         """Whether the LM reads a corpus (files, a `datasets` dataset, text8) instead of the exercise files."""
         return bool(self.train_file or self.dataset_name or self.corpus)
 
+    def uses_labeled_data(self) -> bool:
+        """Whether a classifier reads the user's labeled texts (see labeled_data.py) instead of the vowel/consonant files."""
+        return self.task == "classifier" and bool(self.train_file or self.dataset_name)
+
     def check(self):
         """Settings that cannot work together, named before any data is read."""
         for name, choices in (
@@ -139,7 +143,7 @@ class TrainingConfig:
             raise UserError("--validation-file / --test-file need --train-file")
         if self.task == "classifier" and self.corpus:
             raise UserError("--corpus text8 is an LM corpus; a classifier reads labeled texts (--train-file or --dataset-name)")
-        if self.task == "classifier" and self.uses_corpus():
+        if self.uses_labeled_data():
             # These are the vowel/consonant exercise's recipes: they read its example files.
             exercise_only = [name for name in ("transfer_from_lm", "holdout_examples", "init_from") if getattr(self, name)]
             if exercise_only:

@@ -287,7 +287,6 @@ def remapped_ids(ids: np.ndarray, table: np.ndarray, source: str) -> np.ndarray:
     """
     if np.array_equal(table[: len(ids.characters or "")], np.arange(len(ids.characters or ""))):
         return ids
-    key = hashlib.sha256(f"{ids.cache_key}:{table.tobytes().hex()}".encode()).hexdigest()[:24]
 
     def blocks():
         for start in range(0, len(ids), READ_BLOCK):
@@ -378,16 +377,11 @@ def _choose_vocabulary(config, encode_splits) -> tuple[dict, Vocabulary, str]:
         if config.vocab == "chars":
             raise
         local = None
-    found = sorted(set("".join(ids.characters for ids in local.values() if ids is not None))) if local else []
-    if local is None or len(found) > MAX_CHARS - 1:
-        if config.vocab == "chars":
-            raise DataError(f"{config.train_file or config.dataset_name}: {len(found)} distinct characters, more than "
-                            f"{MAX_CHARS - 1}; train with --vocab bytes")
-        return encode_splits("bytes"), Vocabulary("bytes"), f"bytes: auto (more than {MAX_CHARS - 1} distinct characters)"
+    found = sorted(set("".join(ids.characters for ids in local.values() if ids is not None))) if local else None
     # (auto only gets here for text that is not text8 form: it tried text8 first)
-    vocabulary = Vocabulary("chars", "".join(found), config.unk)
-    how = "asked for" if config.vocab == "chars" else "auto"
-    reason = f"chars: {how} ({len(found)} distinct characters in the training, validation and test texts)"
+    vocabulary, reason = vocabulary_of_characters(found, config, config.train_file or config.dataset_name)
+    if vocabulary.kind == "bytes":
+        return encode_splits("bytes"), vocabulary, reason
     splits = {}
     for split, ids in local.items():
         if ids is None:
@@ -397,6 +391,23 @@ def _choose_vocabulary(config, encode_splits) -> tuple[dict, Vocabulary, str]:
         table[: len(ids.characters)] = [vocabulary.to_id[char] for char in ids.characters]
         splits[split] = remapped_ids(ids, table, f"{split} ids in the {vocabulary.kind} vocabulary")
     return splits, vocabulary, reason
+
+
+def vocabulary_of_characters(found: list[str] | None, config, source: str) -> tuple[Vocabulary, str]:
+    """
+    (the vocabulary, why) for texts holding the distinct characters `found` (None: more than a uint8 id holds), when
+    `--vocab` is chars or auto and the texts are not text8 form: chars when there are at most 255 (the LM corpus and the
+    classifier's labeled texts decide alike), else bytes for auto, and an error for chars.
+    """
+    if found is None or len(found) > MAX_CHARS - 1:
+        if config.vocab == "chars":
+            count = f"{len(found)}" if found is not None else f"more than {MAX_CHARS - 1}"
+            raise DataError(f"{source}: {count} distinct characters, more than {MAX_CHARS - 1}; train with --vocab bytes")
+        return Vocabulary("bytes"), f"bytes: auto (more than {MAX_CHARS - 1} distinct characters)"
+    how = "asked for" if config.vocab == "chars" else "auto"
+    return Vocabulary("chars", "".join(found), config.unk), (
+        f"chars: {how} ({len(found)} distinct characters in the training, validation and test texts)"
+    )
 
 
 def load_text8(source: str = TEXT8_URL, streaming: bool = True):

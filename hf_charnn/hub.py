@@ -91,6 +91,7 @@ def model_card(
         raise UserError(f"model card template {template} not found; set HF_CHARNN_CARD_TEMPLATES to the model_cards folder")
     repo_id = repo_id or default_repo_id(task)
     data = corpus_description(config)
+    own_labels = config.uses_labeled_data()  # a classifier of the user's labels (else the vowel/consonant exercise)
     rate, rate_name = ("bpb", "Bits per byte") if "bpb" in results else ("bpc", "Bits per character")
     if task == "lm":
         evaluations = []
@@ -104,7 +105,6 @@ def model_card(
             ]
         pipeline_tag = "text-generation"
     else:
-        own_labels = bool(config.train_file or config.dataset_name)
         dataset = (dict(dataset_type=data["type"], dataset_name=data["name"], dataset_split="validation") if own_labels else
                    dict(dataset_type="text8", dataset_name="text8 vowel/consonant (exercise dev)", dataset_split="dev"))
         evaluations = [
@@ -123,7 +123,7 @@ def model_card(
     )
     values = dataclasses.asdict(config)
     # Settings the run did not use: the LM's windows for a classifier, the vowel task's prefix labels for other labels.
-    not_used = () if task == "lm" else ("chunk_size", "carry_state", *(("prefix_labels",) if config.train_file or config.dataset_name else ()))
+    not_used = () if task == "lm" else ("chunk_size", "carry_state", *(("prefix_labels",) if own_labels else ()))
     return ModelCard.from_template(
         card_data,
         template_path=str(template),
@@ -134,7 +134,7 @@ def model_card(
         data=data,
         curves=LEARNING_CURVES_FILE if curves else None,
         confusion=CONFUSION_MATRIX_FILE if confusion else None,
-        own_labels=bool(config.train_file or config.dataset_name), label_column=config.label_column, text_column=config.text_column,
+        own_labels=own_labels, label_column=config.label_column, text_column=config.text_column,
         example=_example_text(vocabulary, "some text to classify"),
         train_seconds=train_seconds,
         precision="bf16 mixed precision (loss in fp32)" if precision == "bf16" else "fp32",

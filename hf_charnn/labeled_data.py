@@ -23,7 +23,6 @@ from .text import normalize_text
 from .tokenization_char_gru import CHARACTERS, Vocabulary
 
 FILE_FORMATS = {".csv": ("csv", {}), ".tsv": ("csv", {"delimiter": "\t"}), ".json": ("json", {}), ".jsonl": ("json", {})}
-MAX_CHARS = 255  # distinct characters a chars vocabulary holds (ids are uint8; one more id may be <unk>)
 
 
 @dataclasses.dataclass
@@ -76,11 +75,6 @@ class PaddedBatches:
             attention_mask[index, : lengths[index]] = 1
         return {"input_ids": input_ids, "attention_mask": attention_mask,
                 "labels": torch.tensor([row["labels"] for row in rows], dtype=torch.long)}
-
-
-def uses_labeled_data(config) -> bool:
-    """Whether a classifier run reads the user's labeled texts (else the exercise's vowel/consonant files)."""
-    return config.task == "classifier" and bool(config.train_file or config.dataset_name)
 
 
 # -- reading --------------------------------------------------------------------------------------------------------------
@@ -262,9 +256,6 @@ def choose_vocabulary(splits: list[LabeledTexts], config) -> tuple[Vocabulary, s
                     text8.encode(text, source=f"{split.source}, row {row + 1}")
                 except ValueError as error:
                     raise DataError(f"{error}; or train with --vocab auto") from None
-    if len(found) > MAX_CHARS:
-        if config.vocab == "chars":
-            raise DataError(f"{splits[0].source}: {len(found)} distinct characters, more than {MAX_CHARS}; train with --vocab bytes")
-        return Vocabulary("bytes"), f"bytes: auto (more than {MAX_CHARS} distinct characters)"
-    how = "asked for" if config.vocab == "chars" else "auto"
-    return Vocabulary("chars", "".join(found), config.unk), f"chars: {how} ({len(found)} distinct characters in the texts)"
+    from .corpus import vocabulary_of_characters
+
+    return vocabulary_of_characters(found, config, splits[0].source)

@@ -1,10 +1,11 @@
 """
-Character-level GRU models: a shared embedding + GRU backbone, a vowel/consonant classifier head and a
-next-character LM head, in the layout of transformers' own recurrent models (RWKV, Mamba).
+Character-level GRU models: a shared embedding + GRU backbone, a classifier head (vowel/consonant by default, or any
+label set) and a next-character LM head, in the layout of transformers' own recurrent models (RWKV, Mamba).
 
 The exercise's interfaces live on the models themselves: `predict(context)` on the classifier,
-`get_next_char_log_probs(context)` / `get_log_prob_sequence(next_chars, context)` on the LM. They take
-text8-form strings (a-z and space) and encode them with a vectorised lookup, so no tokenizer is needed.
+`get_next_char_log_probs(context)` / `get_log_prob_sequence(next_chars, context)` on the LM. They take strings in the
+model's own vocabulary (text8, chars or bytes, recorded in its config) and encode them with a vectorised lookup, so no
+tokenizer is needed.
 """
 
 from dataclasses import dataclass

@@ -71,12 +71,14 @@ class Vocabulary:
         return cls(getattr(config, "vocab_kind", "text8") or "text8", getattr(config, "characters", None),
                    getattr(config, "unk_token_id", None) is not None)
 
+    @property
+    def characters(self) -> str | None:
+        """A `chars` vocabulary's characters in id order (without `<unk>`); None for the other kinds."""
+        return "".join(self.symbols[: self.size - (1 if self.unk else 0)]) if self.kind == "chars" else None
+
     def config_kwargs(self) -> dict:
         """What a model config records of this vocabulary."""
-        return {
-            "vocab_kind": self.kind, "vocab_size": self.size, "unk_token_id": self.unk_id,
-            "characters": "".join(self.symbols[: self.size - (1 if self.unk else 0)]) if self.kind == "chars" else None,
-        }
+        return {"vocab_kind": self.kind, "vocab_size": self.size, "unk_token_id": self.unk_id, "characters": self.characters}
 
     @property
     def unit(self) -> str:
@@ -186,8 +188,7 @@ class CharTokenizer(PreTrainedTokenizer):
     def for_model(cls, config) -> "CharTokenizer":
         """The tokenizer of a model's vocabulary (as recorded in its config)."""
         vocabulary = Vocabulary.from_config(config)
-        characters = "".join(vocabulary.symbols[: vocabulary.size - (1 if vocabulary.unk else 0)])
-        return cls(vocab_kind=vocabulary.kind, characters=characters if vocabulary.kind == "chars" else None, unk=vocabulary.unk)
+        return cls(vocab_kind=vocabulary.kind, characters=vocabulary.characters, unk=vocabulary.unk)
 
     # -- the exercise's Indexer interface -------------------------------------------------------------------
     def index_of(self, char: str) -> int:
@@ -233,7 +234,7 @@ class CharTokenizer(PreTrainedTokenizer):
         # the bos symbol is a real character (a space), and a generated text keeps its spaces.
         ids = [int(token_ids)] if isinstance(token_ids, int) else [int(index) for index in token_ids]
         if skip_special_tokens:
-            ids = [index for index in ids if 0 <= index < self.vocabulary.size]
+            return self.vocabulary.decode(ids)
         return self.convert_tokens_to_string([self._convert_id_to_token(index) for index in ids])
 
     def convert_tokens_to_string(self, tokens: list[str]) -> str:

@@ -45,7 +45,7 @@ from .data import classification_dataset, example_windows, load_classification_e
 from .errors import DataError, UserError
 from .evaluation import bits_per_char, evaluate_classifier, evaluate_labeled, evaluate_lm, score_text
 from .hub import CONFUSION_MATRIX_FILE, LEARNING_CURVES_FILE, model_card, plot_confusion_matrix, plot_learning_curves
-from .labeled_data import LabeledRows, PaddedBatches, load_labeled_data, uses_labeled_data
+from .labeled_data import LabeledRows, PaddedBatches, load_labeled_data
 from .modeling_char_gru import CharGRUForCausalLM, CharGRUForSequenceClassification
 from .precision import cpu_requested, run_precision
 from .run_files import append_metrics_row, keep_metrics_up_to, read_metrics, write_eval_results, write_training_config
@@ -105,7 +105,7 @@ def build_task_data(config: TrainingConfig) -> TaskData:
         test = np.asarray(corpus.test) if corpus.test is not None else None
         return TaskData(CharGRUForCausalLM, windows, np.asarray(corpus.validation), test, corpus.description, corpus.fingerprint,
                         corpus.vocabulary, corpus.vocabulary_reason)
-    if uses_labeled_data(config):
+    if config.uses_labeled_data():
         labeled = load_labeled_data(config)
         batches = PaddedBatches(pad_id=labeled.vocabulary.size)
         test = (labeled.test.texts, labeled.test.labels) if labeled.test is not None else None
@@ -231,7 +231,7 @@ def _set_up_run(config: TrainingConfig, accelerator: Accelerator, checkpoint: Pa
     with accelerator.main_process_first():  # a corpus is encoded into its cache once, by the main process
         data = build_task_data(config)
     accelerator.print(f"vocabulary: {data.vocabulary_reason}")
-    if config.task == "classifier" and uses_labeled_data(config):
+    if config.uses_labeled_data():
         accelerator.print(f"labels: {', '.join(data.label_names)} ({len(data.train_dataset)} training texts, "
                           f"{len(data.validation[0])} validation texts)")
     record = _run_record(config, accelerator, data, checkpoint)

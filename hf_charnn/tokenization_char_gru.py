@@ -207,6 +207,15 @@ class CharTokenizer(PreTrainedTokenizer):
     def get_vocab(self) -> dict[str, int]:
         return {**self.vocab, **self.added_tokens_encoder}
 
+    def tokenize(self, text: str, **kwargs) -> list[str]:
+        try:
+            return super().tokenize(text, **kwargs)
+        except ValueError:
+            # transformers cuts the text at special tokens (the bos symbol is a space) before `_tokenize` sees a piece,
+            # so the piece's error would give the position within the piece: name it in the whole text instead.
+            self.vocabulary.encode(text)
+            raise
+
     def _tokenize(self, text: str, **kwargs) -> list[str]:
         # The vocabulary's own encoding: its errors name the character and its position; <unk> where it has one.
         return [self.vocabulary.symbols[index] for index in self.vocabulary.encode(text).tolist()]

@@ -87,3 +87,9 @@ def test_tokenizer_declares_its_start_symbol_as_bos_and_decoding_keeps_it():
         assert tokenizer.decode(ids + [tokenizer.pad_token_id], skip_special_tokens=True) == "a b  a"
     chars = hf_charnn.CharTokenizer(vocab_kind="chars", characters="\nAb")
     assert chars.bos_token == "\n" and chars.decode(chars.encode("A\nb"), skip_special_tokens=True) == "A\nb"
+
+
+def test_an_unknown_character_is_named_at_its_position_in_the_whole_text():
+    # (the tokenizer splits texts at its bos symbol, a space, before encoding the pieces)
+    with pytest.raises(ValueError, match="character 'é' at position 6 is not one of"):
+        hf_charnn.CharTokenizer(vocab_kind="chars", characters=" Sakep")("Speak é")

@@ -109,6 +109,7 @@ def _labeled_file_for(model, args) -> tuple[list[str], list[int]]:
 
 def cmd_train(args):
     from .config import TrainingConfig
+    from .training import close_distributed
     from .transfer import train_with_recipe
 
     fields = {field.name for field in dataclasses.fields(TrainingConfig)} - {"task", "preset"}
@@ -123,6 +124,7 @@ def cmd_train(args):
     settings = {"output_dir": f"runs/{args.task}", **from_file, **flags}
     summary = train_with_recipe(TrainingConfig.from_preset(args.task, preset, **settings))
     _print_result(summary, args.output)
+    close_distributed()  # under `accelerate launch`: this process trains no more
 
 
 def _read_settings_file(path: str) -> dict:

@@ -23,6 +23,7 @@ import dataclasses
 import hashlib
 import itertools
 import math
+import sys
 import time
 import uuid
 from pathlib import Path
@@ -512,9 +513,44 @@ def _finish(run: Run, accelerator: Accelerator, precision: dict, wall_start: flo
             save_trained_model(unwrapped, Path(config.output_dir), config, summary)
             write_eval_results(config.output_dir, summary)
     accelerator.wait_for_everyone()
-    accelerator.end_training()
+    for tracker in accelerator.trackers:
+        tracker.finish()
+    # The process group stays (not `end_training`): a process may train again (the LM-transfer recipe trains twice,
+    # so may a user's script), and the run's last collectives must be settled before it goes (see close_distributed).
+    settle_collectives()
     summary.setdefault("wall_seconds", time.perf_counter() - wall_start)
     return summary
+
+
+def settle_collectives(grace_seconds: float = 0.2, timeout_seconds: float = 30.0):
+    """
+    Return once gloo's worker threads have let go of this process's collectives, the GIL released meanwhile.
+
+    A gloo worker drops its reference to a finished collective (and so to the tensors it read and wrote) only after
+    the waiting thread has woken up, and needs the GIL to drop a tensor Python also knows. A process group destroyed
+    before that (the DDP model going out of scope after `destroy_process_group`, or the group itself at exit) joins
+    those workers in its destructor while holding the GIL: a deadlock. Seen with torch 2.13 as a 2-process CPU run
+    that printed its results and never exited (about 1 run in 20 on 2 busy cores). So: one more collective on a
+    tensor of our own, waited for until its worker has released it (the reference count shows it), and a short
+    grace for the other worker thread to finish its last release too.
+    """
+    if not torch.distributed.is_initialized() or torch.distributed.get_backend() != "gloo":
+        return
+    probe = torch.zeros(1)
+    unreferenced = sys.getrefcount(probe)
+    torch.distributed.all_reduce(probe)
+    start = time.monotonic()
+    while time.monotonic() - start < timeout_seconds and (
+        sys.getrefcount(probe) > unreferenced or time.monotonic() - start < grace_seconds
+    ):
+        time.sleep(0.001)  # sleeping releases the GIL
+
+
+def close_distributed():
+    """Destroy the process group once this process has no more training to do (the CLI calls it at its end)."""
+    if torch.distributed.is_initialized():
+        settle_collectives()
+        torch.distributed.destroy_process_group()
 
 
 def _final_evaluation(config, model, data: TaskData) -> dict:

@@ -1,4 +1,5 @@
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -70,6 +71,20 @@ def corpus_cache(tmp_path, monkeypatch) -> Path:
     folder = tmp_path / "corpus-cache"
     monkeypatch.setenv("HF_CHARNN_CACHE", str(folder))
     return folder
+
+
+# `accelerate launch` of CPU processes (gloo), as README shows it; the port and the command follow.
+ACCELERATE_LAUNCH = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--mixed_precision", "no",
+                     "--dynamo_backend", "no"]
+STACKS_AFTER_SECONDS = 300  # a launched run of these tests takes 10-60 s, even on 2 busy cores
+
+
+def launch_env(**extra) -> dict:
+    """The environment of launched training processes: CPU, one thread each, and a stack dump if one hangs."""
+    dumps = str(Path(__file__).parent / "stack_dumps")
+    path = os.pathsep.join(filter(None, [dumps, os.environ.get("PYTHONPATH")]))
+    return {**os.environ, "ACCELERATE_USE_CPU": "1", "OMP_NUM_THREADS": "1", "PYTHONPATH": path,
+            "HF_CHARNN_TEST_STACKS_AFTER": str(STACKS_AFTER_SECONDS), **extra}
 
 
 def free_port() -> int:

@@ -15,7 +15,7 @@ from hf_charnn.checkpointing import complete_checkpoints
 from hf_charnn.cli import main
 from hf_charnn.training import TrainingConfig, train
 
-from conftest import free_port, generated_corpus
+from conftest import ACCELERATE_LAUNCH, free_port, generated_corpus, launch_env
 
 TINY = dict(embedding_size=8, hidden_size=16, batch_size=4, chunk_size=16, progress_bar=False, mixed_precision="no")
 
@@ -115,7 +115,7 @@ def test_a_run_killed_with_sigkill_resumes_to_the_same_result(tmp_path, corpus_c
 
 def test_two_processes_give_the_same_step_losses_as_one(tmp_path, corpus_cache, corpus_files):
     """Each process reads its share of the streams; the cached corpus is encoded once, by the main process."""
-    env = {**os.environ, "ACCELERATE_USE_CPU": "1", "OMP_NUM_THREADS": "1", "HF_CHARNN_CACHE": str(corpus_cache)}
+    env = launch_env(HF_CHARNN_CACHE=str(corpus_cache))
     settings = [
         "--train-file", str(corpus_files / "train.txt"), "--validation-file", str(corpus_files / "valid.txt"),
         "--embedding-size", "8", "--hidden-size", "16", "--batch-size", "8", "--chunk-size", "16", "--max-steps", "10",
@@ -123,8 +123,7 @@ def test_two_processes_give_the_same_step_losses_as_one(tmp_path, corpus_cache, 
         "--dropout", "0",  # dropout masks depend on how the batch is split between processes
     ]
     launch = [
-        sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
-        "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", str(free_port()),
+        *ACCELERATE_LAUNCH, "--num_processes", "2", "--num_machines", "1", "--main_process_port", str(free_port()),
         "-m", "hf_charnn.train_lm", "--output-dir", str(tmp_path / "two"), *settings,
     ]
     two = subprocess.run(launch, capture_output=True, text=True, env=env, timeout=600)

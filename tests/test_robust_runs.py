@@ -22,6 +22,8 @@ from hf_charnn.cli import main
 from hf_charnn.corpus import _encode_blocks, file_ids
 from hf_charnn.training import TrainingConfig, train
 
+from conftest import ACCELERATE_LAUNCH, launch_env
+
 TINY = dict(embedding_size=8, hidden_size=16, batch_size=4, chunk_size=16, progress_bar=False, mixed_precision="no")
 
 
@@ -345,7 +347,6 @@ def test_the_import_graph_has_no_cycle():
 
 
 # -- 3. every process's own state; several machines; 6. classifier validation at any process count -------------------
-LAUNCH = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--mixed_precision", "no", "--dynamo_backend", "no"]
 TWO_PROCESS_RUN = ["--embedding-size", "8", "--hidden-size", "16", "--batch-size", "16", "--chunk-size", "16",
                    "--max-steps", "40", "--save-steps", "10", "--logging-steps", "7", "--eval-steps", "25",
                    "--mixed-precision", "no", "--no-progress-bar"]
@@ -361,7 +362,7 @@ def launch(output_dir, data_dir, *extra, machines=None, port=None):
     if machines is not None:
         where = ["--num_processes", "2", "--num_machines", "2", "--machine_rank", str(machines),
                  "--main_process_ip", "127.0.0.1", "--main_process_port", str(port)]
-    return [*LAUNCH, *where, "-m", "hf_charnn.train_lm", "--data-dir", str(data_dir), "--output-dir", str(output_dir),
+    return [*ACCELERATE_LAUNCH, *where, "-m", "hf_charnn.train_lm", "--data-dir", str(data_dir), "--output-dir", str(output_dir),
             *TWO_PROCESS_RUN, *extra]
 
 
@@ -386,14 +387,10 @@ def kill_tree(pid: int):
             pass
 
 
-def cpu_env():
-    return {**os.environ, "ACCELERATE_USE_CPU": "1", "OMP_NUM_THREADS": "1"}
-
-
 @pytest.fixture(scope="module")
 def two_process_reference(tmp_path_factory, tiny_data_dir):
     output = tmp_path_factory.mktemp("two-processes")
-    result = subprocess.run(launch(output, tiny_data_dir), capture_output=True, text=True, env=cpu_env(), timeout=600)
+    result = subprocess.run(launch(output, tiny_data_dir), capture_output=True, text=True, env=launch_env(), timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     return output
 
@@ -403,7 +400,7 @@ def test_two_processes_killed_with_sigkill_resume_to_the_same_rows(tmp_path, tin
 
     killed = tmp_path / "killed"
     process = subprocess.Popen(launch(killed, tiny_data_dir), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                               env=cpu_env())
+                               env=launch_env())
     deadline = time.monotonic() + 300
     while not (killed / "checkpoints" / "step-20").is_dir() and process.poll() is None and time.monotonic() < deadline:
         time.sleep(0.005)
@@ -416,7 +413,7 @@ def test_two_processes_killed_with_sigkill_resume_to_the_same_rows(tmp_path, tin
     counters = [json.loads((latest / f"process_state_{rank}.json").read_text()) for rank in (0, 1)]
     assert all(counter["loss_sum"] > 0 and counter["targets"] > 0 for counter in counters)
     resumed = subprocess.run(launch(killed, tiny_data_dir, "--resume-from", "latest"), capture_output=True, text=True,
-                             env=cpu_env(), timeout=600)
+                             env=launch_env(), timeout=600)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert f"resumed from {latest} " in resumed.stdout, resumed.stdout[:1000]
     # Rows after the resume reduce both processes' restored counters (only the main process's were saved before).
@@ -435,7 +432,7 @@ def test_two_machines_train_checkpoint_and_resume_like_one(tmp_path, tiny_data_d
     def both(*extra):
         port = free_port()
         processes = [subprocess.Popen(launch(output, tiny_data_dir, *extra, machines=rank, port=port), stdout=subprocess.PIPE,
-                                      stderr=subprocess.PIPE, text=True, env=cpu_env()) for rank in (0, 1)]
+                                      stderr=subprocess.PIPE, text=True, env=launch_env()) for rank in (0, 1)]
         outputs = [process.communicate(timeout=600) for process in processes]
         for process, (_, err) in zip(processes, outputs):
             assert process.returncode == 0, err[-3000:]
@@ -461,11 +458,11 @@ def test_classifier_validation_at_three_processes(tmp_path, tiny_data_dir):
     """A validation batch split three ways, an uneven last batch: the gathered accuracy counts each example once."""
     from conftest import free_port
 
-    command = [*LAUNCH, "--num_processes", "3", "--num_machines", "1", "--main_process_port", str(free_port()),
+    command = [*ACCELERATE_LAUNCH, "--num_processes", "3", "--num_machines", "1", "--main_process_port", str(free_port()),
                "-m", "hf_charnn.train_classifier", "--data-dir", str(tiny_data_dir), "--output-dir", str(tmp_path),
                "--embedding-size", "8", "--hidden-size", "16", "--batch-size", "6", "--epochs", "2",
                "--mixed-precision", "no", "--no-progress-bar"]
-    result = subprocess.run(command, capture_output=True, text=True, env=cpu_env(), timeout=600)
+    result = subprocess.run(command, capture_output=True, text=True, env=launch_env(), timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     summary = json.loads((tmp_path / "eval_results.json").read_text())
     assert summary["num_processes"] == 3 and summary["results"]["total"] == 100
@@ -488,3 +485,30 @@ def test_classifier_validation_prepares_one_loader_per_run(tmp_path, tiny_data_d
     train(TrainingConfig.from_preset("classifier", "default", data_dir=str(tiny_data_dir), output_dir=str(tmp_path),
                                      **{**TINY, "epochs": 3, "chunk_size": 20}))
     assert len(metrics(tmp_path)) == 3 and prepared == [200, 100]  # the training rows, then the dev examples once
+
+
+def test_a_launched_script_trains_run_after_run(tmp_path, tiny_data_dir):
+    """
+    A script under `accelerate launch` may train more than once (the LM-transfer recipe does): a run leaves the
+    process group to the process (before, the first run destroyed it and the second failed), and `close_distributed`
+    ends it once the collectives are settled (see training.settle_collectives).
+    """
+    from conftest import free_port
+
+    script = tmp_path / "two_runs.py"
+    script.write_text(textwrap.dedent(f"""
+        from hf_charnn.training import TrainingConfig, close_distributed, train
+
+        for name in ("first", "second"):
+            settings = dict(embedding_size=8, hidden_size=16, batch_size=4, chunk_size=16, max_steps=6, progress_bar=False,
+                            mixed_precision="no", data_dir={str(tiny_data_dir)!r}, output_dir={str(tmp_path)!r} + "/" + name)
+            summary = train(TrainingConfig.from_preset("lm", "default", **settings))
+            print(name, "steps", summary["steps_per_process"], flush=True)
+        close_distributed()
+    """))
+    command = [*ACCELERATE_LAUNCH, "--num_processes", "2", "--num_machines", "1", "--main_process_port", str(free_port()),
+               str(script)]
+    result = subprocess.run(command, capture_output=True, text=True, env=launch_env(), timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.count("first steps [6, 6]") == 2 and result.stdout.count("second steps [6, 6]") == 2
+    assert json.loads((tmp_path / "second" / "eval_results.json").read_text())["results"]["sane"]

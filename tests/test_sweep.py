@@ -1,5 +1,4 @@
 import json
-import sys
 
 import pytest
 
@@ -7,7 +6,7 @@ from hf_charnn import UserError
 from hf_charnn.cli import main
 from hf_charnn.sweep import expand_runs, load_spec, write_report
 
-from conftest import free_port
+from conftest import ACCELERATE_LAUNCH, free_port, launch_env
 
 SPEC = """
 task: classifier
@@ -85,16 +84,13 @@ def test_parallel_jobs_train_the_same_configurations_as_in_process(tmp_path, tin
 
 def test_each_run_under_accelerate_launch(tmp_path, tiny_data_dir, monkeypatch):
     """The `--launcher` path: one run as a real 2-process DDP job (gloo on CPU)."""
-    monkeypatch.setenv("ACCELERATE_USE_CPU", "1")
-    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    for key, value in launch_env().items():
+        monkeypatch.setenv(key, value)  # the launcher's environment is this process's
     (tmp_path / "sweep.yaml").write_text(
         "task: lm\npreset: default\nbase: {embedding_size: 8, hidden_size: 16, epochs: 1, batch_size: 4, chunk_size: 16}\n"
         "runs: [{learning_rate: 1.0e-2}]\n"
     )
-    launcher = (
-        f"{sys.executable} -m accelerate.commands.launch --multi_gpu --num_processes 2 --num_machines 1 "
-        f"--mixed_precision no --dynamo_backend no --main_process_port {free_port()}"
-    )
+    launcher = " ".join([*ACCELERATE_LAUNCH, "--num_processes", "2", "--num_machines", "1", "--main_process_port", str(free_port())])
     out = tmp_path / "out"
     assert main(["sweep", str(tmp_path / "sweep.yaml"), "--output-dir", str(out), "--data-dir", str(tiny_data_dir), "--launcher", launcher]) == 0
     summary = json.loads((out / "01-learning_rate=0.01" / "eval_results.json").read_text())

@@ -1,15 +1,13 @@
 import json
-import os
 import re
 import subprocess
-import sys
 
 import pytest
 
 from hf_charnn import CharGRUForCausalLM, CharGRUForSequenceClassification, UserError
 from hf_charnn.training import TrainingConfig, TrainingDiverged, train
 
-from conftest import free_port
+from conftest import ACCELERATE_LAUNCH, free_port, launch_env
 
 # fp32 pinned: `auto` measures bf16 against fp32 at start-up, and these tests compare runs number for number.
 TINY = dict(embedding_size=8, hidden_size=16, epochs=3, batch_size=4, chunk_size=16, progress_bar=False, mixed_precision="no")
@@ -89,16 +87,14 @@ def test_resume_from_a_folder_that_is_not_a_checkpoint(tmp_path, tiny_data_dir):
 
 def test_two_process_ddp_on_cpu(tmp_path, tiny_data_dir):
     """Real 2-process DDP over gloo through `accelerate launch` (see shared/HF_NOTES.md for the flags)."""
-    env = {**os.environ, "ACCELERATE_USE_CPU": "1", "OMP_NUM_THREADS": "1"}
     command = [
-        sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
-        "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", str(free_port()),
+        *ACCELERATE_LAUNCH, "--num_processes", "2", "--num_machines", "1", "--main_process_port", str(free_port()),
         "-m", "hf_charnn.train_lm", "--data-dir", str(tiny_data_dir), "--output-dir", str(tmp_path),
         "--embedding-size", "8", "--hidden-size", "16", "--epochs", "2", "--batch-size", "4", "--chunk-size", "16",
         "--no-progress-bar",
     ]
     # (600 s: gloo processes that share two cores with other work slow down by an order of magnitude)
-    result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=600)
+    result = subprocess.run(command, capture_output=True, text=True, env=launch_env(), timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     summary = json.loads((tmp_path / "eval_results.json").read_text())
     assert summary["num_processes"] == 2

@@ -497,18 +497,22 @@ def test_a_launched_script_trains_run_after_run(tmp_path, tiny_data_dir):
 
     script = tmp_path / "two_runs.py"
     script.write_text(textwrap.dedent(f"""
+        import json, os
+        from pathlib import Path
         from hf_charnn.training import TrainingConfig, close_distributed, train
 
         for name in ("first", "second"):
             settings = dict(embedding_size=8, hidden_size=16, batch_size=4, chunk_size=16, max_steps=6, progress_bar=False,
                             mixed_precision="no", data_dir={str(tiny_data_dir)!r}, output_dir={str(tmp_path)!r} + "/" + name)
             summary = train(TrainingConfig.from_preset("lm", "default", **settings))
-            print(name, "steps", summary["steps_per_process"], flush=True)
+            # a file per process (the processes' stdout lines interleave)
+            Path(settings["output_dir"], "steps-" + os.environ["RANK"]).write_text(json.dumps(summary["steps_per_process"]))
         close_distributed()
     """))
     command = [*ACCELERATE_LAUNCH, "--num_processes", "2", "--num_machines", "1", "--main_process_port", str(free_port()),
                str(script)]
     result = subprocess.run(command, capture_output=True, text=True, env=launch_env(), timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
-    assert result.stdout.count("first steps [6, 6]") == 2 and result.stdout.count("second steps [6, 6]") == 2
+    for name in ("first", "second"):
+        assert [json.loads((tmp_path / name / f"steps-{rank}").read_text()) for rank in (0, 1)] == [[6, 6], [6, 6]]
     assert json.loads((tmp_path / "second" / "eval_results.json").read_text())["results"]["sane"]

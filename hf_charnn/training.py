@@ -539,11 +539,10 @@ def settle_collectives(grace_seconds: float = 0.2, timeout_seconds: float = 30.0
     probe = torch.zeros(1)
     unreferenced = sys.getrefcount(probe)
     torch.distributed.all_reduce(probe)
-    start = time.monotonic()
-    while time.monotonic() - start < timeout_seconds and (
-        sys.getrefcount(probe) > unreferenced or time.monotonic() - start < grace_seconds
-    ):
-        time.sleep(0.001)  # sleeping releases the GIL
+    deadline = time.monotonic() + timeout_seconds
+    time.sleep(grace_seconds)  # sleeping releases the GIL
+    while sys.getrefcount(probe) > unreferenced and time.monotonic() < deadline:
+        time.sleep(0.001)
 
 
 def close_distributed():

@@ -1,10 +1,15 @@
 """
-hf_charnn: character-level GRU models (text8 vowel/consonant classifier and character LM) for the HF stack.
+hf_charnn: character-level GRU language models and text classifiers for the Hugging Face stack (transformers,
+datasets, accelerate), on any text: the text8 exercise is one task among others (`hf_charnn.exercise`).
+
+The layers (see docs/architecture.md): `models/` (the config, model and tokenizer that travel as remote code, and
+their Auto-class registration), `data/`, `training/`, `exercise/`, and `evaluation.py`, `card.py`, `hub.py`,
+`demo.py`, `cli.py`.
 
 Importing the package is cheap (the command line answers `--version` and `--help` without loading torch): the
 classes below load on first use. Importing hf_charnn is still enough for transformers' Auto classes to load a
 saved folder without remote code: the classes are registered as soon as both hf_charnn and transformers are
-imported, in whichever order (see `auto.py`).
+imported, in whichever order (see `models/auto.py`).
 """
 
 import importlib
@@ -15,20 +20,21 @@ __version__ = "0.1.0"
 
 # Public name -> the module that defines it (loaded when first asked for, as transformers' own _LazyModule does).
 _LAZY_ATTRIBUTES = {
-    "CharGRUConfig": "configuration_char_gru",
-    "CharGRUCausalLMOutput": "modeling_char_gru",
-    "CharGRUForCausalLM": "modeling_char_gru",
-    "CharGRUForSequenceClassification": "modeling_char_gru",
-    "CharGRUModel": "modeling_char_gru",
-    "CharGRUOutput": "modeling_char_gru",
-    "CharGRUPreTrainedModel": "modeling_char_gru",
-    "CharTokenizer": "tokenization_char_gru",
-    "Vocabulary": "tokenization_char_gru",
-    "CHARACTERS": "tokenization_char_gru",
-    "VOWELS": "tokenization_char_gru",
-    "decode_ids": "text",
-    "encode_text": "text",
-    "normalize_text": "text",
+    "CharGRUConfig": "models.configuration_char_gru",
+    "CharGRUCausalLMOutput": "models.modeling_char_gru",
+    "CharGRUForCausalLM": "models.modeling_char_gru",
+    "CharGRUForSequenceClassification": "models.modeling_char_gru",
+    "CharGRUModel": "models.modeling_char_gru",
+    "CharGRUOutput": "models.modeling_char_gru",
+    "CharGRUPreTrainedModel": "models.modeling_char_gru",
+    "CharTokenizer": "models.tokenization_char_gru",
+    "Vocabulary": "models.tokenization_char_gru",
+    "CHARACTERS": "models.tokenization_char_gru",
+    "normalize_text": "models.tokenization_char_gru",
+    "encode_text": "data.sources",
+    "load_model": "models.auto",
+    "train": "training.loop",
+    "TrainingConfig": "training.settings",
 }
 
 
@@ -36,7 +42,7 @@ def __getattr__(name: str):
     if name in _LAZY_ATTRIBUTES:
         value = getattr(importlib.import_module(f".{_LAZY_ATTRIBUTES[name]}", __name__), name)
     else:
-        try:  # submodules: `hf_charnn.demo`, `hf_charnn.corpus`, ...
+        try:  # submodules: `hf_charnn.demo`, `hf_charnn.data`, ...
             value = importlib.import_module(f".{name}", __name__)
         except ModuleNotFoundError as error:
             if error.name != f"{__name__}.{name}":
@@ -50,7 +56,7 @@ def __dir__():
     return sorted([*globals(), *_LAZY_ATTRIBUTES])
 
 
-from .auto import register_when_transformers_is_imported  # noqa: E402  (needs nothing above but is part of the import)
+from .models.auto import register_when_transformers_is_imported  # noqa: E402  (needs nothing above but is part of the import)
 
 register_when_transformers_is_imported()
 

@@ -1,4 +1,10 @@
-"""The `hf-charnn` command line. Bad input gives one line on stderr and exit code 2, never a traceback."""
+"""
+The `hf-charnn` command line. Bad input gives one line on stderr and exit code 2, never a traceback.
+
+The command line is where the layers meet: a run that names no data trains the text8 exercise
+(`hf_charnn.exercise`), and text8 models are scored and demoed with the exercise's checks and tabs. It is the only
+module that imports the exercise.
+"""
 
 import argparse
 import dataclasses
@@ -22,25 +28,28 @@ def _print_result(result: dict, output: str | None):
 
 
 def cmd_baseline(args):
-    from .baselines import FrequencyClassifier, UniformLanguageModel
-    from .data import load_classification_examples, load_lm_texts
-    from .evaluation import evaluate_classifier, evaluate_lm
+    from .exercise.baselines import FrequencyClassifier, UniformLanguageModel
+    from .exercise.files import load_classification_examples, load_lm_texts
+    from .exercise.harness import evaluate_classifier, evaluate_exercise_lm
 
     classifier = FrequencyClassifier.fit(*load_classification_examples(args.data_dir, "train"))
     _, dev_text = load_lm_texts(args.data_dir)
     _print_result(
         {
-            "frequency_classifier": evaluate_classifier(classifier, *load_classification_examples(args.data_dir, "dev")),
-            "uniform_lm": evaluate_lm(UniformLanguageModel(), dev_text),
+            "frequency_classifier": evaluate_classifier(
+                classifier, *load_classification_examples(args.data_dir, "dev")
+            ),
+            "uniform_lm": evaluate_exercise_lm(UniformLanguageModel(), dev_text),
         },
         args.output,
     )
 
 
 def cmd_evaluate_lm(args):
-    from .data import read_text_file
+    from .data.sources import read_text_file
     from .evaluation import evaluate_lm
-    from .loading import load_model
+    from .exercise.harness import evaluate_exercise_lm
+    from .models.auto import load_model
 
     if args.streams < 1 or args.warmup < 0:
         raise UserError("--streams must be at least 1 and --warmup at least 0")
@@ -53,29 +62,42 @@ def cmd_evaluate_lm(args):
         except ValueError as error:
             raise UserError(str(error)) from None
     start = time.perf_counter()
-    result = evaluate_lm(model, text, streams=args.streams, warmup=args.warmup)
-    result["seconds"] = time.perf_counter() - start  # scoring and the two checks
+    # A text8 model is the exercise's kind: it is scored as the exercise scores (its checks, its words).
+    evaluate = evaluate_exercise_lm if model.vocabulary.kind == "text8" else evaluate_lm
+    result = evaluate(model, text, streams=args.streams, warmup=args.warmup)
+    result["seconds"] = time.perf_counter() - start
     _print_result(result, args.output)
 
 
+def _is_vowel_classifier(model) -> bool:
+    labels = {str(label) for label in model.config.id2label.values()}
+    return model.vocabulary.kind == "text8" and labels == {"consonant", "vowel"}
+
+
 def cmd_evaluate_classifier(args):
-    from .evaluation import evaluate_classifier, evaluate_labeled
-    from .loading import load_model
+    from .evaluation import evaluate_labeled
+    from .models.auto import load_model
 
     model = load_model(args.model_dir, "classifier")
     if args.file:
         texts, gold = _labeled_file_for(model, args)
-        result = evaluate_labeled(model, texts, gold, [model.config.id2label[index] for index in range(model.config.num_labels)])
+        result = evaluate_labeled(
+            model, texts, gold, [model.config.id2label[index] for index in range(model.config.num_labels)]
+        )
     else:
-        from .data import load_classification_examples
-        from .demo import is_vowel_classifier
+        from .exercise.files import load_classification_examples
+        from .exercise.harness import evaluate_classifier
 
-        if not is_vowel_classifier(model):
+        if not _is_vowel_classifier(model):
             labels = ", ".join(sorted(str(name) for name in model.config.id2label.values()))
-            raise UserError(f"{args.model_dir} classifies into {labels}, not vowel/consonant: pass --file with labeled texts")
-        result = evaluate_classifier(model, *load_classification_examples(args.data_dir, args.split, normalize=args.normalize))
+            raise UserError(
+                f"{args.model_dir} classifies into {labels}, not vowel/consonant: pass --file with labeled texts"
+            )
+        result = evaluate_classifier(
+            model, *load_classification_examples(args.data_dir, args.split, normalize=args.normalize)
+        )
     if args.confusion_matrix:
-        from .hub import plot_confusion_matrix
+        from .card import plot_confusion_matrix
 
         plot_confusion_matrix(result["confusion_matrix"], Path(args.confusion_matrix))
     _print_result(result, args.output)
@@ -85,8 +107,8 @@ def _labeled_file_for(model, args) -> tuple[list[str], list[int]]:
     """A labeled file's texts (checked against the model's vocabulary) and its labels as the model's label ids."""
     from types import SimpleNamespace
 
-    from .labeled_data import read_labeled_file, text_and_label_columns
-    from .text import normalize_text
+    from .data.labeled import read_labeled_file, text_and_label_columns
+    from .models.tokenization_char_gru import normalize_text
 
     columns = SimpleNamespace(text_column=args.text_column, label_column=args.label_column)
     texts, labels, names = text_and_label_columns(read_labeled_file(args.file), args.file, columns)
@@ -95,7 +117,9 @@ def _labeled_file_for(model, args) -> tuple[list[str], list[int]]:
     for row, label in enumerate(labels):
         name = names[label] if names is not None else str(label)
         if name not in label2id:
-            raise UserError(f"{args.file}, row {row + 1}: label {name!r} is not one of the model's labels ({', '.join(label2id)})")
+            raise UserError(
+                f"{args.file}, row {row + 1}: label {name!r} is not one of the model's labels ({', '.join(label2id)})"
+            )
         gold.append(label2id[name])
     if args.normalize:
         texts = [normalize_text(text) for text in texts]
@@ -107,10 +131,20 @@ def _labeled_file_for(model, args) -> tuple[list[str], list[int]]:
     return texts, gold
 
 
+def train_run(config) -> dict:
+    """A run of the command line: the one loop on the data the config names, or the exercise when it names none."""
+    if config.names_data():
+        from .training.loop import train
+
+        return train(config)
+    from .exercise import train_exercise
+
+    return train_exercise(config)
+
+
 def cmd_train(args):
-    from .config import TrainingConfig
-    from .training import close_distributed
-    from .transfer import train_with_recipe
+    from .training.processes import close_distributed
+    from .training.settings import TrainingConfig
 
     fields = {field.name for field in dataclasses.fields(TrainingConfig)} - {"task", "preset"}
     # The preset, then the --config file, then the flags given: each layer overrides the one before.
@@ -122,14 +156,14 @@ def cmd_train(args):
     preset = args.preset or file_preset or "default"
     flags = {key: value for key, value in vars(args).items() if key in fields and value is not None}
     settings = {"output_dir": f"runs/{args.task}", **from_file, **flags}
-    summary = train_with_recipe(TrainingConfig.from_preset(args.task, preset, **settings))
+    summary = train_run(TrainingConfig.from_preset(args.task, preset, **settings))
     _print_result(summary, args.output)
     close_distributed()  # under `accelerate launch`: this process trains no more
 
 
 def _read_settings_file(path: str) -> dict:
     """TrainingConfig settings from a JSON object (a run's training_config.json, or a sweep's run settings)."""
-    from .config import TrainingConfig
+    from .training.settings import TrainingConfig
 
     file = Path(path)
     if not file.is_file():
@@ -145,8 +179,8 @@ def _read_settings_file(path: str) -> dict:
 
 
 def cmd_prepare_data(args):
-    from .corpus import load_text8
-    from .data import prepare_exercise_data
+    from .data.sources import load_text8
+    from .exercise.files import prepare_exercise_data
 
     corpus = next(iter(load_text8(args.text8, streaming=True)))["text"]
     _print_result(prepare_exercise_data(corpus, args.out, seed=args.seed), None)
@@ -155,9 +189,8 @@ def cmd_prepare_data(args):
 def cmd_generate(args):
     import torch
 
-    from .loading import load_model
-    from .text import normalize_text
-    from .tokenization_char_gru import CharTokenizer
+    from .models.auto import load_model
+    from .models.tokenization_char_gru import CharTokenizer, normalize_text
 
     model = load_model(args.model_dir, "lm")
     tokenizer = CharTokenizer.for_model(model.config)
@@ -183,10 +216,23 @@ def cmd_generate(args):
     print(tokenizer.decode(output[0], skip_special_tokens=True))
 
 
+def _demo_options(vocabulary) -> dict:
+    """What the demo shows beyond Write, Score and Classify: for a text8 LM, the exercise's vowel-or-consonant tab."""
+    if vocabulary.kind != "text8":
+        return {}
+    from .exercise.files import EXAMPLE_LENGTH, VOWEL_GROUPS
+
+    return {"symbol_groups": VOWEL_GROUPS, "context_chars": EXAMPLE_LENGTH}
+
+
 def cmd_push(args):
     from .hub import push_model_folder
+    from .models.auto import is_classifier_folder, read_vocabulary
 
-    commits = push_model_folder(args.model_dir, args.repo_id, private=args.private, token=args.token, space_id=args.space)
+    options = {} if is_classifier_folder(args.model_dir) else _demo_options(read_vocabulary(args.model_dir))
+    commits = push_model_folder(
+        args.model_dir, args.repo_id, private=args.private, token=args.token, space_id=args.space, demo_options=options
+    )
     print(f"uploaded {args.model_dir} to {args.repo_id}: {commits['model']}")
     if args.space:
         print(f"created the demo Space {args.space} (it loads {args.repo_id}): {commits['space']}")
@@ -198,9 +244,9 @@ def cmd_demo(args):
     try:
         import gradio  # noqa: F401
     except ImportError:
-        raise UserError("the demo needs gradio: pip install -e \".[demo]\" (or pip install gradio)") from None
+        raise UserError('the demo needs gradio: pip install -e ".[demo]" (or pip install gradio)') from None
     from .demo import build_demo
-    from .loading import is_classifier_folder, load_model
+    from .models.auto import is_classifier_folder, load_model
 
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # no calls home from a closed network
     if is_classifier_folder(args.model):  # a classifier alone: the Classify tab
@@ -208,33 +254,46 @@ def cmd_demo(args):
     else:
         model, what = load_model(args.model, "lm"), "character-level GRU LM"
         classifier = load_model(args.classifier, "classifier") if args.classifier else None
-    demo = build_demo(model, classifier, title=f"{Path(args.model).name or args.model}: {what}")
+    options = _demo_options(model.vocabulary) if model is not None else {}
+    demo = build_demo(model, classifier, title=f"{Path(args.model).name or args.model}: {what}", **options)
     print(f"serving the demo of {args.model} on http://{args.host}:{args.port}", flush=True)
     demo.launch(server_name=args.host, server_port=args.port)
 
 
 def cmd_sweep(args):
-    from .sweep import run_sweep
+    from .training.sweep import run_sweep
 
-    print(f"wrote {run_sweep(args.sweep_file, args.output_dir, data_dir=args.data_dir, launcher=args.launcher, jobs=args.jobs)}")
+    written = run_sweep(
+        args.sweep_file,
+        args.output_dir,
+        data_dir=args.data_dir,
+        launcher=args.launcher,
+        jobs=args.jobs,
+        train_function=train_run,
+    )
+    print(f"wrote {written}")
 
 
 def cmd_report(args):
-    from .sweep import write_report
+    from .training.sweep import write_report
 
     print(f"wrote {write_report(args.sweep_dir)}")
 
 
 def _add_training_flags(parser: argparse.ArgumentParser, task: str):
-    from .config import LR_SCHEDULES, MIXED_PRECISION_CHOICES, OPTIMIZERS, PRESETS, REPORT_TO_CHOICES
+    from . import exercise  # noqa: F401  (registers its presets: lm-transfer)
+    from .training.settings import LR_SCHEDULES, MIXED_PRECISION_CHOICES, OPTIMIZERS, PRESETS, REPORT_TO_CHOICES
 
     parser.add_argument("--data-dir", help=DATA_DIR_HELP)
     parser.add_argument("--output-dir", help=f"where checkpoints, metrics and the model go (default: runs/{task})")
     parser.add_argument(
-        "--preset", choices=sorted(PRESETS[task]), help="starting hyperparameters (default: the --config file's, else default)"
+        "--preset",
+        choices=sorted(PRESETS[task]),
+        help="starting hyperparameters (default: the --config file's, else default)",
     )
     parser.add_argument(
-        "--config", help="a JSON object of training settings (e.g. a run's training_config.json): over the preset, under flags"
+        "--config",
+        help="a JSON object of training settings (e.g. a run's training_config.json): over the preset, under flags",
     )
     group = parser.add_argument_group("hyperparameters (each overrides the preset)")
     group.add_argument("--embedding-size", type=int)
@@ -253,28 +312,38 @@ def _add_training_flags(parser: argparse.ArgumentParser, task: str):
     group.add_argument("--max-steps", type=int, help="stop after this many optimizer steps (overrides --epochs)")
     group.add_argument("--seed", type=int)
     group.add_argument(
-        "--mixed-precision", choices=MIXED_PRECISION_CHOICES,
-        help="auto (default): bf16 on CUDA GPUs that support it, and on a CPU only where a bf16 step of this run's shape "
+        "--mixed-precision",
+        choices=MIXED_PRECISION_CHOICES,
+        help="auto (default): bf16 on CUDA GPUs that support it, and on a CPU only where a bf16 step of this run's "
+        "shape "
         "measures faster (the verdict is cached); loss stays fp32",
     )
     if task == "lm":
         group.add_argument("--chunk-size", type=int, help="characters per training window")
         group.add_argument(
-            "--carry-state", action=argparse.BooleanOptionalAction, default=None,
+            "--carry-state",
+            action=argparse.BooleanOptionalAction,
+            default=None,
             help="carry the GRU state across consecutive windows (truncated BPTT)",
         )
     else:
         group.add_argument(
-            "--prefix-labels", action=argparse.BooleanOptionalAction, default=None,
+            "--prefix-labels",
+            action=argparse.BooleanOptionalAction,
+            default=None,
             help="vowel/consonant task: also train on every prefix of each example (its next character's label)",
         )
     _add_data_flags(parser, task)
     run = parser.add_argument_group("run")
     run.add_argument("--eval-steps", type=int, help="validate every N steps (default: after each epoch)")
     if task == "lm":
-        run.add_argument("--eval-chars", type=int, help="mid-run validation reads the first N characters (the end reads all)")
         run.add_argument(
-            "--eval-streams", type=int, help="score validation text as N warmed-up streams (default: 1 up to 20k chars, then more)"
+            "--eval-chars", type=int, help="mid-run validation reads the first N characters (the end reads all)"
+        )
+        run.add_argument(
+            "--eval-streams",
+            type=int,
+            help="score validation text as N warmed-up streams (default: 1 up to 20k chars, then more)",
         )
         run.add_argument("--eval-warmup", type=int, help="characters that warm each scoring stream up (default 256)")
     run.add_argument("--logging-steps", type=int, help="also log the training loss every N steps")
@@ -285,7 +354,9 @@ def _add_training_flags(parser: argparse.ArgumentParser, task: str):
         help="latest, or a checkpoints/step-N folder: continue that run (its model and data settings must not change)",
     )
     run.add_argument(
-        "--overwrite-output-dir", action="store_true", default=None,
+        "--overwrite-output-dir",
+        action="store_true",
+        default=None,
         help="start a new run in an output dir that holds another run's checkpoints or model (removes them first)",
     )
     run.add_argument("--stop-after-epoch", type=int, help="stop after this epoch (the checkpoint stays resumable)")
@@ -298,19 +369,26 @@ def _add_training_flags(parser: argparse.ArgumentParser, task: str):
 
 
 def _add_data_flags(parser: argparse.ArgumentParser, task: str):
-    """Where a run's texts come from: for the LM a corpus, for the classifier labeled texts (default: the exercise's)."""
-    from .config import CORPORA, VOCABS
+    """
+    Where a run's texts come from: for the LM a corpus, for the classifier labeled texts (default: the exercise's).
+    """
+    from .training.settings import CORPORA, VOCABS
 
     if task == "lm":
         data = parser.add_argument_group("corpus (default: the exercise's text8-100k.txt and text8-dev.txt)")
         data.add_argument("--train-file", help="plain text to train on (.txt, .gz or .zip)")
-        data.add_argument("--validation-file", help="plain text to validate on (default: the last 5 %% of --train-file)")
+        data.add_argument(
+            "--validation-file", help="plain text to validate on (default: the last 5 %% of --train-file)"
+        )
         data.add_argument("--test-file", help="plain text scored once at the end")
     else:
         data = parser.add_argument_group("labeled texts (default: the exercise's vowel/consonant example files)")
-        data.add_argument("--train-file", help="labeled texts to train on: .csv, .tsv, .json or .jsonl with a text and a label column")
         data.add_argument(
-            "--validation-file", help="labeled texts to validate on (default: a stratified 5 %% of --train-file, see below)"
+            "--train-file", help="labeled texts to train on: .csv, .tsv, .json or .jsonl with a text and a label column"
+        )
+        data.add_argument(
+            "--validation-file",
+            help="labeled texts to validate on (default: a stratified 5 %% of --train-file, see below)",
         )
         data.add_argument("--test-file", help="labeled texts scored once at the end")
     data.add_argument("--dataset-name", help="datasets.load_dataset name: a Hub id or a local folder / builder")
@@ -320,25 +398,37 @@ def _add_data_flags(parser: argparse.ArgumentParser, task: str):
         data.add_argument("--corpus", choices=CORPORA, help="text8: the whole text8, split 90M / 5M / 5M")
         data.add_argument("--text8-source", help="text8's URL (default), a local text8.zip, or the text8 file")
     else:
-        data.add_argument("--label-column", help="the label column (default: label); its values become the model's labels")
+        data.add_argument(
+            "--label-column", help="the label column (default: label); its values become the model's labels"
+        )
     data.add_argument(
-        "--validation-split-percentage", type=float,
-        help="held out of the training data when no validation data is given (5; for labeled texts, 5 %% of each label)",
+        "--validation-split-percentage",
+        type=float,
+        help="held out of the training data when no validation data is given (5; for labeled texts, 5 %% of each label)",  # noqa: E501
     )
     data.add_argument(
-        "--vocab", choices=VOCABS,
+        "--vocab",
+        choices=VOCABS,
         help="auto (default): text8 when every character is a text8 symbol, else the data's own characters when "
-        "there are at most 255, else bytes; chars; bytes (any text%s); text8" % (", metrics per byte" if task == "lm" else ""),
+        "there are at most 255, else bytes; chars; bytes (any text%s); text8"
+        % (", metrics per byte" if task == "lm" else ""),
     )
-    data.add_argument("--unk", action="store_true", default=None,
-                      help="a chars vocabulary gets <unk>, where unseen characters go at inference")
+    data.add_argument(
+        "--unk",
+        action="store_true",
+        default=None,
+        help="a chars vocabulary gets <unk>, where unseen characters go at inference",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
     from . import __version__
 
     # prog is fixed so that `python -m hf_charnn` and the `hf-charnn` script print the same help.
-    parser = argparse.ArgumentParser(prog="hf-charnn", description="Character-level GRU models on text8.")
+    parser = argparse.ArgumentParser(
+        prog="hf-charnn",
+        description="Character-level GRU language models and classifiers (the text8 exercise by default).",
+    )
     parser.add_argument("--version", action="version", version=f"hf-charnn {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -347,26 +437,37 @@ def build_parser() -> argparse.ArgumentParser:
     baseline.add_argument("--output", help="also write the JSON here")
     baseline.set_defaults(func=cmd_baseline)
 
-    evaluate_lm = commands.add_parser("evaluate-lm", help="perplexity, bits per character and checks of a saved LM on a text file")
+    evaluate_lm = commands.add_parser(
+        "evaluate-lm", help="perplexity, bits per character and checks of a saved LM on a text file"
+    )
     evaluate_lm.add_argument("model_dir")
-    evaluate_lm.add_argument("--text", required=True, help="file to score (text8 form for a text8 model, e.g. text8-dev.txt)")
+    evaluate_lm.add_argument(
+        "--text", required=True, help="file to score (text8 form for a text8 model, e.g. text8-dev.txt)"
+    )
     evaluate_lm.add_argument("--normalize", action="store_true", help="map the text into text8 form first")
     evaluate_lm.add_argument(
         "--streams", type=int, default=1, help="score the text as N contiguous streams in one batch (1 = exact)"
     )
-    evaluate_lm.add_argument("--warmup", type=int, default=256, help="characters that warm each stream's state up (not scored)")
+    evaluate_lm.add_argument(
+        "--warmup", type=int, default=256, help="characters that warm each stream's state up (not scored)"
+    )
     evaluate_lm.add_argument("--output", help="also write the JSON here")
     evaluate_lm.set_defaults(func=cmd_evaluate_lm)
 
     evaluate_clf = commands.add_parser(
-        "evaluate-classifier", help="accuracy, macro-F1, per-label precision/recall and confusion matrix of a saved classifier"
+        "evaluate-classifier",
+        help="accuracy, macro-F1, per-label precision/recall and confusion matrix of a saved classifier",
     )
     evaluate_clf.add_argument("model_dir")
-    evaluate_clf.add_argument("--file", help="labeled texts (.csv, .tsv, .json, .jsonl); default: the exercise's examples")
+    evaluate_clf.add_argument(
+        "--file", help="labeled texts (.csv, .tsv, .json, .jsonl); default: the exercise's examples"
+    )
     evaluate_clf.add_argument("--text-column", default="text", help="the file's text column (default: text)")
     evaluate_clf.add_argument("--label-column", default="label", help="the file's label column (default: label)")
     evaluate_clf.add_argument("--data-dir", help=DATA_DIR_HELP)
-    evaluate_clf.add_argument("--split", default="dev", choices=["dev", "train"], help="the exercise's examples: which split")
+    evaluate_clf.add_argument(
+        "--split", default="dev", choices=["dev", "train"], help="the exercise's examples: which split"
+    )
     evaluate_clf.add_argument("--normalize", action="store_true", help="map the texts into text8 form first")
     evaluate_clf.add_argument("--confusion-matrix", help="also draw the confusion matrix into this PNG")
     evaluate_clf.add_argument("--output", help="also write the JSON here")
@@ -374,12 +475,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     _add_training_flags(commands.add_parser("train-lm", help="train the character LM"), "lm")
     _add_training_flags(
-        commands.add_parser("train-classifier", help="train a classifier: your labeled texts, or the vowel/consonant exercise"), "classifier"
+        commands.add_parser(
+            "train-classifier", help="train a classifier: your labeled texts, or the vowel/consonant exercise"
+        ),
+        "classifier",
     )
 
     generate = commands.add_parser("generate", help="continue a prompt with a saved LM")
     generate.add_argument("model_dir")
-    generate.add_argument("--prompt", required=True, help="text to continue (text8 models: a-z and space, or --normalize)")
+    generate.add_argument(
+        "--prompt", required=True, help="text to continue (text8 models: a-z and space, or --normalize)"
+    )
     generate.add_argument("--max-new-chars", type=int, default=200)
     generate.add_argument("--temperature", type=float, default=0.0, help="0 = greedy; > 0 samples")
     generate.add_argument("--top-k", type=int, default=None, help="sample from the k likeliest characters")
@@ -397,11 +503,14 @@ def build_parser() -> argparse.ArgumentParser:
     push.add_argument("--space", help="also create this Gradio Space (user/name-demo) running the demo on the model")
     push.set_defaults(func=cmd_push)
 
-    demo = commands.add_parser("demo", help="a Gradio app: write, score (surprisal heat map), vowel or consonant, classify")
+    demo = commands.add_parser(
+        "demo", help="a Gradio app: write, score (surprisal heat map), vowel or consonant, classify"
+    )
     demo.add_argument("model", help="a saved LM folder or a Hub repo id (or a classifier folder: a Classify-only demo)")
     demo.add_argument(
         "--classifier",
-        help="a saved classifier folder or repo id: a Classify tab (and, for the vowel/consonant one, the Vowel tab's predictions)",
+        help="a saved classifier folder or repo id: a Classify tab (and, for the vowel/consonant one, the Vowel "
+        "tab's predictions)",
     )
     demo.add_argument("--host", default="127.0.0.1")
     demo.add_argument("--port", type=int, default=7860)
@@ -413,7 +522,10 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--data-dir", help=DATA_DIR_HELP)
     sweep.add_argument("--launcher", help='run each training under this, e.g. "accelerate launch --num_processes 2"')
     sweep.add_argument(
-        "--jobs", type=int, default=1, help="runs trained at once, each in its own process with its share of the CPU threads"
+        "--jobs",
+        type=int,
+        default=1,
+        help="runs trained at once, each in its own process with its share of the CPU threads",
     )
     sweep.set_defaults(func=cmd_sweep)
 

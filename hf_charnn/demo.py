@@ -1,41 +1,39 @@
 """
-A Gradio demo of a character LM (and optionally a vowel/consonant classifier): Write, Score, Vowel or consonant.
+A Gradio demo of a character LM and/or a classifier: Write, Score, Next symbol (groups of next symbols, e.g. vowel or
+consonant), Classify.
 
     hf-charnn demo runs/lm [--classifier runs/classifier] [--port 7860]
 
-This file imports nothing from hf_charnn: what it needs (text8 normalisation, the character ids, the classifier
-class) comes from the module of the model it is given. So the same file serves as a Hub Space's `app.py`, where the
-model is loaded by repo id with `trust_remote_code=True` and hf_charnn is not installed (`hf-charnn push --space`).
+This file imports nothing from hf_charnn: it works through the models' stated interface (`model.vocabulary` to read
+and normalise text, `generate`-style forward calls with `state`, `symbol_group_classifier`, `predict_proba`). So the
+same file serves as a Hub Space's `app.py`, where the model is loaded by repo id with `trust_remote_code=True` and
+hf_charnn is not installed (`hf-charnn push --space`).
 """
 
 import html
 import math
-import sys
 
 import torch
 
 MAX_GENERATE_CHARS = 2000  # longer requests are capped, with a note
 MAX_SCORE_CHARS = 20_000  # Score reads at most this much of a pasted text (one batched pass), with a note
-MAX_VOWEL_CHARS = 5_000
+MAX_GROUP_CHARS = 5_000
 MAX_CLASSIFY_CHARS = 5_000  # Classify reads at most this much of a text (the GRU reads it character by character)
 MAX_PROMPT_CHARS = 2_000  # Write keeps the prompt's last this-many characters (a GRU reads them one by one)
-CONTEXT_CHARS = 20  # the classifier's contexts: the exercise's 20 characters before the letter
+DEFAULT_CONTEXT_CHARS = 20  # the Next-symbol tab's contexts: the characters before each position
 STREAM_EVERY = 8  # characters generated between two updates of the page
 
 
-def _code(model):
-    """The module that defines the model's classes (hf_charnn's, or the remote code a Hub folder carries)."""
-    return sys.modules[type(model).__module__]
-
-
-def to_text8(model, raw: str) -> tuple[str, str]:
-    """(text in text8 form, a note saying what normalising changed, or "")."""
-    text = _code(model).normalize_text(raw or "")
+def normalized_note(vocabulary, raw: str) -> tuple[str, str]:
+    """(the text as the vocabulary reads real text, a note saying what normalising changed, or "")."""
+    text = vocabulary.normalize(raw or "")
     if text == (raw or ""):
         return text, ""
-    mapped = sum(char not in _code(model).CHAR_TO_ID for char in raw)
-    return text, (f"Normalized into text8 form (a-z and space): {mapped} of {len(raw)} characters were not text8 symbols "
-                  f"(capitals, digits, punctuation, accents); the text is now {len(text)} characters.")
+    mapped = sum(char not in vocabulary.to_id for char in raw)
+    return text, (
+        f"Normalized into text8 form (a-z and space): {mapped} of {len(raw)} characters were not text8 symbols "
+        f"(capitals, digits, punctuation, accents); the text is now {len(text)} characters."
+    )
 
 
 def to_model_text(model, raw: str) -> tuple[str, str]:
@@ -45,7 +43,7 @@ def to_model_text(model, raw: str) -> tuple[str, str]:
     """
     vocabulary = model.vocabulary
     if vocabulary.kind == "text8":
-        return to_text8(model, raw)
+        return normalized_note(vocabulary, raw)
     if vocabulary.kind == "bytes" or vocabulary.unk:
         return raw or "", ""
     kept = "".join(char for char in raw or "" if char in vocabulary.to_id)
@@ -116,8 +114,16 @@ def score(model, raw: str, top: int = 5) -> dict:
     vocabulary = model.vocabulary
     text, notes = _capped_text(model, raw, MAX_SCORE_CHARS)
     if not text:
-        return {"text": "", "units": [], "bits": [], "alternatives": [], "bpc": float("nan"), "perplexity": float("nan"),
-                "unit": vocabulary.unit, "note": " ".join(notes + ["Nothing to score: type some text."])}
+        return {
+            "text": "",
+            "units": [],
+            "bits": [],
+            "alternatives": [],
+            "bpc": float("nan"),
+            "perplexity": float("nan"),
+            "unit": vocabulary.unit,
+            "note": " ".join(notes + ["Nothing to score: type some text."]),
+        }
     targets = torch.from_numpy(vocabulary.encode(text))
     ids = torch.cat([torch.tensor([vocabulary.start_id]), targets[:-1]])[None].to(model.device)
     log_probs = torch.log_softmax(model(input_ids=ids).logits[0].float(), dim=-1).cpu()
@@ -128,8 +134,16 @@ def score(model, raw: str, top: int = 5) -> dict:
         for probs, indices in zip(best.values, best.indices)
     ]
     bpc = sum(bits) / len(bits)
-    return {"text": text, "units": _units(vocabulary, text, targets.tolist()), "bits": bits, "alternatives": alternatives, "bpc": bpc,
-            "perplexity": 2**bpc, "unit": vocabulary.unit, "note": " ".join(notes)}
+    return {
+        "text": text,
+        "units": _units(vocabulary, text, targets.tolist()),
+        "bits": bits,
+        "alternatives": alternatives,
+        "bpc": bpc,
+        "perplexity": 2**bpc,
+        "unit": vocabulary.unit,
+        "note": " ".join(notes),
+    }
 
 
 def _shown(vocabulary, index: int) -> str:
@@ -147,42 +161,52 @@ def _units(vocabulary, text: str, ids: list[int]) -> list[str]:
 
 
 @torch.no_grad()
-def vowel_predictions(model, raw: str, classifier=None) -> dict:
+def group_predictions(
+    model, raw: str, symbol_groups: dict[str, str], classifier=None, context_chars: int = DEFAULT_CONTEXT_CHARS
+) -> dict:
     """
-    At every position followed by a letter, P(the next letter is a vowel) from the 20 characters before it: from the
-    classifier when there is one, else from the LM's vowel/consonant probability mass (zero-shot).
-    {"text", "positions", "p_vowel", "is_vowel", "accuracy", "source", "note"}.
+    At every position whose symbol is in one of the two `symbol_groups` (e.g. consonant / vowel), P(the second group)
+    from the `context_chars` characters before it: from the classifier when there is one, else from the LM's
+    probability mass on each group (zero-shot). {"text", "positions", "p_second", "in_second", "accuracy", "source",
+    "note"}.
     """
-    code = _code(model)
-    text, notes = _capped_text(model, raw, MAX_VOWEL_CHARS)
-    source = "classifier" if classifier is not None else "LM vowel mass (zero-shot)"
+    first, second = list(symbol_groups)
+    text, notes = _capped_text(model, raw, MAX_GROUP_CHARS)
+    source = "classifier" if classifier is not None else f"LM {first}/{second} mass (zero-shot)"
     if classifier is None:
-        classifier = _code(model).CharGRUForSequenceClassification.from_lm(model)
-    positions = [index for index in range(1, len(text)) if text[index] != " "]
+        classifier = model.symbol_group_classifier(symbol_groups)
+    grouped = set("".join(symbol_groups.values()))
+    positions = [index for index in range(1, len(text)) if text[index] in grouped]
     if not positions:
-        return {"text": text, "positions": [], "p_vowel": [], "is_vowel": [], "accuracy": float("nan"), "source": source,
-                "note": " ".join(notes + ["No letter follows any context: type some words."])}
-    contexts = [text[max(0, index - CONTEXT_CHARS) : index] for index in positions]
-    width = max(len(context) for context in contexts)
-    pad = len(code.CHARACTERS)
-    input_ids = torch.full((len(contexts), width), pad, dtype=torch.long)
-    attention_mask = torch.zeros((len(contexts), width), dtype=torch.long)
-    for row, context in enumerate(contexts):  # left padding, as the tokenizer pads
-        input_ids[row, width - len(context) :] = torch.tensor([code.CHAR_TO_ID[char] for char in context])
-        attention_mask[row, width - len(context) :] = 1
-    logits = classifier(input_ids=input_ids.to(classifier.device), attention_mask=attention_mask.to(classifier.device)).logits
-    vowel_label = classifier.config.label2id.get("vowel", 1)
-    p_vowel = torch.softmax(logits.float(), dim=-1)[:, vowel_label].cpu().tolist()
-    is_vowel = [code.CHAR_TO_ID[text[index]] in code.VOWEL_IDS for index in positions]
-    correct = sum((p >= 0.5) == vowel for p, vowel in zip(p_vowel, is_vowel))
-    return {"text": text, "positions": positions, "p_vowel": p_vowel, "is_vowel": is_vowel,
-            "accuracy": 100.0 * correct / len(positions), "source": source, "note": " ".join(notes)}
+        return {
+            "text": text,
+            "positions": [],
+            "p_second": [],
+            "in_second": [],
+            "accuracy": float("nan"),
+            "source": source,
+            "note": " ".join(notes + [f"No {first} or {second} follows any context: type some words."]),
+        }
+    contexts = [text[max(0, index - context_chars) : index] for index in positions]
+    label = classifier.config.label2id.get(second, 1)
+    p_second = classifier.predict_proba(contexts)[:, label].tolist()
+    in_second = [text[index] in symbol_groups[second] for index in positions]
+    correct = sum((p >= 0.5) == member for p, member in zip(p_second, in_second))
+    return {
+        "text": text,
+        "positions": positions,
+        "p_second": p_second,
+        "in_second": in_second,
+        "accuracy": 100.0 * correct / len(positions),
+        "source": source,
+        "note": " ".join(notes),
+    }
 
 
-def is_vowel_classifier(classifier) -> bool:
-    """The exercise's kind of classifier: text8 contexts, labels consonant / vowel (the Vowel tab can use it)."""
+def serves_groups(classifier, symbol_groups: dict[str, str]) -> bool:
+    """Whether a classifier predicts exactly these groups (so the Next-symbol tab can use it instead of the LM)."""
     labels = {str(label) for label in classifier.config.id2label.values()}
-    return classifier.vocabulary.kind == "text8" and labels == {"consonant", "vowel"}
+    return labels == set(symbol_groups)
 
 
 @torch.no_grad()
@@ -212,24 +236,30 @@ def heat_map_html(scored: dict) -> str:
         colour = f"rgb(255,{int(255 * (1 - level))},{int(255 * (1 - level))})"
         listing = ", ".join(f"{'␣' if alt == ' ' else alt} {prob:.0%}" for alt, prob in alternatives)
         cells.append(_cell(char, colour, f"{bits:.2f} bits; top 5: {listing}", "hf-charnn-cell"))
-    return f'<div class="hf-charnn-heatmap" style="font-family:monospace;font-size:18px;line-height:1.9;word-break:break-all">{"".join(cells)}</div>'
+    return f'<div class="hf-charnn-heatmap" style="font-family:monospace;font-size:18px;line-height:1.9;word-break:break-all">{"".join(cells)}</div>'  # noqa: E501
 
 
-def vowel_html(result: dict) -> str:
-    """Each letter coloured by P(vowel) predicted before it (blue: vowel, orange: consonant); wrong ones underlined."""
-    by_position = {index: (p, vowel) for index, p, vowel in zip(result["positions"], result["p_vowel"], result["is_vowel"])}
+def groups_html(result: dict, symbol_groups: dict[str, str]) -> str:
+    """
+    Each grouped symbol coloured by P(second group) predicted before it (blue: second, orange: first); wrong ones
+    underlined.
+    """
+    first, second = list(symbol_groups)
+    by_position = {
+        index: (p, member) for index, p, member in zip(result["positions"], result["p_second"], result["in_second"])
+    }
     cells = []
     for index, char in enumerate(result["text"]):
         if index not in by_position:
             cells.append(_cell(char, "transparent", "", "hf-charnn-plain"))
             continue
-        p, vowel = by_position[index]
+        p, member = by_position[index]
         colour = f"rgba(40,110,255,{p:.2f})" if p >= 0.5 else f"rgba(255,150,30,{1 - p:.2f})"
-        wrong = (p >= 0.5) != vowel
-        title = f"P(vowel) = {p:.0%}; actually a {'vowel' if vowel else 'consonant'}{' (wrong)' if wrong else ''}"
-        cells.append(_cell(char, colour, title, "hf-charnn-vowel" + (" hf-charnn-wrong" if wrong else "")))
+        wrong = (p >= 0.5) != member
+        title = f"P({second}) = {p:.0%}; actually {second if member else first}{' (wrong)' if wrong else ''}"
+        cells.append(_cell(char, colour, title, "hf-charnn-group" + (" hf-charnn-wrong" if wrong else "")))
     style = "<style>.hf-charnn-wrong{text-decoration:underline wavy red}</style>"
-    return f'{style}<div style="font-family:monospace;font-size:18px;line-height:1.9;word-break:break-all">{"".join(cells)}</div>'
+    return f'{style}<div style="font-family:monospace;font-size:18px;line-height:1.9;word-break:break-all">{"".join(cells)}</div>'  # noqa: E501
 
 
 def labels_html(result: dict) -> str:
@@ -237,19 +267,26 @@ def labels_html(result: dict) -> str:
     rows = []
     for name, probability in result["labels"]:
         rows.append(
-            f'<div class="hf-charnn-label" style="margin:4px 0"><span style="display:inline-block;width:12em">{html.escape(name)}</span>'
-            f'<span style="display:inline-block;width:{probability * 300:.0f}px;height:1em;background:rgb(40,110,255)"></span> '
+            '<div class="hf-charnn-label" style="margin:4px 0"><span '
+            f'style="display:inline-block;width:12em">{html.escape(name)}</span>'
+            f'<span style="display:inline-block;width:{probability * 300:.0f}px;height:1em;background:rgb(40,110,255)"></span> '  # noqa: E501
             f"{probability:.1%}</div>"
         )
     return f'<div style="font-family:monospace;font-size:16px">{"".join(rows)}</div>'
 
 
 # -- the app -----------------------------------------------------------------------------------------------------------
-def build_demo(model, classifier=None, title: str = "Character-level GRU LM"):
+def build_demo(
+    model,
+    classifier=None,
+    title: str = "Character-level GRU LM",
+    symbol_groups: dict[str, str] | None = None,
+    context_chars: int = DEFAULT_CONTEXT_CHARS,
+):
     """
-    The Gradio Blocks app around a loaded LM and/or classifier: Write and Score (an LM), Vowel or consonant (a text8
-    LM: from the vowel/consonant classifier when given, else zero-shot), Classify (any classifier: every label's
-    probability for a typed text).
+    The Gradio Blocks app around a loaded LM and/or classifier: Write and Score (an LM), Next symbol (an LM given two
+    `symbol_groups` of next symbols, e.g. consonant / vowel: from a classifier of those labels when given, else
+    zero-shot from the LM), Classify (any classifier: every label's probability for a typed text).
     """
     import gradio as gr
 
@@ -258,27 +295,39 @@ def build_demo(model, classifier=None, title: str = "Character-level GRU LM"):
     for loaded in (model, classifier):
         if loaded is not None:
             loaded.eval()
-    vowel_classifier = classifier if classifier is not None and is_vowel_classifier(classifier) else None
+    if symbol_groups is not None and len(symbol_groups) != 2:
+        raise ValueError(f"the Next-symbol tab compares two groups of symbols, not {len(symbol_groups)}")
+    groups_usable = (
+        model is not None
+        and symbol_groups is not None
+        and set("".join(symbol_groups.values())) <= set(model.vocabulary.to_id)
+    )
+    group_classifier = (
+        classifier if groups_usable and classifier is not None and serves_groups(classifier, symbol_groups) else None
+    )
 
     def write(prompt, temperature, top_k, length, seed):
-        for text, note in generate_stream(model, prompt, float(temperature), int(top_k), int(length), int(seed)):
-            yield text, note
+        yield from generate_stream(model, prompt, float(temperature), int(top_k), int(length), int(seed))
 
     def score_tab(text):
         scored = score(model, text)
         if not scored["text"]:
             return scored["note"], ""
-        summary = (f"**{scored['bpc']:.3f} bits per {scored['unit']}**, perplexity {scored['perplexity']:.2f}, "
-                   f"{len(scored['bits']):,} {scored['unit']}s. {scored['note']}")
+        summary = (
+            f"**{scored['bpc']:.3f} bits per {scored['unit']}**, perplexity {scored['perplexity']:.2f}, "
+            f"{len(scored['bits']):,} {scored['unit']}s. {scored['note']}"
+        )
         return summary, heat_map_html(scored)
 
-    def vowel_tab(text):
-        result = vowel_predictions(model, text, vowel_classifier)
+    def groups_tab(text):
+        result = group_predictions(model, text, symbol_groups, group_classifier, context_chars)
         if not result["positions"]:
             return result["note"], ""
-        summary = (f"**{result['accuracy']:.1f} %** of {len(result['positions'])} letters predicted right "
-                   f"(from the {result['source']}). {result['note']}")
-        return summary, vowel_html(result)
+        summary = (
+            f"**{result['accuracy']:.1f} %** of {len(result['positions'])} symbols predicted right "
+            f"(from the {result['source']}). {result['note']}"
+        )
+        return summary, groups_html(result, symbol_groups)
 
     def classify_tab(text):
         result = classify(classifier, text)
@@ -295,14 +344,15 @@ def build_demo(model, classifier=None, title: str = "Character-level GRU LM"):
         tabs = []
         if model is not None:
             tabs.append(("Score", "Text to score", "Score", score_tab, "score", "heat-map"))
-        if model is not None and model.vocabulary.kind == "text8":  # vowels and consonants are text8's a-z
-            tabs.append(("Vowel or consonant", "Text", "Predict", vowel_tab, "vowels", "vowel-map"))
+        if groups_usable:
+            tabs.append((" or ".join(symbol_groups).capitalize(), "Text", "Predict", groups_tab, "groups", "group-map"))
         if classifier is not None:
             tabs.append(("Classify", "Text to classify", "Classify", classify_tab, "classify", "label-bars"))
         for tab, label, button, function, name, output_id in tabs:
             with gr.Tab(tab):
-                text = gr.Textbox(label=label, lines=4, value="the quick brown fox jumps over the lazy dog",
-                                  elem_id=f"{name}-input")
+                text = gr.Textbox(
+                    label=label, lines=4, value="the quick brown fox jumps over the lazy dog", elem_id=f"{name}-input"
+                )
                 run = gr.Button(button, variant="primary", elem_id=name)
                 summary = gr.Markdown(elem_id=f"{name}-summary")
                 rendering = gr.HTML(elem_id=output_id)
@@ -322,20 +372,29 @@ def _write_tab(gr, model, write):
         generate_button = gr.Button("Generate", variant="primary", elem_id="generate")
         generated = gr.Textbox(label="Text", lines=6, elem_id="generated")
         write_note = gr.Markdown(elem_id="write-note")
-        generate_button.click(write, [prompt, temperature, top_k, length, seed], [generated, write_note], api_name="generate")
+        generate_button.click(
+            write, [prompt, temperature, top_k, length, seed], [generated, write_note], api_name="generate"
+        )
 
 
 def _about(vocabulary) -> str:
     if vocabulary.kind == "text8":
-        return "A character-level GRU over the 27 symbols of text8 (a-z and space). Real text is normalized into that form first."
+        return "A character-level GRU over the 27 symbols of text8 (a-z and space). Real text is normalized into that form first."  # noqa: E501
     if vocabulary.kind == "bytes":
         return "A byte-level GRU: it reads any text as UTF-8 bytes (figures are per byte)."
     return f"A character-level GRU over the {vocabulary.size} characters of its training text."
 
 
-def load_models(model_id: str | None, classifier_id: str | None = None, trust_remote_code: bool = True,
-                revision: str | None = None, classifier_revision: str | None = None):
-    """An LM and/or a classifier (each at its revision: a commit pins weights and code), from folders or Hub repo ids."""
+def load_models(
+    model_id: str | None,
+    classifier_id: str | None = None,
+    trust_remote_code: bool = True,
+    revision: str | None = None,
+    classifier_revision: str | None = None,
+):
+    """
+    An LM and/or a classifier (each at its revision: a commit pins weights and code), from folders or Hub repo ids.
+    """
     from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification
 
     model = classifier = None

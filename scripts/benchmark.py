@@ -21,9 +21,9 @@ from pathlib import Path
 
 import torch
 
-from hf_charnn.data import load_lm_texts
-from hf_charnn.training import TrainingConfig, train
-from hf_charnn.transfer import train_with_recipe
+from hf_charnn.cli import train_run as train
+from hf_charnn.exercise.files import load_lm_texts
+from hf_charnn.training import TrainingConfig
 
 SEED_QUALITY = {"lm": 6.23, "classifier": 77.6}  # the classic hand-rolled run (583 s / 1020 s on its machine)
 TARGETS = {"lm": "ppl <= 4.0 in <= 120 s", "classifier": "acc >= 79 % in <= 20 s"}
@@ -50,14 +50,20 @@ def write_table(lines: list[str], output: str | None):
 def reached(history: list[dict], task: str) -> float | None:
     """Training seconds until the dev metric first reached the seed run's final quality."""
     for record in history:
-        good = record["dev_perplexity"] <= SEED_QUALITY["lm"] if task == "lm" else record["dev_accuracy"] >= SEED_QUALITY["classifier"]
+        good = (
+            record["dev_perplexity"] <= SEED_QUALITY["lm"]
+            if task == "lm"
+            else record["dev_accuracy"] >= SEED_QUALITY["classifier"]
+        )
         if good:
             return record["train_seconds"]
     return None
 
 
 def run_default(task: str, data_dir: str, workdir: Path, run: int) -> dict:
-    config = TrainingConfig.from_preset(task, "default", data_dir=data_dir, output_dir=str(workdir / f"{task}-{run}"), progress_bar=False)
+    config = TrainingConfig.from_preset(
+        task, "default", data_dir=data_dir, output_dir=str(workdir / f"{task}-{run}"), progress_bar=False
+    )
     summary = train(config)
     history = [json.loads(line) for line in (Path(config.output_dir) / "metrics.jsonl").read_text().splitlines()]
     metric = summary["results"]["perplexity"] if task == "lm" else summary["results"]["accuracy"]
@@ -76,14 +82,22 @@ def run_default(task: str, data_dir: str, workdir: Path, run: int) -> dict:
 def time_seed_preset(task: str, data_dir: str, workdir: Path, rows: int) -> dict:
     """Seconds for the seed preset's full run, extrapolated from `rows` training rows of one epoch."""
     config = TrainingConfig.from_preset(
-        task, "seed", data_dir=data_dir, output_dir=str(workdir / f"{task}-seed"), epochs=1, stop_after_epoch=1,
-        max_train_rows=rows, progress_bar=False,
+        task,
+        "seed",
+        data_dir=data_dir,
+        output_dir=str(workdir / f"{task}-seed"),
+        epochs=1,
+        stop_after_epoch=1,
+        max_train_rows=rows,
+        progress_bar=False,
     )
     summary = train(config)
     full = TrainingConfig.from_preset(task, "seed", data_dir=data_dir)
-    from hf_charnn.training import build_task_data
+    from hf_charnn.exercise.tasks import exercise_task
 
-    total_rows = len(build_task_data(full).train_dataset)
+    task = exercise_task(full)
+    task.load()
+    total_rows = len(task.train_dataset)
     seconds = summary["train_seconds"] / rows * total_rows * full.epochs
     history = [json.loads(line) for line in (Path(config.output_dir) / "metrics.jsonl").read_text().splitlines()]
     return {"seconds": seconds, "chars_per_second": history[-1]["train_chars_per_second"], "config": full}
@@ -96,7 +110,7 @@ def generation_numbers(model_dir: str | None, data_dir: str, runs: int = 5) -> d
     decoding loop (one GRU-cell step per character) and transformers' generic loop (`lean_generation = False`).
     """
     from hf_charnn import CharGRUForCausalLM, CharTokenizer
-    from hf_charnn.loading import load_model
+    from hf_charnn.models.auto import load_model
 
     if model_dir:
         model = load_model(model_dir, "lm")
@@ -127,7 +141,7 @@ def generation_numbers(model_dir: str | None, data_dir: str, runs: int = 5) -> d
     return {
         "batch1_chars_per_second": statistics.median(lean),
         "batch1_generic_chars_per_second": statistics.median(generic),
-        "batch1_ratio": statistics.median(l / g for l, g in zip(lean, generic)),
+        "batch1_ratio": statistics.median(a / b for a, b in zip(lean, generic)),
         "batch32_chars_per_second": 32 * 1000 / t_batch,
         "ratio_2000_vs_1000": t2000 / t1000,
         "score_chars_per_second": len(train_text) / score_seconds,
@@ -136,25 +150,34 @@ def generation_numbers(model_dir: str | None, data_dir: str, runs: int = 5) -> d
 
 def lm_transfer_row(data_dir: str, workdir: Path) -> str:
     """The LM-transfer classifier: leak-free LM, its zero-shot accuracy, then the fine-tuned classifier."""
-    config = TrainingConfig.from_preset("classifier", "lm-transfer", data_dir=data_dir, output_dir=str(workdir / "transfer"), progress_bar=False)
+    config = TrainingConfig.from_preset(
+        "classifier", "lm-transfer", data_dir=data_dir, output_dir=str(workdir / "transfer"), progress_bar=False
+    )
     start = time.perf_counter()
-    summary = train_with_recipe(config)
+    summary = train(config)
     wall = time.perf_counter() - start
     return (
         f"| classifier | lm-transfer | acc >= 83 % | {wall:.1f} | {summary['total_train_seconds']:.1f} | "
-        f"**{summary['results']['accuracy']:.1f} %** ({summary['chosen']} chosen on held-out training examples; dev: zero-shot "
-        f"{summary['zero_shot']['dev']['accuracy']:.1f} %, fine-tuned {summary['fine_tuned']['dev']['accuracy']:.1f} %; "
+        f"**{summary['results']['accuracy']:.1f} %** ({summary['chosen']} chosen on held-out training examples; dev: "
+        "zero-shot "
+        f"{summary['zero_shot']['dev']['accuracy']:.1f} %, fine-tuned {summary['fine_tuned']['dev']['accuracy']:.1f} "
+        "%; "
         f"leak-free LM ppl {summary['lm_results']['perplexity']:.2f}) | | | | | | |"
     )
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data-dir", default=None, help="exercise data (default: $HF_CHARNN_DATA, else the packaged files)")
+    parser.add_argument(
+        "--data-dir", default=None, help="exercise data (default: $HF_CHARNN_DATA, else the packaged files)"
+    )
     parser.add_argument("--runs", type=int, default=3, help="runs of each default preset (medians are reported)")
     parser.add_argument("--seed-rows", type=int, default=1000, help="training rows timed for the seed preset")
     parser.add_argument(
-        "--tasks", nargs="+", default=["lm", "classifier", "lm-transfer"], choices=["lm", "classifier", "lm-transfer", "generate"],
+        "--tasks",
+        nargs="+",
+        default=["lm", "classifier", "lm-transfer"],
+        choices=["lm", "classifier", "lm-transfer", "generate"],
         help="generate: only the inference table (on the default LM shape when no LM is trained in this run)",
     )
     parser.add_argument("--output", help="also write the table (markdown) here")
@@ -163,11 +186,13 @@ def main(argv=None) -> int:
     peak_fp32 = matmul_peak_gflops()
     lines = [
         # bf16 is timed small: without AMX / AVX512-BF16 it runs at about 1 GFLOP/s here.
-        f"matmul peak measured now: fp32 {peak_fp32:.0f} GFLOP/s, bf16 {matmul_peak_gflops(torch.bfloat16, size=256, repeats=2):.1f} GFLOP/s "
+        f"matmul peak measured now: fp32 {peak_fp32:.0f} GFLOP/s, bf16 "
+        f"{matmul_peak_gflops(torch.bfloat16, size=256, repeats=2):.1f} GFLOP/s "
         f"(CPU capability {torch.backends.cpu.get_cpu_capability()}); "
         f"{torch.get_num_threads()} threads; medians of {args.runs} runs",
         "",
-        "| task | preset | target | wall s | train s | dev metric | to seed quality s | seed preset s (extrapolated) | speed-up vs seed | train chars/s | GFLOP/s | MFU (fp32) |",
+        "| task | preset | target | wall s | train s | dev metric | to seed quality s | seed preset s (extrapolated) "
+        "| speed-up vs seed | train chars/s | GFLOP/s | MFU (fp32) |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     lm_dir = None
@@ -181,21 +206,24 @@ def main(argv=None) -> int:
                 continue
             runs = [run_default(task, args.data_dir, workdir, run) for run in range(args.runs)]
             seed = time_seed_preset(task, args.data_dir, workdir, args.seed_rows)
-            median = lambda key: statistics.median(r[key] for r in runs)  # noqa: E731
+            median = lambda key, runs=runs: statistics.median(r[key] for r in runs)  # noqa: E731
             reached_times = [r["to_seed_quality"] for r in runs if r["to_seed_quality"] is not None]
             to_quality = statistics.median(reached_times) if reached_times else float("nan")
-            flops = runs[0]["config"].training_flops_per_char()
-            seed_flops = seed["config"].training_flops_per_char()
+            flops = runs[0]["config"].training_flops_per_char(27 if task == "lm" else 2)
+            seed_flops = seed["config"].training_flops_per_char(27 if task == "lm" else 2)
             unit = "ppl" if task == "lm" else "%"
             lines.append(
                 f"| {task} | default | {TARGETS[task]} | {median('wall'):.1f} | {median('train'):.1f} | "
-                f"{median('metric'):.3f} {unit} | {to_quality:.1f} | {seed['seconds']:.0f} | {seed['seconds'] / to_quality:.0f}x | "
+                f"{median('metric'):.3f} {unit} | {to_quality:.1f} | {seed['seconds']:.0f} | "
+                f"{seed['seconds'] / to_quality:.0f}x | "
                 f"{median('chars_per_second'):.0f} | {median('chars_per_second') * flops / 1e9:.1f} | "
                 f"{100 * median('chars_per_second') * flops / 1e9 / peak_fp32:.1f} % |"
             )
             lines.append(
-                f"| {task} | seed | classic run: {SEED_QUALITY[task]} | | | | | {seed['seconds']:.0f} | 1x | {seed['chars_per_second']:.0f} | "
-                f"{seed['chars_per_second'] * seed_flops / 1e9:.1f} | {100 * seed['chars_per_second'] * seed_flops / 1e9 / peak_fp32:.1f} % |"
+                f"| {task} | seed | classic run: {SEED_QUALITY[task]} | | | | | {seed['seconds']:.0f} | 1x | "
+                f"{seed['chars_per_second']:.0f} | "
+                f"{seed['chars_per_second'] * seed_flops / 1e9:.1f} | "
+                f"{100 * seed['chars_per_second'] * seed_flops / 1e9 / peak_fp32:.1f} % |"
             )
             if task == "lm":
                 lm_dir = runs[0]["output_dir"]
@@ -204,15 +232,18 @@ def main(argv=None) -> int:
             numbers = generation_numbers(lm_dir, args.data_dir)
             lines += [
                 "",
-                f"| LM inference ({'the trained default LM' if lm_dir else 'default LM shape, untrained'}) | value | target |",
+                f"| LM inference ({'the trained default LM' if lm_dir else 'default LM shape, untrained'}) | value | "
+                "target |",
                 "|---|---|---|",
-                f"| generate, batch 1 (new chars/s, median of 5) | {numbers['batch1_chars_per_second']:.0f} | >= 1000 |",
+                f"| generate, batch 1 (new chars/s, median of 5) | {numbers['batch1_chars_per_second']:.0f} | >= 1000 |",  # noqa: E501
                 f"| generate, batch 1, transformers' generic loop (`lean_generation = False`) | "
                 f"{numbers['batch1_generic_chars_per_second']:.0f} | |",
-                f"| batch-1 speed-up of the lean loop (median of paired runs) | {numbers['batch1_ratio']:.2f}x | >= 3x |",
+                f"| batch-1 speed-up of the lean loop (median of paired runs) | {numbers['batch1_ratio']:.2f}x | >= "
+                "3x |",
                 f"| generate, batch 32 (new chars/s) | {numbers['batch32_chars_per_second']:.0f} | |",
                 f"| time for 2000 new chars / time for 1000 | {numbers['ratio_2000_vs_1000']:.2f} | <= 2.2 |",
-                f"| get_log_prob_sequence over 100k chars (chars/s) | {numbers['score_chars_per_second']:.0f} | >= 200000 |",
+                f"| get_log_prob_sequence over 100k chars (chars/s) | {numbers['score_chars_per_second']:.0f} | >= "
+                "200000 |",
             ]
     write_table(lines, args.output)
     return 0

@@ -64,7 +64,11 @@ def make_step(variant: str, task: str, embedding: int, hidden: int, batch: int, 
     config = CharGRUConfig(embedding_size=embedding, hidden_size=hidden)
     model = (CharGRUForCausalLM if task == "lm" else CharGRUForSequenceClassification)(config).train()
     input_ids = torch.randint(0, 27, (batch, length))
-    labels = {"shift_labels": torch.randint(0, 27, (batch, length))} if task == "lm" else {"labels": torch.randint(0, 2, (batch,))}
+    labels = (
+        {"shift_labels": torch.randint(0, 27, (batch, length))}
+        if task == "lm"
+        else {"labels": torch.randint(0, 2, (batch,))}
+    )
     optimizer = torch.optim.SGD(model.parameters(), lr=1e-3)
 
     if variant.startswith("scan"):
@@ -81,6 +85,7 @@ def make_step(variant: str, task: str, embedding: int, hidden: int, batch: int, 
                 return F.cross_entropy(F.linear(states, *head_weights).flatten(0, 1), labels["shift_labels"].flatten())
             return F.cross_entropy(F.linear(states[:, -1], *head_weights), labels["labels"])
     else:
+
         def loss_of():
             return model(input_ids=input_ids, **labels).loss
 
@@ -121,14 +126,24 @@ def time_variant(variant: str, shape: tuple, steps: int) -> dict:
     finally:
         torch.set_num_threads(threads)
     seconds = statistics.median(times)
-    return {"ms": 1e3 * seconds, "first_s": first, "chars_per_s": batch * length / seconds,
-            "gflops": batch * length * shape_config.training_flops_per_char() / seconds / 1e9}
+    return {
+        "ms": 1e3 * seconds,
+        "first_s": first,
+        "chars_per_s": batch * length / seconds,
+        "gflops": batch
+        * length
+        * shape_config.training_flops_per_char(config.vocab_size if task == "lm" else 2)
+        / seconds
+        / 1e9,
+    }
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--steps", type=int, default=30, help="timed steps per variant (median reported)")
-    parser.add_argument("--variants", nargs="+", default=["eager", "1 thread", "compile", "scan", "scan+compile", "bf16"])
+    parser.add_argument(
+        "--variants", nargs="+", default=["eager", "1 thread", "compile", "scan", "scan+compile", "bf16"]
+    )
     parser.add_argument("--output", help="also write the table (markdown) here")
     args = parser.parse_args(argv)
     # Time compilation cold, as a first training run pays it: no FX-graph or kernel cache from an earlier run.
@@ -139,7 +154,8 @@ def main(argv=None) -> int:
         f"fp32 matmul peak measured now: {peak:.0f} GFLOP/s; {torch.get_num_threads()} threads; "
         f"CPU capability {torch.backends.cpu.get_cpu_capability()}; torch {torch.__version__}",
         "",
-        "| shape (embedding/hidden, batch x length) | variant | ms/step | train chars/s | GFLOP/s | MFU | first step s |",
+        "| shape (embedding/hidden, batch x length) | variant | ms/step | train chars/s | GFLOP/s | MFU | first step "
+        "s |",
         "|---|---|---|---|---|---|---|",
     ]
     for shape in SHAPES:

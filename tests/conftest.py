@@ -6,7 +6,7 @@ import pytest
 import torch
 
 import hf_charnn
-from hf_charnn.data import DATA_DIR_ENV, PACKAGED_DATA_DIR
+from hf_charnn.exercise.files import DATA_DIR_ENV, PACKAGED_DATA_DIR
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 # The exercise's reference copy, beside our own checkout only: tests that compare against it skip without it.
@@ -47,9 +47,17 @@ def random_lm(tiny_config) -> hf_charnn.CharGRUForCausalLM:
 
 
 @pytest.fixture
-def random_classifier(tiny_config) -> hf_charnn.CharGRUForSequenceClassification:
+def random_classifier() -> hf_charnn.CharGRUForSequenceClassification:
+    """A vowel/consonant classifier of tiny sizes (the exercise's labels)."""
     torch.manual_seed(0)
-    return hf_charnn.CharGRUForSequenceClassification(tiny_config).eval()
+    config = hf_charnn.CharGRUConfig(
+        embedding_size=8,
+        hidden_size=16,
+        num_hidden_layers=2,
+        id2label={0: "consonant", 1: "vowel"},
+        label2id={"consonant": 0, "vowel": 1},
+    )
+    return hf_charnn.CharGRUForSequenceClassification(config).eval()
 
 
 def generated_corpus(chars: int, seed: int = 0) -> str:
@@ -74,8 +82,16 @@ def corpus_cache(tmp_path, monkeypatch) -> Path:
 
 
 # `accelerate launch` of CPU processes (gloo), as README shows it; the port and the command follow.
-ACCELERATE_LAUNCH = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--mixed_precision", "no",
-                     "--dynamo_backend", "no"]
+ACCELERATE_LAUNCH = [
+    sys.executable,
+    "-m",
+    "accelerate.commands.launch",
+    "--multi_gpu",
+    "--mixed_precision",
+    "no",
+    "--dynamo_backend",
+    "no",
+]
 STACKS_AFTER_SECONDS = 300  # a launched run of these tests takes 10-60 s, even on 2 busy cores
 
 
@@ -83,8 +99,14 @@ def launch_env(**extra) -> dict:
     """The environment of launched training processes: CPU, one thread each, and a stack dump if one hangs."""
     dumps = str(Path(__file__).parent / "stack_dumps")
     path = os.pathsep.join(filter(None, [dumps, os.environ.get("PYTHONPATH")]))
-    return {**os.environ, "ACCELERATE_USE_CPU": "1", "OMP_NUM_THREADS": "1", "PYTHONPATH": path,
-            "HF_CHARNN_TEST_STACKS_AFTER": str(STACKS_AFTER_SECONDS), **extra}
+    return {
+        **os.environ,
+        "ACCELERATE_USE_CPU": "1",
+        "OMP_NUM_THREADS": "1",
+        "PYTHONPATH": path,
+        "HF_CHARNN_TEST_STACKS_AFTER": str(STACKS_AFTER_SECONDS),
+        **extra,
+    }
 
 
 def free_port() -> int:

@@ -62,7 +62,10 @@ def make_handler(state: HubState):
         def _info(self, repo_id: str, repo: dict, revision: str = "main") -> dict:
             sha, files = self._at(repo, revision)
             return {
-                "id": repo_id, "modelId": repo_id, "sha": sha, "private": repo["private"],
+                "id": repo_id,
+                "modelId": repo_id,
+                "sha": sha,
+                "private": repo["private"],
                 "siblings": [{"rfilename": path} for path in sorted(files or {})],
             }
 
@@ -89,7 +92,8 @@ def make_handler(state: HubState):
                     prefix = "/".join(parts[6:])
                     entries = [
                         {"type": "file", "path": name, "size": len(data), "oid": hashlib.sha1(data).hexdigest()}
-                        for name, data in sorted(repo["files"].items()) if name.startswith(prefix)
+                        for name, data in sorted(repo["files"].items())
+                        if name.startswith(prefix)
                     ]
                     return self._json(200, entries)
                 revision = parts[5] if len(parts) >= 6 and parts[4] == "revision" else "main"
@@ -128,8 +132,11 @@ def make_handler(state: HubState):
                 repos = state.spaces if payload.get("type") == "space" else state.repos
                 if repo_id in repos:  # the Hub's 409 names the existing repo's URL (the client reads it)
                     message = "You already created this repo"
-                    return self._json(409, {"error": message, "url": f"http://{self.headers['Host']}/{repo_id}"},
-                                      {"X-Error-Code": "RepoExists", "X-Error-Message": message})
+                    return self._json(
+                        409,
+                        {"error": message, "url": f"http://{self.headers['Host']}/{repo_id}"},
+                        {"X-Error-Code": "RepoExists", "X-Error-Message": message},
+                    )
                 repos[repo_id] = {"sha": "0" * 40, "files": {}, "private": payload.get("visibility") == "private"}
                 if payload.get("type") == "space":
                     repos[repo_id]["sdk"] = payload.get("sdk")
@@ -141,7 +148,10 @@ def make_handler(state: HubState):
                     return
                 if action == "preupload":
                     files = json.loads(body)["files"]
-                    return self._json(200, {"files": [{"path": f["path"], "uploadMode": "regular", "shouldIgnore": False} for f in files]})
+                    return self._json(
+                        200,
+                        {"files": [{"path": f["path"], "uploadMode": "regular", "shouldIgnore": False} for f in files]},
+                    )
                 if action == "commit":
                     if state.fail_commits:
                         return self._error(500, "InternalError", "storage backend failed")
@@ -157,7 +167,9 @@ def make_handler(state: HubState):
                     for name in sorted(changes):
                         digest.update(name.encode() + changes[name])
                     repo["sha"] = digest.hexdigest()
-                    repo.setdefault("history", {})[repo["sha"]] = dict(repo["files"])  # each commit stays readable by its sha
+                    repo.setdefault("history", {})[repo["sha"]] = dict(
+                        repo["files"]
+                    )  # each commit stays readable by its sha
                     state.commits += 1
                     url = f"http://{self.headers['Host']}/{repo_id}/commit/{repo['sha']}"
                     return self._json(200, {"commitUrl": url, "commitOid": repo["sha"], "pullRequestUrl": None})

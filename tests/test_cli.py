@@ -82,13 +82,17 @@ def test_error_paths_give_one_line_and_exit_2(capsys, tmp_path, data_dir, lm_dir
 def test_console_script_exits_2_without_traceback(tmp_path, data_dir):
     result = subprocess.run(
         [sys.executable, "-m", "hf_charnn", "evaluate-lm", str(tmp_path), "--text", str(data_dir / "text8-dev.txt")],
-        capture_output=True, text=True, timeout=120,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode == 2
     assert "Traceback" not in result.stderr and "missing config.json" in result.stderr
 
 
-@pytest.mark.parametrize("command", ["baseline", "evaluate-lm", "evaluate-classifier", "train-lm", "train-classifier", "prepare-data"])
+@pytest.mark.parametrize(
+    "command", ["baseline", "evaluate-lm", "evaluate-classifier", "train-lm", "train-classifier", "prepare-data"]
+)
 def test_every_subcommand_has_help(capsys, command):
     with pytest.raises(SystemExit) as exit_info:
         main([command, "--help"])
@@ -98,10 +102,23 @@ def test_every_subcommand_has_help(capsys, command):
 
 def test_a_runs_training_config_trains_it_again(capsys, tmp_path, tiny_data_dir):
     """--config layers a JSON of settings over the preset; flags given still win."""
-    (tmp_path / "settings.json").write_text(json.dumps({"embedding_size": 6, "hidden_size": 10, "epochs": 1, "batch_size": 16}))
+    (tmp_path / "settings.json").write_text(
+        json.dumps({"embedding_size": 6, "hidden_size": 10, "epochs": 1, "batch_size": 16})
+    )
     first = tmp_path / "first"
-    code, _, _ = run_cli(capsys, "train-classifier", "--config", tmp_path / "settings.json", "--data-dir", tiny_data_dir,
-                         "--output-dir", first, "--no-progress-bar", "--seed", 3)
+    code, _, _ = run_cli(
+        capsys,
+        "train-classifier",
+        "--config",
+        tmp_path / "settings.json",
+        "--data-dir",
+        tiny_data_dir,
+        "--output-dir",
+        first,
+        "--no-progress-bar",
+        "--seed",
+        3,
+    )
     assert code == 0
     config = json.loads((first / "training_config.json").read_text())
     assert (config["hidden_size"], config["epochs"], config["seed"], config["prefix_labels"]) == (10, 1, 3, True)
@@ -109,19 +126,32 @@ def test_a_runs_training_config_trains_it_again(capsys, tmp_path, tiny_data_dir)
     assert str(tmp_path) not in (first / "training_config.json").read_text() and "output_dir" not in config
     assert config["data_dir"] == tiny_data_dir.name
     again = tmp_path / "again"
-    code, _, _ = run_cli(capsys, "train-classifier", "--config", first / "training_config.json", "--output-dir", again,
-                         "--data-dir", tiny_data_dir)
+    code, _, _ = run_cli(
+        capsys,
+        "train-classifier",
+        "--config",
+        first / "training_config.json",
+        "--output-dir",
+        again,
+        "--data-dir",
+        tiny_data_dir,
+    )
     assert code == 0
     rerun = json.loads((again / "training_config.json").read_text())
     assert rerun == config
-    assert json.loads((again / "eval_results.json").read_text())["results"] == json.loads((first / "eval_results.json").read_text())["results"]
+    assert (
+        json.loads((again / "eval_results.json").read_text())["results"]
+        == json.loads((first / "eval_results.json").read_text())["results"]
+    )
 
 
 def test_version_and_module_help_match_the_console_script(capsys):
     with pytest.raises(SystemExit):
         main(["--version"])
     assert capsys.readouterr().out.strip() == f"hf-charnn {hf_charnn.__version__}"
-    module_help = subprocess.run([sys.executable, "-m", "hf_charnn", "--help"], capture_output=True, text=True, timeout=120)
+    module_help = subprocess.run(
+        [sys.executable, "-m", "hf_charnn", "--help"], capture_output=True, text=True, timeout=120
+    )
     with pytest.raises(SystemExit):
         main(["--help"])
     assert module_help.returncode == 0 and module_help.stdout == capsys.readouterr().out
@@ -130,7 +160,18 @@ def test_version_and_module_help_match_the_console_script(capsys):
 
 def test_training_without_a_data_flag_uses_the_packaged_data(capsys, tmp_path, monkeypatch):
     monkeypatch.delenv("HF_CHARNN_DATA", raising=False)
-    code, out, _ = run_cli(capsys, "train-lm", "--output-dir", tmp_path, "--epochs", "1", "--hidden-size", "8",
-                           "--embedding-size", "4", "--no-progress-bar")
+    code, out, _ = run_cli(
+        capsys,
+        "train-lm",
+        "--output-dir",
+        tmp_path,
+        "--epochs",
+        "1",
+        "--hidden-size",
+        "8",
+        "--embedding-size",
+        "4",
+        "--no-progress-bar",
+    )
     assert code == 0, out
     assert json.loads((tmp_path / "eval_results.json").read_text())["results"]["sane"]

@@ -11,14 +11,17 @@ import zipfile
 
 import numpy as np
 import pytest
+from conftest import generated_corpus  # noqa: E402
 
 from hf_charnn import DataError, UserError
-from hf_charnn import corpus as corpus_module
-from hf_charnn.config import TrainingConfig
-from hf_charnn.corpus import LMWindows, file_ids, load_corpus, text8_ids
-from hf_charnn.text import decode_ids, encode_text, normalize_text
+from hf_charnn.data import sources as corpus_module
+from hf_charnn.data.corpus import load_corpus
+from hf_charnn.data.sources import encode_text, file_ids, text8_ids
+from hf_charnn.data.windows import LMWindows
+from hf_charnn.models.tokenization_char_gru import Vocabulary, normalize_text
+from hf_charnn.training.settings import TrainingConfig
 
-from conftest import generated_corpus
+decode_ids = Vocabulary().decode
 
 
 @pytest.fixture(scope="module")
@@ -93,7 +96,9 @@ def test_a_truncated_or_foreign_cache_is_detected_and_rebuilt(tmp_path, corpus_c
     capsys.readouterr()
     assert decode_ids(file_ids(tmp_path / "a.txt")) == text[:50_000]
     assert "truncated or from another source" in capsys.readouterr().out
-    a_data.write_bytes(b_data.read_bytes()[:50_000] + b"\x00" * (50_000 - b_data.stat().st_size))  # same size, other text
+    a_data.write_bytes(
+        b_data.read_bytes()[:50_000] + b"\x00" * (50_000 - b_data.stat().st_size)
+    )  # same size, other text
     assert decode_ids(file_ids(tmp_path / "a.txt")) == text[:50_000]
     assert "truncated or from another source" in capsys.readouterr().out
 
@@ -112,7 +117,10 @@ def test_a_full_disk_while_caching_keeps_nothing_partial(tmp_path, corpus_cache,
     env = {**os.environ, "HF_CHARNN_CACHE": str(corpus_cache)}
     result = subprocess.run(
         [sys.executable, "-c", FILL_THE_DISK, str(tmp_path / "big.txt"), str(tmp_path / "run")],
-        capture_output=True, text=True, env=env, timeout=300,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
     )
     assert result.returncode == 2, result.stderr[-2000:]
     assert "cannot write the corpus cache" in result.stderr and "nothing partial was kept" in result.stderr
@@ -125,8 +133,13 @@ def test_training_file_splits_and_the_validation_percentage(tmp_path, corpus_cac
     (tmp_path / "train.txt").write_text(text[:100_000])
     (tmp_path / "valid.txt").write_text(text[100_000:110_000])
     (tmp_path / "test.txt").write_text(text[110_000:115_000])
-    corpus = load_corpus(lm_config(train_file=str(tmp_path / "train.txt"), validation_file=str(tmp_path / "valid.txt"),
-                                   test_file=str(tmp_path / "test.txt")))
+    corpus = load_corpus(
+        lm_config(
+            train_file=str(tmp_path / "train.txt"),
+            validation_file=str(tmp_path / "valid.txt"),
+            test_file=str(tmp_path / "test.txt"),
+        )
+    )
     assert (len(corpus.train), len(corpus.validation), len(corpus.test)) == (100_000, 10_000, 5_000)
     held_out = load_corpus(lm_config(train_file=str(tmp_path / "train.txt"), validation_split_percentage=10))
     assert (len(held_out.train), len(held_out.validation), held_out.test) == (90_000, 10_000, None)
@@ -160,8 +173,16 @@ def test_a_local_dataset_folder_through_datasets(tmp_path, corpus_cache, text):
 def test_a_dataset_that_cannot_be_loaded_offline(tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf-home"))
-    command = [sys.executable, "-m", "hf_charnn", "train-lm", "--dataset-name", "nobody/no-such-dataset",
-               "--output-dir", str(tmp_path / "run")]
+    command = [
+        sys.executable,
+        "-m",
+        "hf_charnn",
+        "train-lm",
+        "--dataset-name",
+        "nobody/no-such-dataset",
+        "--output-dir",
+        str(tmp_path / "run"),
+    ]
     result = subprocess.run(command, capture_output=True, text=True, timeout=300, env={**os.environ})
     assert result.returncode == 2
     assert "dataset 'nobody/no-such-dataset' could not be loaded" in result.stderr and "HF_HUB_OFFLINE" in result.stderr
@@ -223,4 +244,7 @@ def test_windows_are_cut_from_the_memory_map_on_the_fly(tmp_path, corpus_cache, 
     begin = 5 * stream_length + 3 * 64
     assert row["input_ids"].tolist() == encode_text(text[begin : begin + 64]).tolist()
     assert row["shift_labels"].tolist() == encode_text(text[begin + 1 : begin + 65]).tolist()
-    assert [r["input_ids"].tolist() for r in windows.__getitems__([0, 1])] == [windows[0]["input_ids"].tolist(), windows[1]["input_ids"].tolist()]
+    assert [r["input_ids"].tolist() for r in windows.__getitems__([0, 1])] == [
+        windows[0]["input_ids"].tolist(),
+        windows[1]["input_ids"].tolist(),
+    ]

@@ -4,17 +4,17 @@ import pytest
 import torch
 
 from hf_charnn import DataError, UserError
-from hf_charnn.data import (
-    classification_dataset,
+from hf_charnn.data.sources import encode_text, load_text8
+from hf_charnn.data.windows import LMWindows
+from hf_charnn.exercise.files import (
     PACKAGED_DATA_DIR,
+    classification_dataset,
     load_exercise_dataset,
     prepare_exercise_data,
     read_examples,
     read_text_file,
     resolve_data_dir,
 )
-from hf_charnn.corpus import LMWindows, load_text8
-from hf_charnn.text import encode_text
 
 
 def lm_dataset(text, chunk_size, num_streams=1, carry_state=True, exclude_windows=()):
@@ -133,7 +133,7 @@ def test_prepare_data_is_deterministic_and_holds_dev_examples_out(tmp_path, corp
     names = sorted(path.name for path in (tmp_path / "a").iterdir())
     assert names == sorted(
         ["text8-100k.txt", "text8-dev.txt", "text8-test.txt"]
-        + [f"{s}-{l}-examples.txt" for s in ("train", "dev") for l in ("consonant", "vowel")]
+        + [f"{s}-{label}-examples.txt" for s in ("train", "dev") for label in ("consonant", "vowel")]
     )
     for name in names:
         assert (tmp_path / "a" / name).read_text() == (tmp_path / "b" / name).read_text()
@@ -142,5 +142,7 @@ def test_prepare_data_is_deterministic_and_holds_dev_examples_out(tmp_path, corp
     assert train_text == corpus[:100_000]
     for example in read_examples(tmp_path / "a" / "train-vowel-examples.txt"):
         assert example in train_text
-    dev_positions = [corpus.find(example, 101_000) for example in read_examples(tmp_path / "a" / "dev-vowel-examples.txt")]
+    dev_positions = [
+        corpus.find(example, 101_000) for example in read_examples(tmp_path / "a" / "dev-vowel-examples.txt")
+    ]
     assert all(position >= 101_000 for position in dev_positions)

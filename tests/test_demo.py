@@ -9,18 +9,20 @@ import time
 from pathlib import Path
 
 import numpy as np
-import torch
 import pytest
+import torch
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # a closed network: no calls home
 gradio = pytest.importorskip("gradio", reason="the demo extra (gradio) is not installed")
 
-from hf_charnn import CharGRUForCausalLM, CharGRUForSequenceClassification, demo  # noqa: E402
-from hf_charnn.training import TrainingConfig, train  # noqa: E402
-
 from conftest import free_port  # noqa: E402
 from hub_server import LocalHub  # noqa: E402
 from test_hub import BLOCK_HF_CHARNN, TOKEN, hub_env, push, run  # noqa: E402
+
+from hf_charnn import CharGRUForCausalLM, demo  # noqa: E402
+from hf_charnn.cli import train_run as train  # noqa: E402
+from hf_charnn.exercise.files import VOWEL_GROUPS  # noqa: E402
+from hf_charnn.training import TrainingConfig  # noqa: E402
 
 SCREENSHOT_DIR = Path(os.environ.get("HF_CHARNN_SCREENSHOTS", "")) if os.environ.get("HF_CHARNN_SCREENSHOTS") else None
 
@@ -28,10 +30,21 @@ SCREENSHOT_DIR = Path(os.environ.get("HF_CHARNN_SCREENSHOTS", "")) if os.environ
 @pytest.fixture(scope="module")
 def trained_lm(tmp_path_factory, tiny_data_dir):
     folder = tmp_path_factory.mktemp("demo-lm")
-    train(TrainingConfig.from_preset(
-        "lm", "default", data_dir=str(tiny_data_dir), output_dir=str(folder), embedding_size=8, hidden_size=24,
-        epochs=2, batch_size=4, chunk_size=16, progress_bar=False, mixed_precision="no",
-    ))
+    train(
+        TrainingConfig.from_preset(
+            "lm",
+            "default",
+            data_dir=str(tiny_data_dir),
+            output_dir=str(folder),
+            embedding_size=8,
+            hidden_size=24,
+            epochs=2,
+            batch_size=4,
+            chunk_size=16,
+            progress_bar=False,
+            mixed_precision="no",
+        )
+    )
     shutil.rmtree(folder / "checkpoints")
     return folder
 
@@ -45,9 +58,14 @@ def test_write_normalizes_streams_and_caps(lm):
     updates = list(demo.generate_stream(lm, "The U.S. in 1984", temperature=0.8, top_k=5, length=40, seed=3))
     texts = [text for text, _ in updates]
     assert len(updates) == 5 and all(len(a) < len(b) for a, b in zip(texts, texts[1:]))  # text appears as it grows
-    assert texts[-1].startswith("the u s in one nine eight four ") and len(texts[-1]) == len("the u s in one nine eight four ") + 40
+    assert (
+        texts[-1].startswith("the u s in one nine eight four ")
+        and len(texts[-1]) == len("the u s in one nine eight four ") + 40
+    )
     assert "Normalized into text8 form (a-z and space): 9 of 16 characters were not text8 symbols" in updates[-1][1]
-    assert texts[-1] == [text for text, _ in demo.generate_stream(lm, "The U.S. in 1984", 0.8, 5, 40, 3)][-1]  # the seed
+    assert (
+        texts[-1] == [text for text, _ in demo.generate_stream(lm, "The U.S. in 1984", 0.8, 5, 40, 3)][-1]
+    )  # the seed
     text, note = list(demo.generate_stream(lm, "", 0.0, 0, 10**6, 0))[-1]
     assert len(text) == 1 + demo.MAX_GENERATE_CHARS
     assert "empty: starting from a space" in note and f"capped at {demo.MAX_GENERATE_CHARS}" in note
@@ -73,28 +91,28 @@ def test_score_gives_bits_and_top_five_per_character(lm):
     assert "Nothing to score" in demo.score(lm, "")["note"]
 
 
-def test_vowel_predictions_from_the_lm_or_a_classifier(lm, tiny_config):
+def test_vowel_predictions_from_the_lm_or_a_classifier(lm, random_classifier):
     text = "the quick brown fox jumps over the lazy dog"
-    zero_shot = demo.vowel_predictions(lm, text)
+    zero_shot = demo.group_predictions(lm, text, VOWEL_GROUPS)
     assert zero_shot["source"].startswith("LM")
     assert len(zero_shot["positions"]) == sum(char != " " for char in text[1:])  # every position a letter follows
     # Each probability is the LM's vowel mass over its letter mass after the 20 characters before that position.
-    for index, p_vowel in zip(zero_shot["positions"], zero_shot["p_vowel"]):
+    for index, p_vowel in zip(zero_shot["positions"], zero_shot["p_second"]):
         probs = np.exp(lm.get_next_char_log_probs(text[max(0, index - 20) : index]))
         assert p_vowel == pytest.approx(probs[[0, 4, 8, 14, 20]].sum() / probs[:26].sum(), abs=1e-5)
     is_vowel = [text[index] in "aeiou" for index in zero_shot["positions"]]
-    right = sum((p >= 0.5) == vowel for p, vowel in zip(zero_shot["p_vowel"], is_vowel))
+    right = sum((p >= 0.5) == vowel for p, vowel in zip(zero_shot["p_second"], is_vowel))
     assert zero_shot["accuracy"] == pytest.approx(100 * right / len(is_vowel))
-    classifier = CharGRUForSequenceClassification(tiny_config).eval()
-    with_classifier = demo.vowel_predictions(lm, text, classifier)
-    assert with_classifier["source"] == "classifier" and with_classifier["p_vowel"] != zero_shot["p_vowel"]
-    assert demo.vowel_html(zero_shot).count("hf-charnn-vowel") == len(zero_shot["positions"])
+    assert demo.serves_groups(random_classifier, VOWEL_GROUPS)
+    with_classifier = demo.group_predictions(lm, text, VOWEL_GROUPS, random_classifier)
+    assert with_classifier["source"] == "classifier" and with_classifier["p_second"] != zero_shot["p_second"]
+    assert demo.groups_html(zero_shot, VOWEL_GROUPS).count("hf-charnn-group") == len(zero_shot["positions"])
 
 
 @pytest.fixture(scope="module")
 def running_app(lm):
     port = free_port()
-    app = demo.build_demo(lm, title="test demo")
+    app = demo.build_demo(lm, title="test demo", symbol_groups=VOWEL_GROUPS)
     app.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
     yield f"http://127.0.0.1:{port}/"
     app.close()
@@ -108,8 +126,8 @@ def test_the_app_through_gradio_client(running_app, lm):
     assert text.startswith("the ") and len(text) == 34 and note == ""
     summary, heat_map = client.predict("the cat sat", api_name="/score")
     assert "bits per character" in summary and heat_map.count('class="hf-charnn-cell"') == 11
-    summary, vowels = client.predict("banana bread", api_name="/vowels")
-    assert "letters predicted right" in summary and "LM vowel mass" in summary
+    summary, vowels = client.predict("banana bread", api_name="/groups")
+    assert "symbols predicted right" in summary and "LM consonant/vowel mass" in summary
 
 
 def find_browser():
@@ -129,9 +147,19 @@ def test_the_page_in_a_real_browser(running_app, tmp_path):
 
     options = webdriver.ChromeOptions()
     options.binary_location = chromium
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic",
-                 "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--window-size=1280,1000", f"--user-data-dir={tmp_path / 'profile'}"):
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--window-size=1280,1000",
+        f"--user-data-dir={tmp_path / 'profile'}",
+    ):
         options.add_argument(flag)
     browser = webdriver.Chrome(options=options, service=webdriver.ChromeService(executable_path=driver))
     try:
@@ -163,21 +191,31 @@ def test_the_page_in_a_real_browser(running_app, tmp_path):
 
 def test_demo_command_errors_are_one_line(tmp_path):
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf-home")}
-    for target, message in [(str(tmp_path / "missing"), "model folder not found"),
-                            ("nobody/no-such-model", "could not be loaded from the Hub")]:
-        result = subprocess.run([sys.executable, "-m", "hf_charnn", "demo", target], capture_output=True, text=True, env=env, timeout=120)
+    for target, message in [
+        (str(tmp_path / "missing"), "model folder not found"),
+        ("nobody/no-such-model", "could not be loaded from the Hub"),
+    ]:
+        result = subprocess.run(
+            [sys.executable, "-m", "hf_charnn", "demo", target], capture_output=True, text=True, env=env, timeout=120
+        )
         assert result.returncode == 2 and message in result.stderr, result.stderr
         assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
     no_gradio = "import sys; sys.modules['gradio'] = None\nfrom hf_charnn.cli import main\nsys.exit(main(sys.argv[1:]))"
-    result = subprocess.run([sys.executable, "-c", no_gradio, "demo", str(tmp_path)], capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-c", no_gradio, "demo", str(tmp_path)], capture_output=True, text=True, timeout=120
+    )
     assert result.returncode == 2 and 'pip install -e ".[demo]"' in result.stderr
 
 
 def test_the_demo_command_serves_the_page(trained_lm):
     port = free_port()
-    process = subprocess.Popen([sys.executable, "-m", "hf_charnn", "demo", str(trained_lm), "--port", str(port)],
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                               env={**os.environ, "GRADIO_ANALYTICS_ENABLED": "False"})
+    process = subprocess.Popen(
+        [sys.executable, "-m", "hf_charnn", "demo", str(trained_lm), "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "GRADIO_ANALYTICS_ENABLED": "False"},
+    )
     try:
         import urllib.request
 
@@ -187,7 +225,9 @@ def test_the_demo_command_serves_the_page(trained_lm):
                 page = urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5).read().decode()
                 break
             except OSError:
-                assert process.poll() is None and time.monotonic() < deadline, process.stdout.read() if process.poll() is not None else "timeout"
+                assert process.poll() is None and time.monotonic() < deadline, (
+                    process.stdout.read() if process.poll() is not None else "timeout"
+                )
                 time.sleep(0.5)
         assert "gradio" in page.lower()
     finally:
@@ -195,7 +235,9 @@ def test_the_demo_command_serves_the_page(trained_lm):
         process.wait(timeout=30)
 
 
-SPACE_APP_CHECK = BLOCK_HF_CHARNN + """
+SPACE_APP_CHECK = (
+    BLOCK_HF_CHARNN
+    + """
 import importlib.util, sys
 spec = importlib.util.spec_from_file_location("space_app", sys.argv[1])
 app = importlib.util.module_from_spec(spec)
@@ -205,6 +247,7 @@ scored = app.score(model, "the end")
 print(app.MODEL_ID, type(model).__module__.split(".")[0], len(scored["bits"]), type(app.build_demo(model)).__name__,
       round(sum(scored["bits"]), 4))
 """
+)
 
 
 def test_push_with_a_space(tmp_path, trained_lm):
@@ -240,4 +283,6 @@ def test_push_with_a_space(tmp_path, trained_lm):
         assert loaded.stdout.split() == ["alice/char-lm", "transformers_modules", "7", "Blocks", str(expected_bits)]
         # The push uploaded no local path: training_config.json names files by their names alone.
         for name, data in hub.state.repos["alice/char-lm"]["files"].items():
-            assert str(trained_lm) not in data.decode("utf-8", "replace") and str(tmp_path) not in data.decode("utf-8", "replace"), name
+            assert str(trained_lm) not in data.decode("utf-8", "replace") and str(tmp_path) not in data.decode(
+                "utf-8", "replace"
+            ), name

@@ -5,12 +5,17 @@ README's quality targets: dev perplexity <= 4.0 for the LM, dev accuracy >= 79 %
 
 import pytest
 
-from hf_charnn.training import TrainingConfig, train
+from hf_charnn.cli import train_run as train
+from hf_charnn.training import TrainingConfig
 
 
 @pytest.mark.e2e
 def test_default_lm_meets_the_exercise_threshold(tmp_path, data_dir):
-    summary = train(TrainingConfig.from_preset("lm", "default", data_dir=str(data_dir), output_dir=str(tmp_path), progress_bar=False))
+    summary = train(
+        TrainingConfig.from_preset(
+            "lm", "default", data_dir=str(data_dir), output_dir=str(tmp_path), progress_bar=False
+        )
+    )
     results = summary["results"]
     assert results["sane"] and results["normalizes"]
     assert results["perplexity"] <= 4.0
@@ -19,6 +24,8 @@ def test_default_lm_meets_the_exercise_threshold(tmp_path, data_dir):
 @pytest.mark.e2e
 def test_default_classifier_meets_the_exercise_threshold(tmp_path, data_dir):
     summary = train(
-        TrainingConfig.from_preset("classifier", "default", data_dir=str(data_dir), output_dir=str(tmp_path), progress_bar=False)
+        TrainingConfig.from_preset(
+            "classifier", "default", data_dir=str(data_dir), output_dir=str(tmp_path), progress_bar=False
+        )
     )
     assert summary["results"]["accuracy"] >= 79.0

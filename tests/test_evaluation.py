@@ -3,12 +3,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from hf_charnn.baselines import FrequencyClassifier, UniformLanguageModel
-from hf_charnn.data import PACKAGED_DATA_DIR, load_classification_examples, load_lm_texts
-from hf_charnn.evaluation import classification_report, check_normalization, check_sanity, evaluate_classifier, evaluate_lm
-
 from conftest import REFERENCE_DATA_DIR
+
+from hf_charnn.evaluation import classification_report, evaluate_lm
+from hf_charnn.exercise.baselines import FrequencyClassifier, UniformLanguageModel
+from hf_charnn.exercise.files import PACKAGED_DATA_DIR, load_classification_examples, load_lm_texts
+from hf_charnn.exercise.harness import check_normalization, check_sanity, evaluate_classifier, evaluate_exercise_lm
 
 
 def sha256_sums(sums_file: Path) -> dict[str, str]:
@@ -44,18 +44,26 @@ def test_classification_report_agrees_with_scikit_learn():
     names = ["a", "b", "c", "d"]
     report = classification_report(gold, predicted, names)
     assert report["accuracy"] == pytest.approx(100 * metrics.accuracy_score(gold, predicted))
-    assert report["macro_f1"] == pytest.approx(100 * metrics.f1_score(gold, predicted, average="macro", zero_division=0))
-    precision, recall, f1, support = metrics.precision_recall_fscore_support(gold, predicted, labels=[0, 1, 2, 3], zero_division=0)
+    assert report["macro_f1"] == pytest.approx(
+        100 * metrics.f1_score(gold, predicted, average="macro", zero_division=0)
+    )
+    precision, recall, f1, support = metrics.precision_recall_fscore_support(
+        gold, predicted, labels=[0, 1, 2, 3], zero_division=0
+    )
     for index, name in enumerate(names):
         scores = report["per_label"][name]
-        assert (scores["precision"], scores["recall"], scores["f1"]) == pytest.approx((100 * precision[index], 100 * recall[index], 100 * f1[index]))
+        assert (scores["precision"], scores["recall"], scores["f1"]) == pytest.approx(
+            (100 * precision[index], 100 * recall[index], 100 * f1[index])
+        )
         assert scores["support"] == support[index]
-    assert report["confusion_matrix"]["matrix"] == metrics.confusion_matrix(gold, predicted, labels=[0, 1, 2, 3]).tolist()
+    assert (
+        report["confusion_matrix"]["matrix"] == metrics.confusion_matrix(gold, predicted, labels=[0, 1, 2, 3]).tolist()
+    )
 
 
 def test_uniform_lm_has_perplexity_27(data_dir):
     _, dev_text = load_lm_texts(data_dir)
-    result = evaluate_lm(UniformLanguageModel(), dev_text)
+    result = evaluate_exercise_lm(UniformLanguageModel(), dev_text)
     assert result["sane"] and result["normalizes"]
     assert result["perplexity"] == pytest.approx(27.0)
     assert result["log_prob"] == pytest.approx(-500 * np.log(27))
@@ -64,8 +72,13 @@ def test_uniform_lm_has_perplexity_27(data_dir):
 def test_random_gru_lm_is_sane_and_normalizes(random_lm):
     assert check_sanity(random_lm)
     assert check_normalization(random_lm)
-    result = evaluate_lm(random_lm, " the united states ")
+    result = evaluate_exercise_lm(random_lm, " the united states ")
     assert set(result) == {"sane", "normalizes", "log_prob", "avg_log_prob", "perplexity", "bpc", "chars", "streams"}
+    general = evaluate_lm(random_lm, " the united states ")  # any LM: no checks, none of the exercise's words
+    assert set(general) == {"loss", "perplexity", "bpc", "chars", "streams"}
+    assert general["loss"] == pytest.approx(-result["avg_log_prob"]) and general["perplexity"] == pytest.approx(
+        result["perplexity"]
+    )
     assert result["perplexity"] == pytest.approx(np.exp(-result["avg_log_prob"]))
     assert result["bpc"] == pytest.approx(-result["avg_log_prob"] / np.log(2)) and result["chars"] == 19
     assert result["log_prob"] == pytest.approx(random_lm.get_log_prob_sequence(" the united states ", " "), abs=1e-4)
@@ -115,5 +128,10 @@ def test_classifier_harness_counts_per_class():
     result = evaluate_classifier(AlwaysVowel(), ["abc", "def"], ["ghi"])
     assert (result["correct"], result["total"], result["accuracy"]) == (1, 3, pytest.approx(100 / 3))
     assert result["confusion_matrix"]["matrix"] == [[0, 2], [0, 1]]
-    assert result["per_label"]["vowel"] == {"precision": pytest.approx(100 / 3), "recall": 100.0, "f1": pytest.approx(50.0), "support": 1}
+    assert result["per_label"]["vowel"] == {
+        "precision": pytest.approx(100 / 3),
+        "recall": 100.0,
+        "f1": pytest.approx(50.0),
+        "support": 1,
+    }
     assert result["macro_f1"] == pytest.approx(25.0)  # consonant F1 0, vowel F1 50

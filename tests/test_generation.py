@@ -21,8 +21,12 @@ def greedy(model, tokenizer, prompts, **kwargs):
 def test_each_new_character_costs_one_gru_step(random_lm, tokenizer, monkeypatch):
     widths, steps = [], []
     original_forward, original_step = random_lm.char_gru.forward, random_lm._cell_step
-    monkeypatch.setattr(random_lm.char_gru, "forward", lambda ids, **kw: widths.append(ids.shape[1]) or original_forward(ids, **kw))
-    monkeypatch.setattr(random_lm, "_cell_step", lambda ids, *rest: steps.append(ids.shape) or original_step(ids, *rest))
+    monkeypatch.setattr(
+        random_lm.char_gru, "forward", lambda ids, **kw: widths.append(ids.shape[1]) or original_forward(ids, **kw)
+    )
+    monkeypatch.setattr(
+        random_lm, "_cell_step", lambda ids, *rest: steps.append(ids.shape) or original_step(ids, *rest)
+    )
     greedy(random_lm, tokenizer, ["the united states"])
     # The prompt is read once; then one GRU-cell step per new character (the 12th needs no step after it).
     assert widths == [len("the united states")]
@@ -32,13 +36,17 @@ def test_each_new_character_costs_one_gru_step(random_lm, tokenizer, monkeypatch
 @pytest.mark.parametrize("layers", [1, 2])
 def test_lean_decoding_gives_the_tokens_of_transformers_loop(layers, tokenizer):
     torch.manual_seed(0)
-    model = hf_charnn.CharGRUForCausalLM(hf_charnn.CharGRUConfig(embedding_size=8, hidden_size=16, num_hidden_layers=layers)).eval()
+    model = hf_charnn.CharGRUForCausalLM(
+        hf_charnn.CharGRUConfig(embedding_size=8, hidden_size=16, num_hidden_layers=layers)
+    ).eval()
     inputs = tokenizer(["the united states", "a", "some kind of"], return_tensors="pt", padding=True)
     runs = [
         dict(max_new_tokens=30, do_sample=False),
         dict(max_new_tokens=30, do_sample=True, temperature=0.8, top_k=5),
         dict(max_new_tokens=30, do_sample=True, top_p=0.9, repetition_penalty=1.3),
-        dict(max_new_tokens=30, do_sample=False, eos_token_id=tokenizer.index_of("e"), pad_token_id=26),  # rows stop early
+        dict(
+            max_new_tokens=30, do_sample=False, eos_token_id=tokenizer.index_of("e"), pad_token_id=26
+        ),  # rows stop early
     ]
     for settings in runs:
         outputs, streamed = [], []
@@ -102,5 +110,22 @@ def test_generate_command(tmp_path, random_lm, tokenizer, capsys):
     assert capsys.readouterr().out.strip() == greedy(random_lm, tokenizer, ["the united"])[0].strip()
     assert main(["generate", str(tmp_path), "--prompt", "The United", "--max-new-chars", "5"]) == 2
     assert "or pass --normalize" in capsys.readouterr().err
-    assert main(["generate", str(tmp_path), "--prompt", "The 2 Towers", "--normalize", "--temperature", "0.8", "--top-k", "3", "--max-new-chars", "5"]) == 0
+    assert (
+        main(
+            [
+                "generate",
+                str(tmp_path),
+                "--prompt",
+                "The 2 Towers",
+                "--normalize",
+                "--temperature",
+                "0.8",
+                "--top-k",
+                "3",
+                "--max-new-chars",
+                "5",
+            ]
+        )
+        == 0
+    )
     assert capsys.readouterr().out.startswith("the two towers")

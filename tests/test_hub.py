@@ -7,13 +7,13 @@ import subprocess
 import sys
 
 import pytest
-
-from hf_charnn import CharTokenizer
-from hf_charnn.hub import HUB_FILES
-from hf_charnn.training import TrainingConfig, train
-
 from conftest import free_port
 from hub_server import LocalHub
+
+from hf_charnn import CharTokenizer
+from hf_charnn.cli import train_run as train
+from hf_charnn.hub import HUB_FILES
+from hf_charnn.training import TrainingConfig
 
 TOKEN = "hf_test_token"
 BLOCK_HF_CHARNN = "import sys; sys.modules['hf_charnn'] = None\n"  # `import hf_charnn` now raises ImportError
@@ -22,18 +22,34 @@ BLOCK_HF_CHARNN = "import sys; sys.modules['hf_charnn'] = None\n"  # `import hf_
 @pytest.fixture(scope="module")
 def trained_lm(tmp_path_factory, tiny_data_dir):
     folder = tmp_path_factory.mktemp("hub-lm")
-    train(TrainingConfig.from_preset(
-        "lm", "default", data_dir=str(tiny_data_dir), output_dir=str(folder), embedding_size=8, hidden_size=16,
-        epochs=1, batch_size=4, chunk_size=16, progress_bar=False,
-    ))
+    train(
+        TrainingConfig.from_preset(
+            "lm",
+            "default",
+            data_dir=str(tiny_data_dir),
+            output_dir=str(folder),
+            embedding_size=8,
+            hidden_size=16,
+            epochs=1,
+            batch_size=4,
+            chunk_size=16,
+            progress_bar=False,
+        )
+    )
     shutil.rmtree(folder / "checkpoints")
     return folder
 
 
 def hub_env(tmp_path, endpoint, **extra):
     env = {key: value for key, value in os.environ.items() if not key.startswith("HF_")}
-    env.update(HF_ENDPOINT=endpoint, HF_HOME=str(tmp_path / "hf-home"), HF_HUB_CACHE=str(tmp_path / "hub-cache"),
-               HF_HUB_DISABLE_XET="1", HF_HUB_DISABLE_TELEMETRY="1", PYTHONPATH=os.path.dirname(__file__))
+    env.update(
+        HF_ENDPOINT=endpoint,
+        HF_HOME=str(tmp_path / "hf-home"),
+        HF_HUB_CACHE=str(tmp_path / "hub-cache"),
+        HF_HUB_DISABLE_XET="1",
+        HF_HUB_DISABLE_TELEMETRY="1",
+        PYTHONPATH=os.path.dirname(__file__),
+    )
     env.update(extra)
     return env
 
@@ -64,7 +80,12 @@ def local_score(folder):
 
 
 def test_saved_folder_is_hub_ready(trained_lm):
-    for name in HUB_FILES + ("generation_config.json", "modeling_char_gru.py", "configuration_char_gru.py", "tokenization_char_gru.py"):
+    for name in HUB_FILES + (
+        "generation_config.json",
+        "modeling_char_gru.py",
+        "configuration_char_gru.py",
+        "tokenization_char_gru.py",
+    ):
         assert (trained_lm / name).is_file(), name
     config = json.loads((trained_lm / "config.json").read_text())
     assert config["auto_map"]["AutoModelForCausalLM"] == "modeling_char_gru.CharGRUForCausalLM"
@@ -77,8 +98,12 @@ def test_saved_folder_is_hub_ready(trained_lm):
     results_section = card.split("## Results\n\n", 1)[1].split("\n\n", 1)[0].splitlines()
     assert all(line.startswith("| ") and line.endswith(" |") for line in results_section[2:]), results_section
     rows = [line.split(" | ")[0].lstrip("| ") for line in results_section[2:]]
-    assert rows[-4:] == ["sane (sequence log prob = sum of next-char log probs)", "normalizes (next-char probabilities sum to 1)",
-                         "vocabulary", "training time"]
+    assert rows[-4:] == [
+        "sane (sequence log prob = sum of next-char log probs)",
+        "normalizes (next-char probabilities sum to 1)",
+        "vocabulary",
+        "training time",
+    ]
     assert results_section[-1].endswith("CPU (2 threads), fp32 |") or ", fp32 |" in results_section[-1]
 
 
@@ -88,13 +113,17 @@ def test_push_then_load_by_repo_id_through_http(tmp_path, trained_lm):
         result = push(trained_lm, "alice/char-lm", env, "--token", TOKEN)
         assert result.returncode == 0, result.stderr
         assert "uploaded" in result.stdout and hub.state.commits == 1
-        assert {"README.md", "model.safetensors", "modeling_char_gru.py"} <= set(hub.state.repos["alice/char-lm"]["files"])
+        assert {"README.md", "model.safetensors", "modeling_char_gru.py"} <= set(
+            hub.state.repos["alice/char-lm"]["files"]
+        )
         card = hub.state.repos["alice/char-lm"]["files"]["README.md"].decode()
         # The card names the repo it was pushed to: title, model-index, the Use snippet.
         assert "\n# char-lm\n" in card and "- name: char-lm\n" in card
         assert 'from_pretrained("alice/char-lm")' in card and "hf-charnn/char-gru" not in card
         for remote in (False, True):
-            script = ("import hf_charnn\n" if not remote else BLOCK_HF_CHARNN) + LOAD_AND_SCORE.format(source="alice/char-lm", remote=remote)
+            script = ("import hf_charnn\n" if not remote else BLOCK_HF_CHARNN) + LOAD_AND_SCORE.format(
+                source="alice/char-lm", remote=remote
+            )
             loaded = run([sys.executable, "-c", script], env)
             assert loaded.returncode == 0, loaded.stderr[-3000:]
             module, score, text = loaded.stdout.split(" ", 2)
@@ -108,7 +137,9 @@ def test_load_from_hub_cache_offline(tmp_path, trained_lm):
     (snapshot.parents[1] / "refs").mkdir()
     (snapshot.parents[1] / "refs" / "main").write_text("a" * 40)
     env = hub_env(tmp_path, "http://127.0.0.1:9", HF_HUB_OFFLINE="1")
-    loaded = run([sys.executable, "-c", "import hf_charnn\n" + LOAD_AND_SCORE.format(source="alice/char-lm", remote=False)], env)
+    loaded = run(
+        [sys.executable, "-c", "import hf_charnn\n" + LOAD_AND_SCORE.format(source="alice/char-lm", remote=False)], env
+    )
     assert loaded.returncode == 0, loaded.stderr[-3000:]
     assert float(loaded.stdout.split(" ")[1]) == local_score(trained_lm)[0]
 
@@ -175,7 +206,8 @@ def test_a_model_saved_from_a_users_script_is_self_contained(tmp_path):
     assert saved.returncode == 0, saved.stderr[-3000:]
     config = json.loads((folder / "config.json").read_text())
     assert config["auto_map"] == {
-        "AutoConfig": "configuration_char_gru.CharGRUConfig", "AutoModelForCausalLM": "modeling_char_gru.CharGRUForCausalLM",
+        "AutoConfig": "configuration_char_gru.CharGRUConfig",
+        "AutoModelForCausalLM": "modeling_char_gru.CharGRUForCausalLM",
     }
     tokenizer_config = json.loads((folder / "tokenizer_config.json").read_text())
     assert tokenizer_config["auto_map"]["AutoTokenizer"][0] == "tokenization_char_gru.CharTokenizer"
@@ -186,18 +218,24 @@ def test_a_model_saved_from_a_users_script_is_self_contained(tmp_path):
     assert module.startswith("transformers_modules.") and text.startswith("the ") and len(text.rstrip("\n")) == 9
 
 
-CLASSIFY_REMOTELY = BLOCK_HF_CHARNN + """
+CLASSIFY_REMOTELY = (
+    BLOCK_HF_CHARNN
+    + """
 from transformers import AutoModelForSequenceClassification, pipeline
 model = AutoModelForSequenceClassification.from_pretrained({folder!r}, trust_remote_code=True)
 classify = pipeline("text-classification", model={folder!r}, trust_remote_code=True)
 print(type(model).__module__.split(".")[0], model.predict("orums in abu dhabi t"), classify(["zones part of the re"])[0]["label"])
 """
+)
 
 
 def test_a_saved_classifier_loads_remotely_and_in_a_pipeline(tmp_path):
     folder = tmp_path / "my-classifier"
     env = hub_env(tmp_path, "http://127.0.0.1:9", HF_HUB_OFFLINE="1")
-    saved = run([sys.executable, "-c", USER_SCRIPT.format(model_class="CharGRUForSequenceClassification", folder=str(folder))], env)
+    saved = run(
+        [sys.executable, "-c", USER_SCRIPT.format(model_class="CharGRUForSequenceClassification", folder=str(folder))],
+        env,
+    )
     assert saved.returncode == 0, saved.stderr[-3000:]
     assert "AutoModelForSequenceClassification" in json.loads((folder / "config.json").read_text())["auto_map"]
     loaded = run([sys.executable, "-c", CLASSIFY_REMOTELY.format(folder=str(folder))], env)
@@ -210,13 +248,16 @@ def test_a_saved_classifier_loads_remotely_and_in_a_pipeline(tmp_path):
     assert label == local.config.id2label[local.predict("zones part of the re")]
 
 
-REMOTE_OUTPUTS = BLOCK_HF_CHARNN + """
+REMOTE_OUTPUTS = (
+    BLOCK_HF_CHARNN
+    + """
 import json, torch, transformers
 model = getattr(transformers, {auto_class!r}).from_pretrained({folder!r}, trust_remote_code=True).eval()
 outputs = model(input_ids=torch.tensor([[19, 7, 4, 26, 2, 0, 19]]))
 tensor = outputs.logits if {auto_class!r} != "AutoModel" else outputs.last_hidden_state
 print(type(model).__module__.split(".")[0], type(model).__name__, json.dumps(tensor.tolist()))
 """
+)
 
 
 @pytest.mark.parametrize("kind", ["lm", "classifier", "zero-shot vowel-mass classifier", "backbone"])
@@ -231,7 +272,11 @@ def test_every_kind_of_saved_model_loads_as_remote_code(tmp_path, tiny_config, k
         "lm": (lambda: CharGRUForCausalLM(tiny_config), "AutoModelForCausalLM"),
         "classifier": (lambda: CharGRUForSequenceClassification(tiny_config), "AutoModelForSequenceClassification"),
         "zero-shot vowel-mass classifier": (
-            lambda: CharGRUForSequenceClassification.from_lm(CharGRUForCausalLM(tiny_config)), "AutoModelForSequenceClassification"),
+            lambda: CharGRUForSequenceClassification.from_lm(
+                CharGRUForCausalLM(tiny_config), {"consonant": "bcd", "vowel": "aeiou"}
+            ),
+            "AutoModelForSequenceClassification",
+        ),
         "backbone": (lambda: CharGRUModel(tiny_config), "AutoModel"),
     }[kind]
     model = model().eval()

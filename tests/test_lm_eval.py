@@ -1,4 +1,6 @@
-"""lm-evaluation-harness, a real client of transformers LMs, runs saved models as `--model hf` with no extra arguments."""
+"""
+lm-evaluation-harness, a real client of transformers LMs, runs saved models as `--model hf` with no extra arguments.
+"""
 
 import json
 import math
@@ -56,7 +58,10 @@ def _saved_lm(folder, vocabulary: hf_charnn.Vocabulary):
 def test_lm_eval_rolling_loglikelihood_matches_our_scores(tmp_path):
     characters = "".join(sorted(set("".join(DOCS))))
     models = {  # name: (model, the task's texts)
-        "text8": (_saved_lm(tmp_path / "text8", hf_charnn.Vocabulary()), [hf_charnn.normalize_text(doc) for doc in DOCS]),
+        "text8": (
+            _saved_lm(tmp_path / "text8", hf_charnn.Vocabulary()),
+            [hf_charnn.normalize_text(doc) for doc in DOCS],
+        ),
         "chars": (_saved_lm(tmp_path / "chars", hf_charnn.Vocabulary("chars", characters)), DOCS),
         "bytes": (_saved_lm(tmp_path / "bytes", hf_charnn.Vocabulary("bytes")), DOCS),
     }
@@ -64,10 +69,14 @@ def test_lm_eval_rolling_loglikelihood_matches_our_scores(tmp_path):
     tasks.mkdir()
     for name, (_, docs) in models.items():
         (tasks / f"{name}.jsonl").write_text("".join(json.dumps({"text": doc}) + "\n" for doc in docs))
-        (tasks / f"{name}.yaml").write_text(TASK.format(docs=tasks / f"{name}.jsonl").replace("charnn_rolling", f"charnn_rolling_{name}"))
+        (tasks / f"{name}.yaml").write_text(
+            TASK.format(docs=tasks / f"{name}.jsonl").replace("charnn_rolling", f"charnn_rolling_{name}")
+        )
     result = subprocess.run(
         [sys.executable, "-c", RUN, str(tasks), *(f"charnn_rolling_{name}={tmp_path / name}" for name in models)],
-        capture_output=True, text=True, timeout=600,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     measured = json.loads(result.stdout.strip().splitlines()[-1])

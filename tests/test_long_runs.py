@@ -9,13 +9,13 @@ import time
 
 import pytest
 import torch
+from conftest import ACCELERATE_LAUNCH, free_port, generated_corpus, launch_env
 
 from hf_charnn import UserError
-from hf_charnn.checkpointing import complete_checkpoints
 from hf_charnn.cli import main
-from hf_charnn.training import TrainingConfig, train
-
-from conftest import ACCELERATE_LAUNCH, free_port, generated_corpus, launch_env
+from hf_charnn.cli import train_run as train
+from hf_charnn.training import TrainingConfig
+from hf_charnn.training.checkpoints import complete_checkpoints
 
 TINY = dict(embedding_size=8, hidden_size=16, batch_size=4, chunk_size=16, progress_bar=False, mixed_precision="no")
 
@@ -39,13 +39,20 @@ def without_timings(records):
 
 
 def corpus_config(corpus_files, output_dir, **settings):
-    files = dict(train_file=str(corpus_files / "train.txt"), validation_file=str(corpus_files / "valid.txt"),
-                 test_file=str(corpus_files / "test.txt"))
+    files = dict(
+        train_file=str(corpus_files / "train.txt"),
+        validation_file=str(corpus_files / "valid.txt"),
+        test_file=str(corpus_files / "test.txt"),
+    )
     return TrainingConfig.from_preset("lm", "default", output_dir=str(output_dir), **{**files, **TINY, **settings})
 
 
 def test_steps_schedule_evaluations_checkpoints_and_bpc(tmp_path, corpus_cache, corpus_files):
-    summary = train(corpus_config(corpus_files, tmp_path, max_steps=12, eval_steps=6, eval_chars=3000, save_steps=4, logging_steps=3))
+    summary = train(
+        corpus_config(
+            corpus_files, tmp_path, max_steps=12, eval_steps=6, eval_chars=3000, save_steps=4, logging_steps=3
+        )
+    )
     history = rows(tmp_path)
     assert [row["step"] for row in history] == [3, 6, 9, 12]
     assert [("dev_bpc" in row) for row in history] == [False, True, False, True]
@@ -78,23 +85,54 @@ def test_a_validation_text_shorter_than_a_window(tmp_path, corpus_cache, corpus_
 
 def cli_command(corpus_files, output_dir, *extra):
     return [
-        sys.executable, "-m", "hf_charnn", "train-lm", "--train-file", str(corpus_files / "train.txt"),
-        "--validation-file", str(corpus_files / "valid.txt"), "--output-dir", str(output_dir),
-        "--embedding-size", "16", "--hidden-size", "96", "--batch-size", "16", "--chunk-size", "64",
-        "--max-steps", "160", "--eval-steps", "40", "--eval-chars", "4000", "--save-steps", "20",
-        "--mixed-precision", "no", "--no-progress-bar", *extra,
+        sys.executable,
+        "-m",
+        "hf_charnn",
+        "train-lm",
+        "--train-file",
+        str(corpus_files / "train.txt"),
+        "--validation-file",
+        str(corpus_files / "valid.txt"),
+        "--output-dir",
+        str(output_dir),
+        "--embedding-size",
+        "16",
+        "--hidden-size",
+        "96",
+        "--batch-size",
+        "16",
+        "--chunk-size",
+        "64",
+        "--max-steps",
+        "160",
+        "--eval-steps",
+        "40",
+        "--eval-chars",
+        "4000",
+        "--save-steps",
+        "20",
+        "--mixed-precision",
+        "no",
+        "--no-progress-bar",
+        *extra,
     ]
 
 
 def test_a_run_killed_with_sigkill_resumes_to_the_same_result(tmp_path, corpus_cache, corpus_files):
     env = {**os.environ, "HF_CHARNN_CACHE": str(corpus_cache), "OMP_NUM_THREADS": "1"}
-    whole = subprocess.run(cli_command(corpus_files, tmp_path / "whole"), capture_output=True, text=True, env=env, timeout=600)
+    whole = subprocess.run(
+        cli_command(corpus_files, tmp_path / "whole"), capture_output=True, text=True, env=env, timeout=600
+    )
     assert whole.returncode == 0, whole.stderr[-3000:]
 
     killed_dir = tmp_path / "killed"
-    process = subprocess.Popen(cli_command(corpus_files, killed_dir), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    process = subprocess.Popen(
+        cli_command(corpus_files, killed_dir), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env
+    )
     deadline = time.monotonic() + 300
-    while not (killed_dir / "checkpoints" / "step-60").is_dir() and process.poll() is None and time.monotonic() < deadline:
+    while (
+        not (killed_dir / "checkpoints" / "step-60").is_dir() and process.poll() is None and time.monotonic() < deadline
+    ):
         time.sleep(0.005)
     time.sleep(0.05)  # a little past the checkpoint: killed mid-way between two of them
     process.send_signal(signal.SIGKILL)
@@ -104,7 +142,13 @@ def test_a_run_killed_with_sigkill_resumes_to_the_same_result(tmp_path, corpus_c
     latest = complete_checkpoints(killed_dir)[-1]
     assert 60 <= int(latest.name.split("-")[1]) < 160
 
-    resumed = subprocess.run(cli_command(corpus_files, killed_dir, "--resume-from", "latest"), capture_output=True, text=True, env=env, timeout=600)
+    resumed = subprocess.run(
+        cli_command(corpus_files, killed_dir, "--resume-from", "latest"),
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+    )
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert f"resumed from {latest}" in resumed.stdout
     expected = json.loads((tmp_path / "whole" / "eval_results.json").read_text())
@@ -117,20 +161,56 @@ def test_two_processes_give_the_same_step_losses_as_one(tmp_path, corpus_cache, 
     """Each process reads its share of the streams; the cached corpus is encoded once, by the main process."""
     env = launch_env(HF_CHARNN_CACHE=str(corpus_cache))
     settings = [
-        "--train-file", str(corpus_files / "train.txt"), "--validation-file", str(corpus_files / "valid.txt"),
-        "--embedding-size", "8", "--hidden-size", "16", "--batch-size", "8", "--chunk-size", "16", "--max-steps", "10",
-        "--logging-steps", "1", "--eval-steps", "10", "--eval-chars", "2000", "--mixed-precision", "no", "--no-progress-bar",
-        "--dropout", "0",  # dropout masks depend on how the batch is split between processes
+        "--train-file",
+        str(corpus_files / "train.txt"),
+        "--validation-file",
+        str(corpus_files / "valid.txt"),
+        "--embedding-size",
+        "8",
+        "--hidden-size",
+        "16",
+        "--batch-size",
+        "8",
+        "--chunk-size",
+        "16",
+        "--max-steps",
+        "10",
+        "--logging-steps",
+        "1",
+        "--eval-steps",
+        "10",
+        "--eval-chars",
+        "2000",
+        "--mixed-precision",
+        "no",
+        "--no-progress-bar",
+        "--dropout",
+        "0",  # dropout masks depend on how the batch is split between processes
     ]
     launch = [
-        *ACCELERATE_LAUNCH, "--num_processes", "2", "--num_machines", "1", "--main_process_port", str(free_port()),
-        "-m", "hf_charnn.train_lm", "--output-dir", str(tmp_path / "two"), *settings,
+        *ACCELERATE_LAUNCH,
+        "--num_processes",
+        "2",
+        "--num_machines",
+        "1",
+        "--main_process_port",
+        str(free_port()),
+        "-m",
+        "hf_charnn.train_lm",
+        "--output-dir",
+        str(tmp_path / "two"),
+        *settings,
     ]
     two = subprocess.run(launch, capture_output=True, text=True, env=env, timeout=600)
     assert two.returncode == 0, two.stderr[-3000:]
     assert two.stdout.count("encoding into the cache") == 2  # train and validation files, each once
-    one = subprocess.run([sys.executable, "-m", "hf_charnn", "train-lm", "--output-dir", str(tmp_path / "one"), *settings],
-                         capture_output=True, text=True, env=env, timeout=600)
+    one = subprocess.run(
+        [sys.executable, "-m", "hf_charnn", "train-lm", "--output-dir", str(tmp_path / "one"), *settings],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+    )
     assert one.returncode == 0, one.stderr[-3000:]
     assert "encoding" not in one.stdout  # the cache built by the 2-process run
     summary = json.loads((tmp_path / "two" / "eval_results.json").read_text())
@@ -151,8 +231,21 @@ def test_streamed_scoring_is_close_to_exact_and_faster(tmp_path, corpus_cache, c
     results = {}
     for streams in ("1", "16"):
         capsys.readouterr()
-        assert main(["evaluate-lm", str(tmp_path / "lm"), "--text", str(tmp_path / "score.txt"), "--streams", streams,
-                     "--warmup", "256"]) == 0
+        assert (
+            main(
+                [
+                    "evaluate-lm",
+                    str(tmp_path / "lm"),
+                    "--text",
+                    str(tmp_path / "score.txt"),
+                    "--streams",
+                    streams,
+                    "--warmup",
+                    "256",
+                ]
+            )
+            == 0
+        )
         results[streams] = json.loads(capsys.readouterr().out)
     from hf_charnn import CharGRUForCausalLM
 

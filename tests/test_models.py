@@ -11,7 +11,7 @@ from hf_charnn import CharGRUForCausalLM, CharGRUForSequenceClassification
 def test_config_defaults_and_labels():
     config = hf_charnn.CharGRUConfig()
     assert config.model_type == "char_gru"
-    assert config.id2label == {0: "consonant", 1: "vowel"} and config.num_labels == 2
+    assert config.id2label == {0: "LABEL_0", 1: "LABEL_1"} and config.num_labels == 2  # transformers' default labels
 
 
 def test_lm_logits_cover_exactly_27_characters(random_lm):
@@ -98,8 +98,12 @@ def test_batched_scoring_equals_one_at_a_time(random_lm):
 def test_padding_on_either_side_changes_nothing(random_lm):
     short, long = torch.tensor([[5, 6, 7]]), torch.tensor([[1, 2, 3, 4, 5]])
     alone = random_lm(short).logits[0]
-    right = random_lm(torch.tensor([[5, 6, 7, 27, 27], [1, 2, 3, 4, 5]]), attention_mask=torch.tensor([[1, 1, 1, 0, 0], [1] * 5]))
-    left = random_lm(torch.tensor([[27, 27, 5, 6, 7], [1, 2, 3, 4, 5]]), attention_mask=torch.tensor([[0, 0, 1, 1, 1], [1] * 5]))
+    right = random_lm(
+        torch.tensor([[5, 6, 7, 27, 27], [1, 2, 3, 4, 5]]), attention_mask=torch.tensor([[1, 1, 1, 0, 0], [1] * 5])
+    )
+    left = random_lm(
+        torch.tensor([[27, 27, 5, 6, 7], [1, 2, 3, 4, 5]]), attention_mask=torch.tensor([[0, 0, 1, 1, 1], [1] * 5])
+    )
     torch.testing.assert_close(right.logits[0, :3], alone, atol=1e-5, rtol=0)
     torch.testing.assert_close(left.logits[0, 2:], alone, atol=1e-5, rtol=0)
     torch.testing.assert_close(left.state[:, 0], random_lm(short).state[:, 0], atol=1e-5, rtol=0)

@@ -14,21 +14,24 @@ import textwrap
 
 import pytest
 import torch
+from conftest import ACCELERATE_LAUNCH, launch_env
 
 from hf_charnn import UserError
-from hf_charnn import precision as precision_module
-from hf_charnn.checkpointing import TRAINER_STATE_FILE, complete_checkpoints
 from hf_charnn.cli import main
-from hf_charnn.corpus import _encode_blocks, file_ids
-from hf_charnn.training import TrainingConfig, train
-
-from conftest import ACCELERATE_LAUNCH, launch_env
+from hf_charnn.cli import train_run as train
+from hf_charnn.data.sources import encode_blocks as _encode_blocks
+from hf_charnn.data.sources import file_ids
+from hf_charnn.training import TrainingConfig
+from hf_charnn.training import precision as precision_module
+from hf_charnn.training.checkpoints import TRAINER_STATE_FILE, complete_checkpoints
 
 TINY = dict(embedding_size=8, hidden_size=16, batch_size=4, chunk_size=16, progress_bar=False, mixed_precision="no")
 
 
 def config(data_dir, output_dir, **settings):
-    return TrainingConfig.from_preset("lm", "default", data_dir=str(data_dir), output_dir=str(output_dir), **{**TINY, **settings})
+    return TrainingConfig.from_preset(
+        "lm", "default", data_dir=str(data_dir), output_dir=str(output_dir), **{**TINY, **settings}
+    )
 
 
 def steps_of(output_dir):
@@ -49,8 +52,11 @@ def test_a_new_run_refuses_a_folder_holding_another_run(tmp_path, tiny_data_dir,
     assert steps_of(tmp_path) == ["step-20", "step-40"]
     # Before: the new run's step-5 / step-10 were pruned (the old run's step numbers are higher), and a later
     # --resume-from latest "resumed" the old run and wrote its weights out as the new run's model.
-    with pytest.raises(UserError, match=r"holds another run \(2 checkpoint\(s\) \(step-20, step-40\), model.safetensors, "
-                                        r"eval_results.json\); pass --resume-from latest .* --overwrite-output-dir"):
+    with pytest.raises(
+        UserError,
+        match=r"holds another run \(2 checkpoint\(s\) \(step-20, step-40\), model.safetensors, "
+        r"eval_results.json\); pass --resume-from latest .* --overwrite-output-dir",
+    ):
         train(config(tiny_data_dir, tmp_path, max_steps=10, save_steps=5))
     code = main(["train-lm", "--data-dir", str(tiny_data_dir), "--output-dir", str(tmp_path), "--max-steps", "10"])
     assert code == 2 and "holds another run" in capsys.readouterr().err
@@ -71,24 +77,45 @@ def test_pruning_removes_only_this_runs_checkpoints(tmp_path, tiny_data_dir):
     assert steps_of(tmp_path / "run") == ["step-2", "step-12"]
 
 
-# -- 2. checked resumes --------------------------------------------------------------------------------------------------
+# -- 2. checked resumes
+# --------------------------------------------------------------------------------------------------
 @pytest.mark.parametrize(
     "changes, message",
     [
-        ({"--batch-size": "8"}, "batch_size 4 -> 8"),  # before: RuntimeError: Expected hidden size (1, 8, 16), got [1, 4, 16]
+        (
+            {"--batch-size": "8"},
+            "batch_size 4 -> 8",
+        ),  # before: RuntimeError: Expected hidden size (1, 8, 16), got [1, 4, 16]
         ({"--hidden-size": "24"}, "hidden_size 16 -> 24"),  # before: a state-dict size-mismatch dump
-        ({"--hidden-size": "24", "--chunk-size": "8", "--seed": "1"}, "chunk_size 16 -> 8; hidden_size 16 -> 24; seed 42 -> 1"),
+        (
+            {"--hidden-size": "24", "--chunk-size": "8", "--seed": "1"},
+            "chunk_size 16 -> 8; hidden_size 16 -> 24; seed 42 -> 1",
+        ),
         ({"--carry-state": None}, "carry_state True -> False"),
         ({"--optimizer": "sgd"}, "optimizer 'adamw' -> 'sgd'"),
     ],
 )
 def test_a_resume_with_other_model_or_data_settings_is_refused(tmp_path, tiny_data_dir, capsys, changes, message):
-    settings = {"--data-dir": str(tiny_data_dir), "--output-dir": str(tmp_path), "--embedding-size": "8", "--hidden-size": "16",
-                "--batch-size": "4", "--chunk-size": "16", "--max-steps": "4", "--save-steps": "2", "--optimizer": "adamw",
-                "--mixed-precision": "no", "--carry-state": None, "--no-progress-bar": None}
+    settings = {
+        "--data-dir": str(tiny_data_dir),
+        "--output-dir": str(tmp_path),
+        "--embedding-size": "8",
+        "--hidden-size": "16",
+        "--batch-size": "4",
+        "--chunk-size": "16",
+        "--max-steps": "4",
+        "--save-steps": "2",
+        "--optimizer": "adamw",
+        "--mixed-precision": "no",
+        "--carry-state": None,
+        "--no-progress-bar": None,
+    }
 
     def argv(values):
-        return ["train-lm", *[item for flag, value in values.items() for item in ([flag] if value is None else [flag, value])]]
+        return [
+            "train-lm",
+            *[item for flag, value in values.items() for item in ([flag] if value is None else [flag, value])],
+        ]
 
     assert main(argv(settings)) == 0
     capsys.readouterr()
@@ -111,7 +138,9 @@ def test_a_resume_with_other_data_is_refused_and_schedule_changes_are_reported(t
     files = dict(train_file=str(tmp_path / "train.txt"), validation_file=str(tmp_path / "valid.txt"))
     train(config(None, tmp_path / "run", max_steps=4, save_steps=2, **files))
     capsys.readouterr()
-    resumed = train(config(None, tmp_path / "run", max_steps=6, save_steps=3, eval_steps=3, resume_from="latest", **files))
+    resumed = train(
+        config(None, tmp_path / "run", max_steps=6, save_steps=3, eval_steps=3, resume_from="latest", **files)
+    )
     assert resumed["steps"] == 6
     out = capsys.readouterr().out
     assert "resuming with changed schedule settings: eval_steps None -> 3; max_steps 4 -> 6; save_steps 2 -> 3" in out
@@ -251,22 +280,65 @@ sys.exit(main(sys.argv[1:]))
 
 
 def test_a_run_killed_while_saving_resumes_from_the_checkpoint_before(tmp_path, tiny_data_dir):
-    command = ["train-lm", "--data-dir", str(tiny_data_dir), "--embedding-size", "8", "--hidden-size", "16",
-               "--batch-size", "4", "--chunk-size", "16", "--max-steps", "8", "--save-steps", "2", "--logging-steps", "1",
-               "--mixed-precision", "no", "--no-progress-bar"]
+    command = [
+        "train-lm",
+        "--data-dir",
+        str(tiny_data_dir),
+        "--embedding-size",
+        "8",
+        "--hidden-size",
+        "16",
+        "--batch-size",
+        "4",
+        "--chunk-size",
+        "16",
+        "--max-steps",
+        "8",
+        "--save-steps",
+        "2",
+        "--logging-steps",
+        "1",
+        "--mixed-precision",
+        "no",
+        "--no-progress-bar",
+    ]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    whole = subprocess.run([sys.executable, "-m", "hf_charnn", *command, "--output-dir", str(tmp_path / "whole")],
-                           capture_output=True, text=True, env=env, timeout=300)
+    whole = subprocess.run(
+        [sys.executable, "-m", "hf_charnn", *command, "--output-dir", str(tmp_path / "whole")],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
     assert whole.returncode == 0, whole.stderr[-2000:]
-    killed = subprocess.run([sys.executable, "-c", KILL_DURING_SAVE, *command, "--output-dir", str(tmp_path / "killed")],
-                            capture_output=True, text=True, env=env, timeout=300)
+    killed = subprocess.run(
+        [sys.executable, "-c", KILL_DURING_SAVE, *command, "--output-dir", str(tmp_path / "killed")],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
     assert killed.returncode == -signal.SIGKILL
     checkpoints = tmp_path / "killed" / "checkpoints"
     assert (checkpoints / "step-4.partial" / "model.safetensors").is_file()  # half-written: weights, no trainer state
     assert not (checkpoints / "step-4.partial" / TRAINER_STATE_FILE).exists()
     assert steps_of(tmp_path / "killed") == ["step-2"]
-    resumed = subprocess.run([sys.executable, "-m", "hf_charnn", *command, "--output-dir", str(tmp_path / "killed"),
-                              "--resume-from", "latest"], capture_output=True, text=True, env=env, timeout=300)
+    resumed = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "hf_charnn",
+            *command,
+            "--output-dir",
+            str(tmp_path / "killed"),
+            "--resume-from",
+            "latest",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert "resumed from" in resumed.stdout and "step-2 (step 2)" in resumed.stdout
     assert without_timings(metrics(tmp_path / "killed")) == without_timings(metrics(tmp_path / "whole"))
@@ -284,7 +356,11 @@ def test_torch_loads_only_weights(tmp_path):
 
     for path in Path(hf_charnn.__file__).parent.glob("*.py"):
         for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.Call) and getattr(node.func, "attr", None) == "load" and getattr(node.func.value, "id", None) == "torch":
+            if (
+                isinstance(node, ast.Call)
+                and getattr(node.func, "attr", None) == "load"
+                and getattr(node.func.value, "id", None) == "torch"
+            ):
                 keywords = {keyword.arg: getattr(keyword.value, "value", None) for keyword in node.keywords}
                 assert keywords.get("weights_only") is True, f"{path.name}:{node.lineno}"
 
@@ -309,10 +385,12 @@ def test_version_and_help_import_no_heavy_library():
 
 def test_importing_hf_charnn_registers_the_auto_classes_in_either_order():
     for first, second in (("hf_charnn", "transformers"), ("transformers", "hf_charnn")):
-        script = (f"import {first}, {second}, sys\n"
-                  "from transformers.models.auto.configuration_auto import CONFIG_MAPPING\n"
-                  "from hf_charnn.modeling_char_gru import CharGRUForCausalLM\n"
-                  "print('char_gru' in CONFIG_MAPPING, CharGRUForCausalLM._auto_class)\n")
+        script = (
+            f"import {first}, {second}, sys\n"
+            "from transformers.models.auto.configuration_auto import CONFIG_MAPPING\n"
+            "from hf_charnn.models.modeling_char_gru import CharGRUForCausalLM\n"
+            "print('char_gru' in CONFIG_MAPPING, CharGRUForCausalLM._auto_class)\n"
+        )
         result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
         assert result.stdout.strip() == "True AutoModelForCausalLM", result.stderr[-2000:]
 
@@ -334,7 +412,9 @@ def test_the_import_graph_has_no_cycle():
                 edges |= {node.module} if node.module else {alias.name for alias in node.names}
             elif isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("hf_charnn."):
                 edges.add(node.module.split(".")[1])
-        graph[name] = {edge.split(".")[0] for edge in edges if (package / f"{edge.split('.')[0]}.py").is_file()} - {name}
+        graph[name] = {edge.split(".")[0] for edge in edges if (package / f"{edge.split('.')[0]}.py").is_file()} - {
+            name
+        }
     graph.pop("__init__")  # the package's lazy attributes load modules by name; they import nothing back
 
     def visit(node, trail):
@@ -347,9 +427,27 @@ def test_the_import_graph_has_no_cycle():
 
 
 # -- 3. every process's own state; several machines; 6. classifier validation at any process count -------------------
-TWO_PROCESS_RUN = ["--embedding-size", "8", "--hidden-size", "16", "--batch-size", "16", "--chunk-size", "16",
-                   "--max-steps", "40", "--save-steps", "10", "--logging-steps", "7", "--eval-steps", "25",
-                   "--mixed-precision", "no", "--no-progress-bar"]
+TWO_PROCESS_RUN = [
+    "--embedding-size",
+    "8",
+    "--hidden-size",
+    "16",
+    "--batch-size",
+    "16",
+    "--chunk-size",
+    "16",
+    "--max-steps",
+    "40",
+    "--save-steps",
+    "10",
+    "--logging-steps",
+    "7",
+    "--eval-steps",
+    "25",
+    "--mixed-precision",
+    "no",
+    "--no-progress-bar",
+]
 # Dropout stays on (each process's RNG is restored), and rows fall between checkpoints (7, 14, 21, 25, 28, 35): each
 # checkpoint holds training-loss sums not yet written to a row, which every process must restore.
 
@@ -360,10 +458,30 @@ def launch(output_dir, data_dir, *extra, machines=None, port=None):
 
     where = ["--num_processes", "2", "--num_machines", "1", "--main_process_port", str(port or free_port())]
     if machines is not None:
-        where = ["--num_processes", "2", "--num_machines", "2", "--machine_rank", str(machines),
-                 "--main_process_ip", "127.0.0.1", "--main_process_port", str(port)]
-    return [*ACCELERATE_LAUNCH, *where, "-m", "hf_charnn.train_lm", "--data-dir", str(data_dir), "--output-dir", str(output_dir),
-            *TWO_PROCESS_RUN, *extra]
+        where = [
+            "--num_processes",
+            "2",
+            "--num_machines",
+            "2",
+            "--machine_rank",
+            str(machines),
+            "--main_process_ip",
+            "127.0.0.1",
+            "--main_process_port",
+            str(port),
+        ]
+    return [
+        *ACCELERATE_LAUNCH,
+        *where,
+        "-m",
+        "hf_charnn.train_lm",
+        "--data-dir",
+        str(data_dir),
+        "--output-dir",
+        str(output_dir),
+        *TWO_PROCESS_RUN,
+        *extra,
+    ]
 
 
 def kill_tree(pid: int):
@@ -390,7 +508,9 @@ def kill_tree(pid: int):
 @pytest.fixture(scope="module")
 def two_process_reference(tmp_path_factory, tiny_data_dir):
     output = tmp_path_factory.mktemp("two-processes")
-    result = subprocess.run(launch(output, tiny_data_dir), capture_output=True, text=True, env=launch_env(), timeout=600)
+    result = subprocess.run(
+        launch(output, tiny_data_dir), capture_output=True, text=True, env=launch_env(), timeout=600
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     return output
 
@@ -399,8 +519,9 @@ def test_two_processes_killed_with_sigkill_resume_to_the_same_rows(tmp_path, tin
     import time
 
     killed = tmp_path / "killed"
-    process = subprocess.Popen(launch(killed, tiny_data_dir), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                               env=launch_env())
+    process = subprocess.Popen(
+        launch(killed, tiny_data_dir), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=launch_env()
+    )
     deadline = time.monotonic() + 300
     while not (killed / "checkpoints" / "step-20").is_dir() and process.poll() is None and time.monotonic() < deadline:
         time.sleep(0.005)
@@ -412,8 +533,13 @@ def test_two_processes_killed_with_sigkill_resume_to_the_same_rows(tmp_path, tin
     assert latest.name in ("step-20", "step-30")
     counters = [json.loads((latest / f"process_state_{rank}.json").read_text()) for rank in (0, 1)]
     assert all(counter["loss_sum"] > 0 and counter["targets"] > 0 for counter in counters)
-    resumed = subprocess.run(launch(killed, tiny_data_dir, "--resume-from", "latest"), capture_output=True, text=True,
-                             env=launch_env(), timeout=600)
+    resumed = subprocess.run(
+        launch(killed, tiny_data_dir, "--resume-from", "latest"),
+        capture_output=True,
+        text=True,
+        env=launch_env(),
+        timeout=600,
+    )
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert f"resumed from {latest} " in resumed.stdout, resumed.stdout[:1000]
     # Rows after the resume reduce both processes' restored counters (only the main process's were saved before).
@@ -431,8 +557,16 @@ def test_two_machines_train_checkpoint_and_resume_like_one(tmp_path, tiny_data_d
 
     def both(*extra):
         port = free_port()
-        processes = [subprocess.Popen(launch(output, tiny_data_dir, *extra, machines=rank, port=port), stdout=subprocess.PIPE,
-                                      stderr=subprocess.PIPE, text=True, env=launch_env()) for rank in (0, 1)]
+        processes = [
+            subprocess.Popen(
+                launch(output, tiny_data_dir, *extra, machines=rank, port=port),
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+                env=launch_env(),
+            )
+            for rank in (0, 1)
+        ]
         outputs = [process.communicate(timeout=600) for process in processes]
         for process, (_, err) in zip(processes, outputs):
             assert process.returncode == 0, err[-3000:]
@@ -449,7 +583,16 @@ def test_two_machines_train_checkpoint_and_resume_like_one(tmp_path, tiny_data_d
 
 def test_a_resume_on_another_process_count_is_refused(tmp_path, tiny_data_dir, two_process_reference, capsys):
     shutil.copytree(two_process_reference / "checkpoints", tmp_path / "checkpoints")
-    args = ["train-lm", "--data-dir", str(tiny_data_dir), "--output-dir", str(tmp_path), *TWO_PROCESS_RUN, "--resume-from", "latest"]
+    args = [
+        "train-lm",
+        "--data-dir",
+        str(tiny_data_dir),
+        "--output-dir",
+        str(tmp_path),
+        *TWO_PROCESS_RUN,
+        "--resume-from",
+        "latest",
+    ]
     assert main(args) == 2
     assert "processes 2 -> 1 (each process's share of the streams is saved)" in capsys.readouterr().err
 
@@ -458,10 +601,32 @@ def test_classifier_validation_at_three_processes(tmp_path, tiny_data_dir):
     """A validation batch split three ways, an uneven last batch: the gathered accuracy counts each example once."""
     from conftest import free_port
 
-    command = [*ACCELERATE_LAUNCH, "--num_processes", "3", "--num_machines", "1", "--main_process_port", str(free_port()),
-               "-m", "hf_charnn.train_classifier", "--data-dir", str(tiny_data_dir), "--output-dir", str(tmp_path),
-               "--embedding-size", "8", "--hidden-size", "16", "--batch-size", "6", "--epochs", "2",
-               "--mixed-precision", "no", "--no-progress-bar"]
+    command = [
+        *ACCELERATE_LAUNCH,
+        "--num_processes",
+        "3",
+        "--num_machines",
+        "1",
+        "--main_process_port",
+        str(free_port()),
+        "-m",
+        "hf_charnn.train_classifier",
+        "--data-dir",
+        str(tiny_data_dir),
+        "--output-dir",
+        str(tmp_path),
+        "--embedding-size",
+        "8",
+        "--hidden-size",
+        "16",
+        "--batch-size",
+        "6",
+        "--epochs",
+        "2",
+        "--mixed-precision",
+        "no",
+        "--no-progress-bar",
+    ]
     result = subprocess.run(command, capture_output=True, text=True, env=launch_env(), timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     summary = json.loads((tmp_path / "eval_results.json").read_text())
@@ -482,8 +647,15 @@ def test_classifier_validation_prepares_one_loader_per_run(tmp_path, tiny_data_d
         return prepare_data_loader(self, *args, **kwargs)
 
     monkeypatch.setattr(Accelerator, "prepare_data_loader", counting)
-    train(TrainingConfig.from_preset("classifier", "default", data_dir=str(tiny_data_dir), output_dir=str(tmp_path),
-                                     **{**TINY, "epochs": 3, "chunk_size": 20}))
+    train(
+        TrainingConfig.from_preset(
+            "classifier",
+            "default",
+            data_dir=str(tiny_data_dir),
+            output_dir=str(tmp_path),
+            **{**TINY, "epochs": 3, "chunk_size": 20},
+        )
+    )
     assert len(metrics(tmp_path)) == 3 and prepared == [200, 100]  # the training rows, then the dev examples once
 
 
@@ -496,21 +668,32 @@ def test_a_launched_script_trains_run_after_run(tmp_path, tiny_data_dir):
     from conftest import free_port
 
     script = tmp_path / "two_runs.py"
-    script.write_text(textwrap.dedent(f"""
+    script.write_text(
+        textwrap.dedent(f"""
         import json, os
         from pathlib import Path
-        from hf_charnn.training import TrainingConfig, close_distributed, train
+        from hf_charnn.cli import train_run as train
+        from hf_charnn.training import TrainingConfig, close_distributed
 
         for name in ("first", "second"):
-            settings = dict(embedding_size=8, hidden_size=16, batch_size=4, chunk_size=16, max_steps=6, progress_bar=False,
-                            mixed_precision="no", data_dir={str(tiny_data_dir)!r}, output_dir={str(tmp_path)!r} + "/" + name)
+            settings = dict(embedding_size=8, hidden_size=16, batch_size=4, chunk_size=16, max_steps=6, progress_bar=False,  # noqa: E501
+                            mixed_precision="no", data_dir={str(tiny_data_dir)!r}, output_dir={str(tmp_path)!r} + "/" + name)  # noqa: E501
             summary = train(TrainingConfig.from_preset("lm", "default", **settings))
             # a file per process (the processes' stdout lines interleave)
-            Path(settings["output_dir"], "steps-" + os.environ["RANK"]).write_text(json.dumps(summary["steps_per_process"]))
+            Path(settings["output_dir"], "steps-" + os.environ["RANK"]).write_text(json.dumps(summary["steps_per_process"]))  # noqa: E501
         close_distributed()
-    """))
-    command = [*ACCELERATE_LAUNCH, "--num_processes", "2", "--num_machines", "1", "--main_process_port", str(free_port()),
-               str(script)]
+    """)
+    )
+    command = [
+        *ACCELERATE_LAUNCH,
+        "--num_processes",
+        "2",
+        "--num_machines",
+        "1",
+        "--main_process_port",
+        str(free_port()),
+        str(script),
+    ]
     result = subprocess.run(command, capture_output=True, text=True, env=launch_env(), timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     for name in ("first", "second"):

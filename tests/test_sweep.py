@@ -1,12 +1,11 @@
 import json
 
 import pytest
+from conftest import ACCELERATE_LAUNCH, free_port, launch_env
 
 from hf_charnn import UserError
 from hf_charnn.cli import main
-from hf_charnn.sweep import expand_runs, load_spec, write_report
-
-from conftest import ACCELERATE_LAUNCH, free_port, launch_env
+from hf_charnn.training.sweep import expand_runs, load_spec, write_report
 
 SPEC = """
 task: classifier
@@ -20,7 +19,12 @@ grid:
 
 
 def test_runs_and_grid_expand_over_the_base():
-    spec = {"task": "lm", "base": {"epochs": 2}, "runs": [{"hidden_size": 4}], "grid": {"dropout": [0.0, 0.1], "seed": [1, 2]}}
+    spec = {
+        "task": "lm",
+        "base": {"epochs": 2},
+        "runs": [{"hidden_size": 4}],
+        "grid": {"dropout": [0.0, 0.1], "seed": [1, 2]},
+    }
     runs = expand_runs(spec)
     assert runs[0] == {"epochs": 2, "hidden_size": 4}
     assert len(runs) == 5 and {"epochs": 2, "dropout": 0.1, "seed": 2} in runs
@@ -46,14 +50,18 @@ def test_bad_sweep_files(tmp_path):
 def test_sweep_runs_skips_finished_runs_and_reports(tmp_path, tiny_data_dir, capsys):
     (tmp_path / "sweep.yaml").write_text(SPEC)
     out = tmp_path / "out"
-    assert main(["sweep", str(tmp_path / "sweep.yaml"), "--output-dir", str(out), "--data-dir", str(tiny_data_dir)]) == 0
+    assert (
+        main(["sweep", str(tmp_path / "sweep.yaml"), "--output-dir", str(out), "--data-dir", str(tiny_data_dir)]) == 0
+    )
     table = (out / "results.md").read_text().splitlines()
     assert len(table) == 2 + 3 + 2 and table[-1].startswith("Last `hf-charnn sweep` call: 3 run(s) trained 1 at a time")
     assert "01-learning_rate=0.01" in table[2] and "02-hidden_size=8" in table[3]
     for metric in ("train_loss", "train_accuracy", "dev_accuracy"):
         assert (out / f"{metric}.png").read_bytes()[:4] == b"\x89PNG"
     capsys.readouterr()
-    assert main(["sweep", str(tmp_path / "sweep.yaml"), "--output-dir", str(out), "--data-dir", str(tiny_data_dir)]) == 0
+    assert (
+        main(["sweep", str(tmp_path / "sweep.yaml"), "--output-dir", str(out), "--data-dir", str(tiny_data_dir)]) == 0
+    )
     assert capsys.readouterr().out.count("finished earlier, skipped") == 3
     (out / "results.md").unlink()
     assert main(["report", str(out)]) == 0
@@ -87,21 +95,54 @@ def test_each_run_under_accelerate_launch(tmp_path, tiny_data_dir, monkeypatch):
     for key, value in launch_env().items():
         monkeypatch.setenv(key, value)  # the launcher's environment is this process's
     (tmp_path / "sweep.yaml").write_text(
-        "task: lm\npreset: default\nbase: {embedding_size: 8, hidden_size: 16, epochs: 1, batch_size: 4, chunk_size: 16}\n"
+        "task: lm\npreset: default\nbase: {embedding_size: 8, hidden_size: 16, epochs: 1, batch_size: 4, chunk_size: "
+        "16}\n"
         "runs: [{learning_rate: 1.0e-2}]\n"
     )
-    launcher = " ".join([*ACCELERATE_LAUNCH, "--num_processes", "2", "--num_machines", "1", "--main_process_port", str(free_port())])
+    launcher = " ".join(
+        [*ACCELERATE_LAUNCH, "--num_processes", "2", "--num_machines", "1", "--main_process_port", str(free_port())]
+    )
     out = tmp_path / "out"
-    assert main(["sweep", str(tmp_path / "sweep.yaml"), "--output-dir", str(out), "--data-dir", str(tiny_data_dir), "--launcher", launcher]) == 0
+    assert (
+        main(
+            [
+                "sweep",
+                str(tmp_path / "sweep.yaml"),
+                "--output-dir",
+                str(out),
+                "--data-dir",
+                str(tiny_data_dir),
+                "--launcher",
+                launcher,
+            ]
+        )
+        == 0
+    )
     summary = json.loads((out / "01-learning_rate=0.01" / "eval_results.json").read_text())
     assert summary["num_processes"] == 2 and summary["results"]["sane"]
     assert "under `" in (out / "results.md").read_text()
 
 
 def test_a_failed_run_names_its_log(tmp_path, tiny_data_dir, capsys):
-    (tmp_path / "sweep.yaml").write_text("task: lm\nbase: {epochs: 1, batch_size: 3, chunk_size: 0}\nruns: [{seed: 1}]\n")
+    (tmp_path / "sweep.yaml").write_text(
+        "task: lm\nbase: {epochs: 1, batch_size: 3, chunk_size: 0}\nruns: [{seed: 1}]\n"
+    )
     out = tmp_path / "out"
-    assert main(["sweep", str(tmp_path / "sweep.yaml"), "--output-dir", str(out), "--data-dir", str(tiny_data_dir), "--jobs", "2"]) == 2
+    assert (
+        main(
+            [
+                "sweep",
+                str(tmp_path / "sweep.yaml"),
+                "--output-dir",
+                str(out),
+                "--data-dir",
+                str(tiny_data_dir),
+                "--jobs",
+                "2",
+            ]
+        )
+        == 2
+    )
     error = capsys.readouterr().err
     assert "1 run(s) failed" in error and str(out / "01-seed=1" / "train.log") in error
     assert "--chunk-size must be at least 1, not 0" in (out / "01-seed=1" / "train.log").read_text()
@@ -112,7 +153,7 @@ def test_a_sweep_over_vocabularies_on_a_users_text(tmp_path, capsys, corpus_cach
     (tmp_path / "train.txt").write_text(text, encoding="utf-8")
     (tmp_path / "sweep.yaml").write_text(
         "task: lm\npreset: small-corpus\n"
-        f"base: {{train_file: {str(tmp_path / 'train.txt')!r}, embedding_size: 8, hidden_size: 16, batch_size: 4, chunk_size: 16, "
+        f"base: {{train_file: {str(tmp_path / 'train.txt')!r}, embedding_size: 8, hidden_size: 16, batch_size: 4, chunk_size: 16, "  # noqa: E501
         "max_steps: 6, eval_steps: 3, eval_chars: 500}\ngrid:\n  vocab: [chars, bytes]\n"
     )
     out = tmp_path / "out"

@@ -3,7 +3,9 @@ import pytest
 from transformers import AutoTokenizer
 
 import hf_charnn
-from hf_charnn import CharTokenizer, decode_ids, encode_text, normalize_text
+from hf_charnn import CharTokenizer, Vocabulary, encode_text, normalize_text
+
+decode_ids = Vocabulary().decode
 
 
 def test_ids_follow_the_exercise_indexer():

@@ -3,18 +3,22 @@ import re
 import subprocess
 
 import pytest
-
-from hf_charnn import CharGRUForCausalLM, CharGRUForSequenceClassification, UserError
-from hf_charnn.training import TrainingConfig, TrainingDiverged, train
-
 from conftest import ACCELERATE_LAUNCH, free_port, launch_env
 
+from hf_charnn import CharGRUForCausalLM, CharGRUForSequenceClassification, UserError
+from hf_charnn.cli import train_run as train
+from hf_charnn.training import TrainingConfig, TrainingDiverged
+
 # fp32 pinned: `auto` measures bf16 against fp32 at start-up, and these tests compare runs number for number.
-TINY = dict(embedding_size=8, hidden_size=16, epochs=3, batch_size=4, chunk_size=16, progress_bar=False, mixed_precision="no")
+TINY = dict(
+    embedding_size=8, hidden_size=16, epochs=3, batch_size=4, chunk_size=16, progress_bar=False, mixed_precision="no"
+)
 
 
 def tiny_config(task, data_dir, output_dir, **overrides):
-    return TrainingConfig.from_preset(task, "default", data_dir=str(data_dir), output_dir=str(output_dir), **{**TINY, **overrides})
+    return TrainingConfig.from_preset(
+        task, "default", data_dir=str(data_dir), output_dir=str(output_dir), **{**TINY, **overrides}
+    )
 
 
 def metrics(output_dir):
@@ -28,7 +32,14 @@ def without_timings(records):
 @pytest.mark.parametrize("task", ["lm", "classifier"])
 def test_training_writes_model_metrics_and_eval_results(tmp_path, tiny_data_dir, task):
     summary = train(tiny_config(task, tiny_data_dir, tmp_path))
-    for name in ("config.json", "model.safetensors", "tokenizer_config.json", "vocab.json", "metrics.jsonl", "eval_results.json"):
+    for name in (
+        "config.json",
+        "model.safetensors",
+        "tokenizer_config.json",
+        "vocab.json",
+        "metrics.jsonl",
+        "eval_results.json",
+    ):
         assert (tmp_path / name).is_file(), name
     assert len(metrics(tmp_path)) == 3
     results = json.loads((tmp_path / "eval_results.json").read_text())["results"]
@@ -73,7 +84,9 @@ def test_nan_loss_stops_training_and_keeps_the_last_good_checkpoint(tmp_path, ti
 
     monkeypatch.setattr(CharGRUForCausalLM, "forward", poisoned)
     first_epoch_steps = metrics(tmp_path)[0]["step"]
-    with pytest.raises(TrainingDiverged, match=rf"loss became nan at epoch 2, step {first_epoch_steps + 1};.*last good checkpoint"):
+    with pytest.raises(
+        TrainingDiverged, match=rf"loss became nan at epoch 2, step {first_epoch_steps + 1};.*last good checkpoint"
+    ):
         train(tiny_config("lm", tiny_data_dir, tmp_path, resume_from="latest"))
     assert (tmp_path / "checkpoints" / f"step-{first_epoch_steps}" / "model.safetensors").is_file()
     assert not (tmp_path / "model.safetensors").exists()
@@ -81,16 +94,39 @@ def test_nan_loss_stops_training_and_keeps_the_last_good_checkpoint(tmp_path, ti
 
 
 def test_resume_from_a_folder_that_is_not_a_checkpoint(tmp_path, tiny_data_dir):
-    with pytest.raises(UserError, match=f"{tmp_path}: not a training checkpoint \\(no trainer_state.json\\); pass a checkpoints/step-N folder"):
+    with pytest.raises(
+        UserError,
+        match=f"{tmp_path}: not a training checkpoint \\(no trainer_state.json\\); pass a checkpoints/step-N folder",
+    ):
         train(tiny_config("lm", tiny_data_dir, tmp_path, resume_from=str(tmp_path)))
 
 
 def test_two_process_ddp_on_cpu(tmp_path, tiny_data_dir):
     """Real 2-process DDP over gloo through `accelerate launch` (see shared/HF_NOTES.md for the flags)."""
     command = [
-        *ACCELERATE_LAUNCH, "--num_processes", "2", "--num_machines", "1", "--main_process_port", str(free_port()),
-        "-m", "hf_charnn.train_lm", "--data-dir", str(tiny_data_dir), "--output-dir", str(tmp_path),
-        "--embedding-size", "8", "--hidden-size", "16", "--epochs", "2", "--batch-size", "4", "--chunk-size", "16",
+        *ACCELERATE_LAUNCH,
+        "--num_processes",
+        "2",
+        "--num_machines",
+        "1",
+        "--main_process_port",
+        str(free_port()),
+        "-m",
+        "hf_charnn.train_lm",
+        "--data-dir",
+        str(tiny_data_dir),
+        "--output-dir",
+        str(tmp_path),
+        "--embedding-size",
+        "8",
+        "--hidden-size",
+        "16",
+        "--epochs",
+        "2",
+        "--batch-size",
+        "4",
+        "--chunk-size",
+        "16",
         "--no-progress-bar",
     ]
     # (600 s: gloo processes that share two cores with other work slow down by an order of magnitude)

@@ -6,15 +6,20 @@ import torch
 from transformers import AutoModelForSequenceClassification
 
 from hf_charnn import CharGRUForCausalLM, CharGRUForSequenceClassification
-from hf_charnn.data import example_windows, load_classification_examples
-from hf_charnn.training import TrainingConfig, build_task_data, holdout_examples
-from hf_charnn.transfer import train_with_recipe
+from hf_charnn.cli import train_run as train_with_recipe
+from hf_charnn.exercise.files import VOWEL_GROUPS, example_windows, load_classification_examples
+from hf_charnn.exercise.tasks import ExerciseLanguageModelingTask, holdout_examples
+from hf_charnn.training import TrainingConfig
 
 
 def test_leak_free_lm_never_trains_on_a_dev_window(data_dir):
     """Rebuild each training target's 21-char window (20 chars of context + the target) from the dataset rows."""
-    config = TrainingConfig.from_preset("lm", "default", data_dir=str(data_dir), exclude_dev_examples=True, holdout_examples=500)
-    dataset = build_task_data(config).train_dataset
+    config = TrainingConfig.from_preset(
+        "lm", "default", data_dir=str(data_dir), exclude_dev_examples=True, holdout_examples=500
+    )
+    task = ExerciseLanguageModelingTask(config)
+    task.load()
+    dataset = task.train_dataset
     text = (data_dir / "text8-100k.txt").read_text()
     # The dev examples, and the held-out training examples the LM-transfer preset compares its classifiers on.
     dev = sum(load_classification_examples(data_dir, "dev"), []) + sum(holdout_examples(config), [])
@@ -40,7 +45,8 @@ def test_leak_free_lm_never_trains_on_a_dev_window(data_dir):
 
 
 def test_zero_shot_classifier_reads_vowel_mass(random_lm, tmp_path):
-    classifier = CharGRUForSequenceClassification.from_lm(random_lm)
+    classifier = CharGRUForSequenceClassification.from_lm(random_lm, VOWEL_GROUPS)
+    assert classifier.config.id2label == {0: "consonant", 1: "vowel"}
     contexts = ["orums in abu dhabi t", "ab"]
     log_probs = [random_lm.get_next_char_log_probs(context) for context in contexts]
     vowel_mass = [np.exp(lp[[0, 4, 8, 14, 20]]).sum() for lp in log_probs]
@@ -49,13 +55,20 @@ def test_zero_shot_classifier_reads_vowel_mass(random_lm, tmp_path):
     probabilities = torch.softmax(classifier(torch.tensor([[0, 1]])).logits, dim=-1)[0, 1].item()
     assert probabilities == pytest.approx(vowel_mass[1] / (vowel_mass[1] + consonant_mass[1]), abs=1e-5)
     classifier.save_pretrained(tmp_path)
-    assert AutoModelForSequenceClassification.from_pretrained(tmp_path).predict_batch(contexts) == classifier.predict_batch(contexts)
+    assert AutoModelForSequenceClassification.from_pretrained(tmp_path).predict_batch(
+        contexts
+    ) == classifier.predict_batch(contexts)
 
 
 def test_lm_transfer_preset_trains_both_and_reports_both(tmp_path, tiny_data_dir):
     config = TrainingConfig.from_preset(
-        "classifier", "lm-transfer", data_dir=str(tiny_data_dir), output_dir=str(tmp_path), epochs=1,
-        holdout_examples=50, progress_bar=False,
+        "classifier",
+        "lm-transfer",
+        data_dir=str(tiny_data_dir),
+        output_dir=str(tmp_path),
+        epochs=1,
+        holdout_examples=50,
+        progress_bar=False,
     )
     summary = train_with_recipe(config)
     results = json.loads((tmp_path / "eval_results.json").read_text())

@@ -1,6 +1,7 @@
 """
-Sweeps: a list or grid of training configurations, each a full run through `training.train`, restartable, with
-a markdown table and learning-curve plots.
+Sweeps: a list or grid of training configurations, each a full run (through `loop.train`, or the function the caller
+gives: the command line's trains the exercise when a run names no data), restartable, with a markdown table and
+learning-curve plots.
 
     task: classifier            # or lm
     preset: seed                # the preset every run starts from
@@ -21,10 +22,10 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from .checkpointing import complete_checkpoints
-from .config import TASKS, TrainingConfig
-from .errors import UserError
-from .run_files import METRICS_FILE, read_eval_results, read_metrics, read_training_config
+from ..errors import UserError
+from .checkpoints import complete_checkpoints
+from .run_folder import METRICS_FILE, read_eval_results, read_metrics, read_training_config
+from .settings import TASKS, TrainingConfig
 
 RESULTS_FILE = "results.md"
 SPEC_FILE = "sweep.json"
@@ -71,7 +72,12 @@ def run_name(index: int, overrides: dict, base: dict) -> str:
 
 
 def run_sweep(
-    spec_path: str | Path, output_dir: str | Path, data_dir: str | None = None, launcher: str | None = None, jobs: int = 1
+    spec_path: str | Path,
+    output_dir: str | Path,
+    data_dir: str | None = None,
+    launcher: str | None = None,
+    jobs: int = 1,
+    train_function=None,
 ) -> Path:
     """
     Run every configuration not finished yet (restartable), then write the table and the plots.
@@ -80,6 +86,7 @@ def run_sweep(
     the small GRUs of a sweep spend most of a step in per-operation overhead, which more threads do not shorten,
     so on a 2-core machine two single-threaded runs side by side finish the sweep sooner than one after the other.
     `launcher` (e.g. "accelerate launch --num_processes 2") runs each training under that command instead.
+    `train_function(config) -> summary` trains a run in this process (default: `loop.train`).
     """
     if jobs < 1:
         raise UserError(f"--jobs must be at least 1, not {jobs}")
@@ -95,34 +102,48 @@ def run_sweep(
         if read_eval_results(run_dir) is not None:
             print(f"{run_dir.name}: finished earlier, skipped", flush=True)
             continue
-        settings = {"data_dir": data_dir, **overrides, "output_dir": str(run_dir), "progress_bar": False, "save_total_limit": 1}
+        settings = {
+            "data_dir": data_dir,
+            **overrides,
+            "output_dir": str(run_dir),
+            "progress_bar": False,
+            "save_total_limit": 1,
+        }
         if complete_checkpoints(run_dir):  # interrupted earlier: continue it (its settings are checked on resume)
             settings["resume_from"] = "latest"
         pending.append((run_dir, settings))
 
     start = time.perf_counter()
     if launcher is None and jobs == 1:
-        from .transfer import train_with_recipe
+        if train_function is None:
+            from .loop import train as train_function
 
         for run_dir, settings in pending:
             print(f"{run_dir.name}: {'resuming' if settings.get('resume_from') else 'training'}", flush=True)
-            train_with_recipe(TrainingConfig.from_preset(spec["task"], preset, **settings))
+            train_function(TrainingConfig.from_preset(spec["task"], preset, **settings))
     else:
         # Largest runs first, so that no big run is left training alone at the end while the other jobs idle.
         def training_cost(item) -> float:
             config = TrainingConfig.from_preset(spec["task"], preset, **item[1])
-            return config.training_flops_per_char() * config.epochs
+            return config.training_flops_per_char(output_size=0) * config.epochs  # the GRU's share decides
 
         pending.sort(key=training_cost, reverse=True)
         _run_in_processes(pending, spec["task"], preset, launcher, jobs)
     if pending:  # a call that only found finished runs keeps the timing of the call that trained them
-        timing = {"runs_trained": len(pending), "jobs": jobs, "launcher": launcher, "wall_seconds": time.perf_counter() - start}
+        timing = {
+            "runs_trained": len(pending),
+            "jobs": jobs,
+            "launcher": launcher,
+            "wall_seconds": time.perf_counter() - start,
+        }
         (output / TIMING_FILE).write_text(json.dumps(timing, indent=2) + "\n")
     return write_report(output)
 
 
 def _run_in_processes(pending: list, task: str, preset: str, launcher: str | None, jobs: int):
-    """Each run as `LAUNCHER -m hf_charnn.train_TASK --config SETTINGS`, `jobs` at a time, logged in RUN_DIR/train.log."""
+    """
+    Each run as `LAUNCHER -m hf_charnn.train_TASK --config SETTINGS`, `jobs` at a time, logged in RUN_DIR/train.log.
+    """
     env = os.environ.copy()
     if jobs > 1 and "OMP_NUM_THREADS" not in env:
         env["OMP_NUM_THREADS"] = str(max(1, len(os.sched_getaffinity(0)) // jobs))
@@ -155,7 +176,7 @@ def _collect(output: Path) -> list[dict]:
     runs = []
     for run_dir in sorted(path for path in output.iterdir() if (path / METRICS_FILE).is_file()):
         # Validation rows only (`--logging-steps` adds rows with the training loss alone).
-        history = [row for row in read_metrics(run_dir) if "dev_perplexity" in row or "dev_accuracy" in row]
+        history = [row for row in read_metrics(run_dir) if _validation_metric(row)]
         if not history:
             continue  # a run that has not validated yet
         summary = read_eval_results(run_dir) or {}
@@ -170,9 +191,19 @@ def write_report(output_dir: str | Path) -> Path:
     """`results.md` (a row per run) and one PNG per metric with every run's curve, from the saved metrics."""
     output = Path(output_dir)
     runs = _collect(output)
-    task = "lm" if "dev_perplexity" in runs[0]["history"][0] else "classifier"
-    metric, better = ("dev_perplexity", min) if task == "lm" else ("dev_accuracy", max)
-    columns = ["embedding_size", "hidden_size", "num_hidden_layers", "optimizer", "learning_rate", "batch_size", "epochs", "dropout"]
+    metric = _validation_metric(runs[0]["history"][0])
+    task = "lm" if metric.endswith("_perplexity") else "classifier"
+    better = min if task == "lm" else max
+    columns = [
+        "embedding_size",
+        "hidden_size",
+        "num_hidden_layers",
+        "optimizer",
+        "learning_rate",
+        "batch_size",
+        "epochs",
+        "dropout",
+    ]
     # Runs may differ in vocabulary (a grid over `vocab`): a bytes run's perplexity is per byte, not per character.
     lines = [
         f"| run | {' | '.join(columns)} | vocabulary | final {metric} | best epoch (value) | wall s | train chars/s |",
@@ -187,9 +218,10 @@ def write_report(output_dir: str | Path) -> Path:
         speed = sum(r["train_chars_per_second"] for r in history) / len(history)
         values = [str(run["config"].get(column, "")) for column in columns]
         vocabulary = run["summary"].get("vocabulary") or {"kind": run["config"].get("vocab", "text8"), "size": ""}
-        shown = f"{vocabulary['kind']} ({vocabulary['size']}{', per byte' if vocabulary['kind'] == 'bytes' and task == 'lm' else ''})"
+        shown = f"{vocabulary['kind']} ({vocabulary['size']}{', per byte' if vocabulary['kind'] == 'bytes' and task == 'lm' else ''})"  # noqa: E501
         lines.append(
-            f"| {run['name']} | {' | '.join(values)} | {shown} | {final_value:.3f} | {best['epoch']} ({best[metric]:.3f}) | {wall:.1f} | {speed:.0f} |"
+            f"| {run['name']} | {' | '.join(values)} | {shown} | {final_value:.3f} | {best['epoch']} "
+            f"({best[metric]:.3f}) | {wall:.1f} | {speed:.0f} |"
         )
     timing_file = output / TIMING_FILE
     if timing_file.is_file():
@@ -211,12 +243,15 @@ def _plot(output: Path, runs: list[dict], task: str):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    metrics = ["train_loss", "dev_perplexity"] if task == "lm" else ["train_loss", "train_accuracy", "dev_accuracy"]
+    metric = _validation_metric(runs[0]["history"][0])
+    metrics = ["train_loss", metric] if task == "lm" else ["train_loss", "train_accuracy", metric]
     for metric in metrics:
         figure, axes = plt.subplots(figsize=(8, 5))
         axes.set_prop_cycle(color=plt.cm.tab20.colors)  # distinct colours for up to 20 runs
         for run in runs:
-            axes.plot([r["epoch"] for r in run["history"]], [r[metric] for r in run["history"]], marker="o", label=run["name"])
+            axes.plot(
+                [r["epoch"] for r in run["history"]], [r[metric] for r in run["history"]], marker="o", label=run["name"]
+            )
         axes.set_xlabel("epoch")
         axes.set_ylabel(metric.replace("_", " "))
         axes.grid(alpha=0.3)
@@ -225,3 +260,10 @@ def _plot(output: Path, runs: list[dict], task: str):
         figure.savefig(output / f"{metric}.png", dpi=100)
         plt.close(figure)
 
+
+def _validation_metric(row: dict) -> str | None:
+    """The row's validation figure a sweep compares: perplexity (LM) or accuracy, under the task's name for it."""
+    return next(
+        (key for key in row if key.split("_", 1)[-1] in ("perplexity", "accuracy") and not key.startswith("train_")),
+        None,
+    )

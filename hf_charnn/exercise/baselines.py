@@ -5,7 +5,7 @@ from collections import Counter
 
 import numpy as np
 
-from .tokenization_char_gru import CHARACTERS
+from ..models.tokenization_char_gru import CHARACTERS
 
 
 class FrequencyClassifier:

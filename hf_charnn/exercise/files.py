@@ -1,9 +1,10 @@
 """
-Data: the exercise files (packaged with hf_charnn, or from a folder) and their `datasets` views.
+The exercise's files (packaged with hf_charnn in `text8_files/`, or from a folder) and their `datasets` views.
 
 - `load_exercise_dataset()`: the whole exercise as one `DatasetDict`.
-- Classification examples become `input_ids` (20 ids) and `labels` (0 consonant, 1 vowel).
-- LM text: see `corpus.py` (the exercise's text, files, `datasets` datasets and the full text8, as training windows).
+- `load_lm_texts`: the LM's training and dev texts; `load_classification_examples`: the vowel/consonant examples,
+  which `classification_dataset` turns into `input_ids` (20 ids) and `labels` (0 consonant, 1 vowel).
+- `example_windows`: where examples occur in a text (the LM's targets that a leak-free LM must not see).
 """
 
 import os
@@ -13,13 +14,19 @@ from pathlib import Path
 import numpy as np
 from datasets import ClassLabel, Dataset, DatasetDict, Features, Value
 
-from .errors import DataError, UserError
-from .text import encode_text, normalize_text
-from .tokenization_char_gru import CHAR_TO_ID, SPACE_ID, VOWEL_IDS, VOWELS
+from ..data.sources import encode_text, read_text_file
+from ..errors import DataError, UserError
+from ..models.tokenization_char_gru import CHAR_TO_ID, normalize_text
 
 DATA_DIR_ENV = "HF_CHARNN_DATA"
-# The exercise files ship inside the package (see exercise_data/SOURCE.md): the default when no folder is given.
-PACKAGED_DATA_DIR = Path(__file__).resolve().parent / "exercise_data"
+# The exercise files ship inside the package (see text8_files/SOURCE.md): the default when no folder is given.
+PACKAGED_DATA_DIR = Path(__file__).resolve().parent / "text8_files"
+VOWELS = "aeiou"
+CONSONANTS = "bcdfghjklmnpqrstvwxyz"
+# The exercise's labels as groups of next letters: the LM-transfer recipe's zero-shot head and the demo's Vowel tab.
+VOWEL_GROUPS = {"consonant": CONSONANTS, "vowel": VOWELS}
+VOWEL_IDS = [CHAR_TO_ID[vowel] for vowel in VOWELS]
+SPACE_ID = CHAR_TO_ID[" "]
 LM_TRAIN_FILE = "text8-100k.txt"
 LM_DEV_FILE = "text8-dev.txt"
 EXAMPLE_LENGTH = 20
@@ -32,35 +39,6 @@ def resolve_data_dir(data_dir: str | os.PathLike | None) -> Path:
     if not path.is_dir():
         raise UserError(f"data folder {path} does not exist: pass --data-dir with the folder of the exercise files")
     return path
-
-
-def read_text_file(path: str | os.PathLike, normalize: bool = False, as_is: bool = False) -> str:
-    """
-    The text of a text8-form file. Missing, empty or non-text8 files raise `DataError` naming the file and the
-    first bad position; with `normalize=True` the text is mapped into text8 form instead, and how much changed is
-    reported on stderr. `as_is=True`: any UTF-8 text, as it is.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"{path}: file not found (check the path, --data-dir or ${DATA_DIR_ENV})")
-    try:
-        raw = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as error:
-        raise DataError(f"{path}: not UTF-8 text (byte {error.start}); convert it to UTF-8") from None
-    if not raw:
-        raise DataError(f"{path}: file is empty")
-    if as_is:
-        return raw
-    if normalize:
-        text = normalize_text(raw)
-        if text != raw:
-            mapped = sum(char not in CHAR_TO_ID for char in raw)
-            print(f"{path}: normalized into text8 form ({mapped} of {len(raw)} characters were not text8 symbols)", flush=True)
-        if not text.strip():
-            raise DataError(f"{path}: no letters left after normalizing")
-        return text
-    encode_text(raw, source=str(path))  # raises on the first character outside the 27
-    return raw
 
 
 def read_examples(path: str | os.PathLike, length: int = EXAMPLE_LENGTH, normalize: bool = False) -> list[str]:
@@ -133,7 +111,9 @@ def example_windows(text: str, examples: list[str]) -> list[tuple[int, int]]:
     return sorted(spans)
 
 
-def classification_dataset(consonant_examples: list[str], vowel_examples: list[str], prefix_labels: bool = False) -> Dataset:
+def classification_dataset(
+    consonant_examples: list[str], vowel_examples: list[str], prefix_labels: bool = False
+) -> Dataset:
     """
     Rows of `input_ids` (int64, length 20) and `labels`, consonants first.
 
@@ -142,7 +122,11 @@ def classification_dataset(consonant_examples: list[str], vowel_examples: list[s
     string then teaches up to 20 contexts instead of one, from the same training data.
     """
     examples = list(consonant_examples) + list(vowel_examples)
-    ids = encode_text("".join(examples)).reshape(len(examples), -1).astype(np.int64) if examples else np.zeros((0, EXAMPLE_LENGTH), np.int64)
+    ids = (
+        encode_text("".join(examples)).reshape(len(examples), -1).astype(np.int64)
+        if examples
+        else np.zeros((0, EXAMPLE_LENGTH), np.int64)
+    )
     labels = np.array([0] * len(consonant_examples) + [1] * len(vowel_examples), dtype=np.int64)
     if prefix_labels:
         next_chars = ids[:, 1:]

@@ -1,10 +1,10 @@
 """
-The files of a run folder, read and written in one place (training, the LM-transfer recipe, sweeps, the Hub).
+The files of a run folder, read and written in one place (the loop, recipes, sweeps, the Hub).
 
     OUTPUT/metrics.jsonl          one row per logging or evaluation step
     OUTPUT/eval_results.json      the run's summary: the evaluation harness's JSON, timings, precision
     OUTPUT/training_config.json   the settings, without local paths (it is uploaded with the model)
-    OUTPUT/checkpoints/step-N     see checkpointing.py
+    OUTPUT/checkpoints/step-N     see checkpoints.py
 """
 
 import json
@@ -50,11 +50,6 @@ def read_training_config(run_dir: str | os.PathLike) -> dict:
 def write_training_config(output_dir: str | os.PathLike, config):
     """The run's settings without local paths (`TrainingConfig.portable`): `--config` trains the same run again."""
     write_atomically(Path(output_dir) / TRAINING_CONFIG_FILE, json.dumps(config.portable(), indent=2) + "\n")
-
-
-def cache_home() -> Path:
-    """hf_charnn's folder under the Hugging Face cache ($HF_HOME, default ~/.cache/huggingface): corpora, precision."""
-    return Path(os.environ.get("HF_HOME", Path.home() / ".cache" / "huggingface")) / "hf_charnn"
 
 
 def fsync_path(path: str | os.PathLike):

@@ -1,13 +1,16 @@
 """
-Character-level GRU models: a shared embedding + GRU backbone, a classifier head (vowel/consonant by default, or any
-label set) and a next-character LM head, in the layout of transformers' own recurrent models (RWKV, Mamba).
+Character-level GRU models: a shared embedding + GRU backbone, a classifier head (any label set, or a zero-shot head
+over groups of an LM's next symbols) and a next-symbol LM head, in the layout of transformers' own recurrent models
+(RWKV, Mamba).
 
-The exercise's interfaces live on the models themselves: `predict(context)` on the classifier,
-`get_next_char_log_probs(context)` / `get_log_prob_sequence(next_chars, context)` on the LM. They take strings in the
-model's own vocabulary (text8, chars or bytes, recorded in its config) and encode them with a vectorised lookup, so no
-tokenizer is needed.
+String interfaces live on the models themselves: `predict(text)` / `predict_batch` / `predict_proba` on the
+classifier, `get_next_char_log_probs(context)` / `get_log_prob_sequence(next_chars, context)` / `score_texts` on the
+LM. They take strings in the model's own vocabulary (text8, chars or bytes, recorded in its config: `model.vocabulary`)
+and encode them with a vectorised lookup, so no tokenizer is needed. This file, the configuration and the tokenization
+file travel with every saved model (remote code): they import only each other, torch, numpy and transformers.
 """
 
+import inspect
 from dataclasses import dataclass
 
 import numpy as np
@@ -15,28 +18,34 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 from transformers import GenerationMixin, PreTrainedModel
-from transformers.generation.stopping_criteria import MaxLengthCriteria, StoppingCriteriaList
 from transformers import initialization as init
+from transformers.generation.stopping_criteria import MaxLengthCriteria, StoppingCriteriaList
 from transformers.modeling_outputs import SequenceClassifierOutput
 from transformers.utils import ModelOutput
 from transformers.utils.generic import can_return_tuple
 
 from .configuration_char_gru import CharGRUConfig
-from .tokenization_char_gru import CHAR_TO_ID, CHARACTERS, CONSONANT_IDS, SPACE_ID, VOWEL_IDS, Vocabulary, normalize_text  # noqa: F401
-# (normalize_text and the text8 ids are imported so that code holding only a model, e.g. a demo Space on remote code,
-# can reach them)
+from .tokenization_char_gru import Vocabulary
+
+
+def pad_ids(rows: list, pad_id: int, device: torch.device | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """
+    Right-padded `input_ids` and `attention_mask` (int64) of id rows (arrays or tensors of any length): the one padder
+    of hf_charnn (training batches, the models' string methods). The models never read the padding id.
+    """
+    width = max(1, max((len(row) for row in rows), default=0))
+    input_ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+    attention_mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for index, row in enumerate(rows):
+        input_ids[index, : len(row)] = torch.as_tensor(row)
+        attention_mask[index, : len(row)] = 1
+    return input_ids.to(device), attention_mask.to(device)
 
 
 def _pad_batch(texts: list, vocabulary: Vocabulary, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-    """Right-padded ids and attention mask for strings (or id arrays); the padding id is never looked at."""
+    """`pad_ids` of strings (or id arrays) in a model's vocabulary."""
     rows = [vocabulary.encode(text) if isinstance(text, str) else text for text in texts]
-    width = max(1, max(len(row) for row in rows))
-    input_ids = torch.full((len(rows), width), vocabulary.size, dtype=torch.long)
-    attention_mask = torch.zeros((len(rows), width), dtype=torch.long)
-    for index, row in enumerate(rows):
-        input_ids[index, : len(row)] = torch.from_numpy(row)
-        attention_mask[index, : len(row)] = 1
-    return input_ids.to(device), attention_mask.to(device)
+    return pad_ids(rows, vocabulary.size, device)
 
 
 @dataclass
@@ -63,8 +72,8 @@ class CharGRUCausalLMOutput(ModelOutput):
     Args:
         loss (`torch.FloatTensor` of shape `(1,)`, *optional*, returned when `labels` or `shift_labels` is given):
             Mean next-character cross entropy (nats per character).
-        logits (`torch.FloatTensor` of shape `(batch_size, sequence_length, 27)`):
-            Next-character scores over exactly the 27 characters, at every position.
+        logits (`torch.FloatTensor` of shape `(batch_size, sequence_length, vocab_size)`):
+            Next-symbol scores over exactly the vocabulary's symbols (27 for text8), at every position.
         state (`torch.FloatTensor` of shape `(num_hidden_layers, batch_size, hidden_size)`, *optional*):
             GRU state after the input, returned when `use_cache` is on; `generate()` feeds it back so that each new
             character costs one GRU step.
@@ -84,15 +93,15 @@ class CharGRUPreTrainedModel(PreTrainedModel):
 
     @property
     def vocabulary(self) -> Vocabulary:
-        """The symbols this model reads and predicts, from its config (text8 for every model saved before kinds)."""
-        key = (getattr(self.config, "vocab_kind", "text8"), getattr(self.config, "characters", None),
-               getattr(self.config, "unk_token_id", None))
+        """The symbols this model reads and predicts, from its config."""
+        key = (self.config.vocab_kind, self.config.characters, self.config.unk_token_id)
         cached = self.__dict__.get("_vocabulary")
         if cached is None or cached[0] != key:
             vocabulary = Vocabulary.from_config(self.config)
             if vocabulary.size != self.config.vocab_size:
                 raise ValueError(
-                    f"the config's vocabulary ({vocabulary.kind}, {vocabulary.size} symbols) does not match its vocab_size "
+                    f"the config's vocabulary ({vocabulary.kind}, {vocabulary.size} symbols) does not match its "
+                    "vocab_size "
                     f"{self.config.vocab_size}; re-save the model with a matching tokenizer"
                 )
             self.__dict__["_vocabulary"] = cached = (key, vocabulary)
@@ -120,7 +129,7 @@ class CharGRUModel(CharGRUPreTrainedModel):
 
     def __init__(self, config: CharGRUConfig):
         super().__init__(config)
-        # One extra row for the tokenizer's padding id (27); padded positions are skipped via attention_mask.
+        # One extra row for the tokenizer's padding id (vocab_size); padded positions are skipped via attention_mask.
         self.embeddings = nn.Embedding(config.vocab_size + 1, config.embedding_size)
         self.dropout = nn.Dropout(config.dropout)
         self.gru = nn.GRU(
@@ -169,7 +178,9 @@ class CharGRUModel(CharGRUPreTrainedModel):
         is_real = steps[None, :] < lengths[:, None]
         positions = torch.where(is_real, positions, torch.zeros_like(positions))
         if not bool(mask.gather(1, positions)[is_real].all()):
-            raise ValueError("attention_mask must mark one contiguous run of characters per row (left or right padding)")
+            raise ValueError(
+                "attention_mask must mark one contiguous run of characters per row (left or right padding)"
+            )
         gathered = embeds.gather(1, positions[..., None].expand(-1, -1, embeds.shape[-1]))
         packed = pack_padded_sequence(gathered, lengths.cpu(), batch_first=True, enforce_sorted=False)
         packed_hidden, state = self.gru(packed, state)
@@ -181,22 +192,28 @@ class CharGRUModel(CharGRUPreTrainedModel):
 
 
 class CharGRUForSequenceClassification(CharGRUPreTrainedModel):
-    """GRU over the context; its final state goes through a linear head (consonant=0, vowel=1 by default)."""
+    """GRU over the text; its final state goes through a linear head (or a zero-shot head over symbol groups)."""
 
     def __init__(self, config: CharGRUConfig):
         super().__init__(config)
         self.num_labels = config.num_labels
         self.char_gru = CharGRUModel(config)
-        head_size = config.vocab_size if config.vowel_mass_head else config.num_labels
+        head_size = config.vocab_size if config.symbol_groups else config.num_labels
         self.classifier = nn.Linear(config.hidden_size, head_size)
         self.post_init()
 
     @classmethod
-    def from_lm(cls, lm: "CharGRUForCausalLM") -> "CharGRUForSequenceClassification":
-        """A zero-shot classifier: the LM's backbone and head, reading its vowel vs consonant probability mass."""
-        if lm.vocabulary.kind != "text8":
-            raise ValueError(f"the vowel-mass head reads text8 ids; this LM's vocabulary is {lm.vocabulary.kind}")
-        config = lm.config.__class__.from_dict({**lm.config.to_dict(), "vowel_mass_head": True})
+    def from_lm(cls, lm: "CharGRUForCausalLM", symbol_groups: dict[str, str]) -> "CharGRUForSequenceClassification":
+        """
+        A zero-shot classifier: the LM's backbone and head; label `i` scores the probability mass of the `i`-th group of
+        next symbols (`{"consonant": "bcd...", "vowel": "aeiou"}`: is the next letter a vowel?).
+        """
+        unknown = sorted(set("".join(symbol_groups.values())) - set(lm.vocabulary.to_id))
+        if unknown:
+            raise ValueError(
+                f"symbol groups name {''.join(unknown)!r}, not in this LM's {lm.vocabulary.kind} vocabulary"
+            )
+        config = lm.config.__class__.from_dict({**lm.config.to_dict(), "symbol_groups": dict(symbol_groups)})
         classifier = cls(config)
         classifier.char_gru.load_state_dict(lm.char_gru.state_dict())
         classifier.classifier.load_state_dict(lm.lm_head.state_dict())
@@ -204,13 +221,12 @@ class CharGRUForSequenceClassification(CharGRUPreTrainedModel):
 
     def _head(self, hidden: torch.Tensor) -> torch.Tensor:
         scores = self.classifier(hidden)
-        if not self.config.vowel_mass_head:
+        if not self.config.symbol_groups:
             return scores
-        # log P(consonant), log P(vowel) under the next-character distribution, space left out.
+        # The log probability mass of each group under the next-symbol distribution (symbols in no group left out).
         log_probs = torch.log_softmax(scores.float(), dim=-1)
-        consonants = torch.logsumexp(log_probs[..., CONSONANT_IDS], dim=-1)
-        vowels = torch.logsumexp(log_probs[..., VOWEL_IDS], dim=-1)
-        return torch.stack([consonants, vowels], dim=-1)
+        groups = [self.vocabulary.encode(symbols).tolist() for symbols in self.config.symbol_groups.values()]
+        return torch.stack([torch.logsumexp(log_probs[..., ids], dim=-1) for ids in groups], dim=-1)
 
     @can_return_tuple
     def forward(
@@ -230,7 +246,7 @@ class CharGRUForSequenceClassification(CharGRUPreTrainedModel):
         logits = self._head(final_state)
         loss = None
         if labels is not None and labels.dim() == 2:
-            # Every prefix of a text is a context too: its label is whether the following character is a vowel.
+            # One label per position: the head reads the state after every prefix of the text.
             prefix_logits = self._head(outputs.last_hidden_state)
             loss = nn.functional.cross_entropy(prefix_logits.flatten(0, 1).float(), labels.flatten(), ignore_index=-100)
         elif labels is not None:
@@ -238,21 +254,60 @@ class CharGRUForSequenceClassification(CharGRUPreTrainedModel):
         return SequenceClassifierOutput(loss=loss, logits=logits)
 
     @torch.no_grad()
-    def predict_batch(self, contexts: list[str]) -> list[int]:
-        """Predicted label ids for many contexts at once (1 = vowel, 0 = consonant with the default labels)."""
-        if not contexts:
-            return []
-        input_ids, attention_mask = _pad_batch(contexts, self.vocabulary, self.device)
+    def predict_proba(self, texts: list[str]) -> np.ndarray:
+        """Every label's probability (shape `(len(texts), num_labels)`, in label-id order) for strings of any length."""
+        if not texts:
+            return np.zeros((0, self.config.num_labels))
+        input_ids, attention_mask = _pad_batch(texts, self.vocabulary, self.device)
         logits = self(input_ids, attention_mask=attention_mask).logits
-        return logits.argmax(dim=-1).tolist()
+        return torch.softmax(logits.float(), dim=-1).cpu().numpy()
 
-    def predict(self, context: str) -> int:
-        """The exercise's interface: 1 if the character after `context` is predicted to be a vowel, else 0."""
-        return self.predict_batch([context])[0]
+    @torch.no_grad()
+    def predict_batch(self, texts: list[str]) -> list[int]:
+        """Predicted label ids (`config.id2label` names them) for many texts at once."""
+        if not texts:
+            return []
+        input_ids, attention_mask = _pad_batch(texts, self.vocabulary, self.device)
+        return self(input_ids, attention_mask=attention_mask).logits.argmax(dim=-1).tolist()
+
+    def predict(self, text: str) -> int:
+        """The predicted label id of one text (the exercise's interface: 1 = vowel next, with its labels)."""
+        return self.predict_batch([text])[0]
+
+
+# The parameters of transformers' `GenerationMixin._sample` that `CharGRUForCausalLM._sample` overrides and calls.
+SAMPLE_PARAMETERS = (
+    "self",
+    "input_ids",
+    "logits_processor",
+    "stopping_criteria",
+    "generation_config",
+    "synced_gpus",
+    "streamer",
+    "model_kwargs",
+)
+
+
+def check_sample_signature():
+    """
+    The lean decoding loop replaces a private method of transformers: refuse to run against a transformers whose
+    `_sample` takes other parameters (a silent mismatch could drop a setting), naming the fix.
+    """
+    found = tuple(inspect.signature(GenerationMixin._sample).parameters)
+    if found != SAMPLE_PARAMETERS:
+        raise RuntimeError(
+            f"transformers' GenerationMixin._sample now takes ({', '.join(found)}), not "
+            f"({', '.join(SAMPLE_PARAMETERS)}) "
+            "as hf_charnn's lean generate() loop expects; set `CharGRUForCausalLM.lean_generation = False` "
+            "(transformers' "
+            "own loop) or install the transformers version hf_charnn supports"
+        )
 
 
 class CharGRUForCausalLM(CharGRUPreTrainedModel, GenerationMixin):
-    """GRU language model over its vocabulary (27 symbols for text8); carries its state through `generate()` like RWKV."""
+    """
+    GRU language model over its vocabulary (27 symbols for text8); carries its state through `generate()` like RWKV.
+    """
 
     # generate() reads the prompt once and then takes one GRU-cell step per new character (see `_sample`); False runs
     # every step through transformers' generic loop and the full forward (kept to measure the difference).
@@ -311,7 +366,10 @@ class CharGRUForCausalLM(CharGRUPreTrainedModel, GenerationMixin):
         return CharGRUCausalLMOutput(loss=loss, logits=logits, state=outputs.state if use_cache else None)
 
     def _cell_weights(self) -> tuple:
-        """What `_cell_step` reads: (embedding, per layer (weight_ih, weight_hh, bias_ih, bias_hh), head weight, head bias)."""
+        """
+        What `_cell_step` reads: (embedding, per layer (weight_ih, weight_hh, bias_ih, bias_hh), head weight, head
+        bias).
+        """
         gru = self.char_gru.gru
         flat = gru._flat_weights
         layers = [tuple(flat[4 * layer : 4 * layer + 4]) for layer in range(gru.num_layers)]
@@ -340,34 +398,64 @@ class CharGRUForCausalLM(CharGRUPreTrainedModel, GenerationMixin):
         # As transformers' Mamba and RWKV: once the prompt has been read, the state holds the whole text, and each step
         # feeds only the newest character (its mask is all ones, so none is passed).
         if not self.lean_generation:
-            return super().prepare_inputs_for_generation(input_ids, attention_mask=attention_mask, state=state, use_cache=use_cache, **kwargs)
+            return super().prepare_inputs_for_generation(
+                input_ids, attention_mask=attention_mask, state=state, use_cache=use_cache, **kwargs
+            )
         if state is not None:
             return {"input_ids": input_ids[:, -1:], "state": state, "use_cache": True}
         return {"input_ids": input_ids, "attention_mask": attention_mask, "use_cache": use_cache}
 
-    def _sample(self, input_ids, logits_processor, stopping_criteria, generation_config, synced_gpus=False, streamer=None,
-                **model_kwargs):
+    def _sample(
+        self,
+        input_ids,
+        logits_processor,
+        stopping_criteria,
+        generation_config,
+        synced_gpus=False,
+        streamer=None,
+        **model_kwargs,
+    ):
         """
         Greedy decoding and sampling (generate()'s `_sample`) with one GRU-cell step per new character and no per-step
-        output objects: the same logits processors, stopping criteria and streamer as transformers' loop, the same tokens.
+        output objects: the same logits processors, stopping criteria and streamer as transformers' loop, the same
+        tokens.
         Anything this lean loop does not cover (scores or states returned, a state passed in, training mode, several
         synced GPUs, `lean_generation = False`) goes through transformers' own loop.
         """
         lean = (
-            self.lean_generation and not self.training and not synced_gpus and not generation_config.return_dict_in_generate
-            and model_kwargs.get("state") is None and model_kwargs.get("inputs_embeds") is None
+            self.lean_generation
+            and not self.training
+            and not synced_gpus
+            and not generation_config.return_dict_in_generate
+            and model_kwargs.get("state") is None
+            and model_kwargs.get("inputs_embeds") is None
             and model_kwargs.get("use_cache", True)
         )
         if not lean:
-            return super()._sample(input_ids, logits_processor, stopping_criteria, generation_config, synced_gpus=synced_gpus,
-                                   streamer=streamer, **model_kwargs)
+            return super()._sample(
+                input_ids,
+                logits_processor,
+                stopping_criteria,
+                generation_config,
+                synced_gpus=synced_gpus,
+                streamer=streamer,
+                **model_kwargs,
+            )
+        check_sample_signature()
         pad_token_id = generation_config._pad_token_tensor
         has_eos_stopping_criteria = any(hasattr(criteria, "eos_token_id") for criteria in stopping_criteria)
-        # The length limit is checked on the host (it ends every row at once); other criteria run as transformers runs them.
+        # The length limit is checked on the host (it ends every row at once); other criteria run as transformers runs
+        # them.
         max_length = stopping_criteria.max_length
-        other_criteria = StoppingCriteriaList([criteria for criteria in stopping_criteria if not isinstance(criteria, MaxLengthCriteria)])
+        other_criteria = StoppingCriteriaList(
+            [criteria for criteria in stopping_criteria if not isinstance(criteria, MaxLengthCriteria)]
+        )
         outputs = self(input_ids, attention_mask=model_kwargs.get("attention_mask"), use_cache=True, return_dict=True)
-        logits, layer_states, weights = outputs.logits[:, -1].float(), list(outputs.state.unbind(0)), self._cell_weights()
+        logits, layer_states, weights = (
+            outputs.logits[:, -1].float(),
+            list(outputs.state.unbind(0)),
+            self._cell_weights(),
+        )
         reads_ids = bool(logits_processor) or bool(other_criteria)  # else the text so far is only needed at the end
         unfinished = torch.ones(input_ids.shape[0], dtype=torch.long, device=input_ids.device)
         # The new ids are written into one buffer (a growing torch.cat copies the whole text at every step).
@@ -404,7 +492,14 @@ class CharGRUForCausalLM(CharGRUPreTrainedModel, GenerationMixin):
     def _reorder_cache(self, state, beam_idx):
         return None if state is None else state.index_select(1, beam_idx.to(state.device))
 
-    # -- the exercise's interface --------------------------------------------------------------------------
+    def symbol_group_classifier(self, symbol_groups: dict[str, str]) -> CharGRUForSequenceClassification:
+        """
+        A zero-shot classifier from this LM over groups of next symbols (see
+        `CharGRUForSequenceClassification.from_lm`).
+        """
+        return CharGRUForSequenceClassification.from_lm(self, symbol_groups)
+
+    # -- scoring strings -------------------------------------------------------------------------------------
     @torch.no_grad()
     def _log_probs_after_each(self, texts: list) -> tuple[torch.Tensor, torch.Tensor]:
         """
@@ -434,7 +529,8 @@ class CharGRUForCausalLM(CharGRUPreTrainedModel, GenerationMixin):
     @torch.no_grad()
     def score_long_text(self, text, num_streams: int = 1, warmup: int = 256, block_size: int = 512) -> float:
         """
-        log P(text | " ") of a long text (a text8-form string or an array of ids), in bounded memory.
+        log P(text | start symbol) of a long text (a string or an array of ids of this model's vocabulary), in bounded
+        memory (the start symbol is a space where the vocabulary has one).
 
         With `num_streams=1` this is the exact score, read in blocks of `block_size` characters with the GRU state
         carried between them. With N streams the text is cut into N contiguous pieces scored side by side in one
@@ -461,14 +557,18 @@ class CharGRUForCausalLM(CharGRUPreTrainedModel, GenerationMixin):
             real = steps >= (width - warm[warmed])[:, None]
             input_ids = torch.from_numpy(np.where(real, sequence[np.maximum(positions, 0)], 0)).to(self.device)
             mask = torch.from_numpy(real.astype(np.int64)).to(self.device)
-            state[:, torch.from_numpy(warmed).to(self.device)] = self.char_gru(input_ids, attention_mask=mask, return_dict=True).state
+            state[:, torch.from_numpy(warmed).to(self.device)] = self.char_gru(
+                input_ids, attention_mask=mask, return_dict=True
+            ).state
         total = torch.zeros((), dtype=torch.float64, device=self.device)
         for offset in range(0, int((ends - starts).max()), block_size):
             positions = starts[:, None] + offset + np.arange(block_size)[None, :]
             valid = positions < ends[:, None]
             positions = np.where(valid, positions, 0)
             # Rows that end inside this block step over a few padding ids; their state is not used afterwards.
-            outputs = self.char_gru(torch.from_numpy(sequence[positions]).to(self.device), state=state, return_dict=True)
+            outputs = self.char_gru(
+                torch.from_numpy(sequence[positions]).to(self.device), state=state, return_dict=True
+            )
             state = outputs.state
             log_probs = torch.log_softmax(self.lm_head(outputs.last_hidden_state).float(), dim=-1)
             targets = torch.from_numpy(sequence[positions + 1]).to(self.device)
@@ -488,7 +588,9 @@ class CharGRUForCausalLM(CharGRUPreTrainedModel, GenerationMixin):
         # In ids: a symbol is a character, or a byte for a `bytes` model (a character may span several).
         context_ids = self.vocabulary.encode(context)
         text_ids = [self.vocabulary.encode(text) for text in texts]
-        log_probs, attention_mask = self._log_probs_after_each([np.concatenate([context_ids, ids[:-1]]) for ids in text_ids])
+        log_probs, attention_mask = self._log_probs_after_each(
+            [np.concatenate([context_ids, ids[:-1]]) for ids in text_ids]
+        )
         targets = _pad_batch(text_ids, self.vocabulary, self.device)[0]
         # Row b predicts symbol j of its text at position len(context_ids) + j.
         scored = log_probs[:, len(context_ids) : len(context_ids) + targets.shape[1]]

@@ -14,23 +14,16 @@ from pathlib import Path
 
 from accelerate import PartialState
 
-from .checkpointing import complete_checkpoints
-from .config import TrainingConfig
-from .data import load_classification_examples
-from .evaluation import evaluate_classifier
-from .modeling_char_gru import CharGRUForCausalLM, CharGRUForSequenceClassification
-from .run_files import read_eval_results, write_eval_results
-from .training import holdout_examples, save_trained_model, train
+from ..models.modeling_char_gru import CharGRUForCausalLM
+from ..training.checkpoints import complete_checkpoints
+from ..training.loop import save_trained_model, train
+from ..training.run_folder import read_eval_results, write_eval_results
+from ..training.settings import TrainingConfig
+from .files import VOWEL_GROUPS, load_classification_examples
+from .harness import evaluate_classifier
+from .tasks import ExerciseLanguageModelingTask, VowelConsonantTask, holdout_examples
 
 LEAK_FREE_LM_DIR = "leak-free-lm"
-
-
-def train_with_recipe(config: TrainingConfig) -> dict:
-    """A run as its settings ask: the LM-transfer recipe (`transfer_from_lm`), else the one training loop."""
-    config.check()  # before the recipe's LM trains for minutes
-    if config.task == "classifier" and config.transfer_from_lm and not config.init_from:
-        return train_lm_transfer(config)
-    return train(config)
 
 
 def train_lm_transfer(config: TrainingConfig) -> dict:
@@ -38,38 +31,55 @@ def train_lm_transfer(config: TrainingConfig) -> dict:
     output_dir = Path(config.output_dir)
     lm_dir = output_dir / LEAK_FREE_LM_DIR
     lm_config = TrainingConfig.from_preset(
-        "lm", "default", data_dir=config.data_dir, output_dir=str(lm_dir), exclude_dev_examples=True,
+        "lm",
+        "default",
+        data_dir=config.data_dir,
+        output_dir=str(lm_dir),
+        exclude_dev_examples=True,
         holdout_examples=config.holdout_examples,
-        seed=config.seed, normalize=config.normalize, progress_bar=config.progress_bar, cpu=config.cpu,
-        mixed_precision=config.mixed_precision, overwrite_output_dir=config.overwrite_output_dir,
+        seed=config.seed,
+        normalize=config.normalize,
+        progress_bar=config.progress_bar,
+        cpu=config.cpu,
+        mixed_precision=config.mixed_precision,
+        overwrite_output_dir=config.overwrite_output_dir,
         resume_from=config.resume_from,
     )
     lm_summary = _read_or_train(lm_config)
     resume = config.resume_from if config.resume_from and complete_checkpoints(output_dir) else None
-    summary = train(dataclasses.replace(config, init_from=str(lm_dir), resume_from=resume))
+    classifier_config = dataclasses.replace(config, init_from=str(lm_dir), resume_from=resume)
+    task = VowelConsonantTask(classifier_config)
+    summary = train(classifier_config, task)
     if not PartialState().is_main_process or "results" not in summary:
         return summary
-    zero_shot = CharGRUForSequenceClassification.from_lm(CharGRUForCausalLM.from_pretrained(lm_dir))
+    zero_shot = CharGRUForCausalLM.from_pretrained(lm_dir).symbol_group_classifier(VOWEL_GROUPS)
     dev = load_classification_examples(config.data_dir, "dev", config.normalize)
     zero_shot_results = {
         "holdout": evaluate_classifier(zero_shot, *holdout_examples(config)),
         "dev": evaluate_classifier(zero_shot, *dev),
     }
     fine_tuned_results = {"holdout": summary["holdout"], "dev": summary["results"]}
-    chosen = "zero-shot" if zero_shot_results["holdout"]["accuracy"] > fine_tuned_results["holdout"]["accuracy"] else "fine-tuned"
+    chosen = (
+        "zero-shot"
+        if zero_shot_results["holdout"]["accuracy"] > fine_tuned_results["holdout"]["accuracy"]
+        else "fine-tuned"
+    )
     print(
         f"held-out training examples: zero-shot {zero_shot_results['holdout']['accuracy']:.1f} %, "
         f"fine-tuned {fine_tuned_results['holdout']['accuracy']:.1f} %; saving the {chosen} classifier",
         flush=True,
     )
     summary.update(
-        chosen=chosen, zero_shot=zero_shot_results, fine_tuned=fine_tuned_results,
+        chosen=chosen,
+        zero_shot=zero_shot_results,
+        fine_tuned=fine_tuned_results,
         results=zero_shot_results["dev"] if chosen == "zero-shot" else fine_tuned_results["dev"],
-        lm_results=lm_summary.get("results"), lm_train_seconds=lm_summary["train_seconds"],
+        lm_results=lm_summary.get("results"),
+        lm_train_seconds=lm_summary["train_seconds"],
         total_train_seconds=lm_summary["train_seconds"] + summary["train_seconds"],
     )
     if chosen == "zero-shot":
-        save_trained_model(zero_shot, output_dir, config, summary)
+        save_trained_model(zero_shot, output_dir, task, summary)
     write_eval_results(output_dir, summary)
     return summary
 
@@ -82,4 +92,4 @@ def _read_or_train(lm_config: TrainingConfig) -> dict:
         if finished is not None:
             return finished
         lm_config = dataclasses.replace(lm_config, resume_from="latest" if complete_checkpoints(lm_dir) else None)
-    return train(lm_config)
+    return train(lm_config, ExerciseLanguageModelingTask(lm_config))

@@ -7,7 +7,7 @@ What a training run needs (`TrainingConfig`) and the named presets it starts fro
 import dataclasses
 from pathlib import Path
 
-from .errors import UserError
+from ..errors import UserError
 
 # Every choice list lives here; the command line offers exactly these, and `TrainingConfig.check` enforces them.
 TASKS = ("lm", "classifier")
@@ -16,14 +16,22 @@ LR_SCHEDULES = ("constant", "linear", "cosine")
 MIXED_PRECISION_CHOICES = ("auto", "no", "bf16")
 REPORT_TO_CHOICES = ("tensorboard", "wandb", "all")
 CORPORA = ("text8",)
-VOCABS = ("auto", "text8", "chars", "bytes")  # see corpus.load_corpus
+VOCABS = ("auto", "text8", "chars", "bytes")  # see data/vocabulary.py
 
 # What a resume may change. Schedule settings may differ from the checkpoint's (the difference is reported);
 # settings about where and how a run is shown or saved are not compared; every other setting shapes the model or
-# the stream of training data, and a resume that changes one is refused (see checkpointing.compare_settings).
+# the stream of training data, and a resume that changes one is refused (see checkpoints.compare_settings).
 SCHEDULE_SETTINGS = (
-    "epochs", "max_steps", "eval_steps", "eval_chars", "eval_streams", "eval_warmup", "logging_steps", "save_steps",
-    "save_total_limit", "stop_after_epoch",
+    "epochs",
+    "max_steps",
+    "eval_steps",
+    "eval_chars",
+    "eval_streams",
+    "eval_warmup",
+    "logging_steps",
+    "save_steps",
+    "save_total_limit",
+    "stop_after_epoch",
 )
 RUN_SETTINGS = ("output_dir", "resume_from", "overwrite_output_dir", "progress_bar", "report_to", "cpu", "preset")
 # Paths are not compared (a corpus may move); what they hold is, through the corpus fingerprint.
@@ -36,9 +44,10 @@ class TrainingConfig:
 
     task: str = "lm"
     preset: str = "default"
-    data_dir: str | None = None  # the exercise files (default: $HF_CHARNN_DATA, else the packaged ones)
+    data_dir: str | None = None  # the exercise's files (default: $HF_CHARNN_DATA, else the packaged ones)
     output_dir: str = "runs/lm"
-    # LM corpus (see corpus.py); none of these set means the exercise's text8-100k.txt / text8-dev.txt
+    # The data: an LM corpus (data/corpus.py) or labeled texts (data/labeled.py). None of train_file, dataset_name and
+    # corpus set means the exercise's data (hf_charnn.exercise), which the command line then trains.
     train_file: str | None = None  # plain text: .txt, .gz or .zip
     validation_file: str | None = None
     test_file: str | None = None
@@ -71,13 +80,13 @@ class TrainingConfig:
     # LM data
     chunk_size: int = 64
     carry_state: bool = True
-    exclude_dev_examples: bool = False  # mask every dev classification window out of the LM's targets
-    # classifier data
-    # also train on every prefix of each example (see data.classification_dataset); the vowel task only (its labels are
-    # about the next letter), so it does nothing for the user's own labels
+    init_from: str | None = None  # classifier: a saved LM whose embedding and GRU start it (its sizes win)
+    # The exercise's settings (read by hf_charnn.exercise only; refused with data of one's own):
+    exclude_dev_examples: bool = False  # LM: mask every dev classification window out of the targets
+    # classifier: also train on every prefix of each example (its label: is the next letter a vowel?); does nothing
+    # for one's own labels
     prefix_labels: bool = False
-    init_from: str | None = None  # a saved LM whose embedding and GRU start the classifier (its sizes win)
-    transfer_from_lm: bool = False  # first train a leak-free LM (dev windows excluded), then start from it
+    transfer_from_lm: bool = False  # classifier: first train a leak-free LM (dev windows excluded), then start from it
     # Keep the last N training examples of each class out of training (a classifier never sees them; an LM never
     # has their windows as targets), to compare models on examples none of them was trained on.
     holdout_examples: int = 0
@@ -116,57 +125,78 @@ class TrainingConfig:
         if unknown:
             raise UserError(f"{source}: unknown setting(s) {', '.join(unknown)}; use TrainingConfig field names")
 
-    def uses_corpus(self) -> bool:
-        """Whether the LM reads a corpus (files, a `datasets` dataset, text8) instead of the exercise files."""
+    def names_data(self) -> bool:
+        """Whether the run names its data (files, a `datasets` dataset, text8); else it is the exercise's."""
         return bool(self.train_file or self.dataset_name or self.corpus)
-
-    def uses_labeled_data(self) -> bool:
-        """Whether a classifier reads the user's labeled texts (see labeled_data.py) instead of the vowel/consonant files."""
-        return self.task == "classifier" and bool(self.train_file or self.dataset_name)
 
     def check(self):
         """Settings that cannot work together, named before any data is read."""
         for name, choices in (
-            ("task", TASKS), ("optimizer", OPTIMIZERS), ("lr_schedule", LR_SCHEDULES),
-            ("mixed_precision", MIXED_PRECISION_CHOICES), ("report_to", (None, *REPORT_TO_CHOICES)), ("corpus", (None, *CORPORA)),
+            ("task", TASKS),
+            ("optimizer", OPTIMIZERS),
+            ("lr_schedule", LR_SCHEDULES),
+            ("mixed_precision", MIXED_PRECISION_CHOICES),
+            ("report_to", (None, *REPORT_TO_CHOICES)),
+            ("corpus", (None, *CORPORA)),
             ("vocab", VOCABS),
         ):
             if getattr(self, name) not in choices:
                 named = ", ".join(str(choice) for choice in choices if choice is not None)
                 raise UserError(f"unknown {name.replace('_', ' ')} {getattr(self, name)!r}: choose {named}")
         if self.save_total_limit < 1:
-            raise UserError(f"--save-total-limit must be at least 1 (the checkpoint a resume starts from), not {self.save_total_limit}")
+            raise UserError(
+                "--save-total-limit must be at least 1 (the checkpoint a resume starts from), not "
+                f"{self.save_total_limit}"
+            )
         sources = [name for name in ("train_file", "dataset_name", "corpus") if getattr(self, name)]
         if len(sources) > 1:
             raise UserError(f"give one corpus, not {' and '.join('--' + name.replace('_', '-') for name in sources)}")
         if (self.validation_file or self.test_file) and not self.train_file:
             raise UserError("--validation-file / --test-file need --train-file")
         if self.task == "classifier" and self.corpus:
-            raise UserError("--corpus text8 is an LM corpus; a classifier reads labeled texts (--train-file or --dataset-name)")
-        if self.uses_labeled_data():
-            # These are the vowel/consonant exercise's recipes: they read its example files.
-            exercise_only = [name for name in ("transfer_from_lm", "holdout_examples", "init_from") if getattr(self, name)]
+            raise UserError(
+                "--corpus text8 is an LM corpus; a classifier reads labeled texts (--train-file or --dataset-name)"
+            )
+        if self.names_data():
+            # The exercise's recipes read its example files. (--prefix-labels does nothing for other labels.)
+            exercise_only = ["transfer_from_lm", "holdout_examples", "exclude_dev_examples"]
+            if self.task == "classifier":
+                exercise_only.append("init_from")
+            exercise_only = [name for name in exercise_only if getattr(self, name)]
             if exercise_only:
                 raise UserError(
-                    f"{', '.join('--' + name.replace('_', '-') for name in exercise_only)}: only for the vowel/consonant "
-                    "exercise data, not with --train-file / --dataset-name"
+                    f"{', '.join('--' + name.replace('_', '-') for name in exercise_only)}: only for the "
+                    "vowel/consonant "
+                    "exercise data, not with --train-file / --dataset-name / --corpus"
                 )
         for name in (
-            "embedding_size", "hidden_size", "num_hidden_layers", "batch_size", "chunk_size", "epochs",
-            "max_steps", "eval_steps", "save_steps", "logging_steps", "eval_chars", "eval_streams",
+            "embedding_size",
+            "hidden_size",
+            "num_hidden_layers",
+            "batch_size",
+            "chunk_size",
+            "epochs",
+            "max_steps",
+            "eval_steps",
+            "save_steps",
+            "logging_steps",
+            "eval_chars",
+            "eval_streams",
         ):
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise UserError(f"--{name.replace('_', '-')} must be at least 1, not {value}")
 
-    def training_flops_per_char(self) -> float:
-        """Forward + backward (3x forward) matmul FLOPs per training character: GRU gates and the output head."""
+    def training_flops_per_char(self, output_size: int) -> float:
+        """
+        Forward + backward (3x forward) matmul FLOPs per training character: GRU gates and the output head of
+        `output_size` outputs (an LM's vocabulary size, a classifier's labels).
+        """
         forward = 0
         for layer in range(self.num_hidden_layers):
             inputs = self.embedding_size if layer == 0 else self.hidden_size
             forward += 2 * 3 * self.hidden_size * (inputs + self.hidden_size)
-        outputs = 27 if self.task == "lm" else 2
-        forward += 2 * self.hidden_size * outputs
+        forward += 2 * self.hidden_size * output_size
         return 3 * forward
 
     def portable(self) -> dict:
@@ -184,14 +214,17 @@ class TrainingConfig:
 
     def model_config(self, vocabulary=None, label_names: list[str] | None = None):
         """
-        The model's config: these sizes, over `vocabulary` (a `Vocabulary`; text8 when not given), and for a classifier of
-        the user's labels, `id2label` / `label2id` from `label_names` (else consonant / vowel).
+        The model's config: these sizes, over `vocabulary` (a `Vocabulary`; text8 when not given), and for a classifier,
+        `id2label` / `label2id` from `label_names`.
         """
-        from .configuration_char_gru import CharGRUConfig
+        from ..models.configuration_char_gru import CharGRUConfig
 
         labels = {}
         if label_names:
-            labels = {"id2label": dict(enumerate(label_names)), "label2id": {name: index for index, name in enumerate(label_names)}}
+            labels = {
+                "id2label": dict(enumerate(label_names)),
+                "label2id": {name: index for index, name in enumerate(label_names)},
+            }
         return CharGRUConfig(
             **(vocabulary.config_kwargs() if vocabulary is not None else {}),
             **labels,
@@ -203,47 +236,103 @@ class TrainingConfig:
 
 
 # `seed` is the classic hand-rolled run (one example a step, plain SGD); `default` is tuned for this 2-core CPU;
-# `text8` is sized for the full text8 on one modern GPU (see README, "Full text8").
+# `text8` is sized for the full text8 on one modern GPU (see docs/training.md). The exercise registers its own recipe
+# (`lm-transfer`) with `register_preset`.
 PRESETS = {
     "lm": {
         "seed": dict(
-            embedding_size=200, hidden_size=300, optimizer="sgd", learning_rate=5e-3, epochs=10, batch_size=1,
-            chunk_size=20, carry_state=False,
+            embedding_size=200,
+            hidden_size=300,
+            optimizer="sgd",
+            learning_rate=5e-3,
+            epochs=10,
+            batch_size=1,
+            chunk_size=20,
+            carry_state=False,
         ),
         "default": dict(
-            embedding_size=64, hidden_size=384, dropout=0.25, optimizer="adamw", learning_rate=4e-3,
-            weight_decay=0.1, lr_schedule="cosine", warmup_ratio=0.1, max_grad_norm=1.0, epochs=14,
-            batch_size=32, chunk_size=64, carry_state=True,
+            embedding_size=64,
+            hidden_size=384,
+            dropout=0.25,
+            optimizer="adamw",
+            learning_rate=4e-3,
+            weight_decay=0.1,
+            lr_schedule="cosine",
+            warmup_ratio=0.1,
+            max_grad_norm=1.0,
+            epochs=14,
+            batch_size=32,
+            chunk_size=64,
+            carry_state=True,
         ),
         # Your own text of about a megabyte (tinyshakespeare: see README, "Your own text"): the default LM with less
         # dropout (measured on tinyshakespeare: 0.1 reached 1.53 nats/char in 1,300 steps), over the corpus's own
         # characters by default (--vocab auto).
         "small-corpus": dict(
-            embedding_size=64, hidden_size=384, dropout=0.1, optimizer="adamw", learning_rate=4e-3,
-            weight_decay=0.1, lr_schedule="cosine", warmup_ratio=0.1, max_grad_norm=1.0, epochs=10,
-            batch_size=32, chunk_size=64, carry_state=True, eval_chars=20_000,
+            embedding_size=64,
+            hidden_size=384,
+            dropout=0.1,
+            optimizer="adamw",
+            learning_rate=4e-3,
+            weight_decay=0.1,
+            lr_schedule="cosine",
+            warmup_ratio=0.1,
+            max_grad_norm=1.0,
+            epochs=10,
+            batch_size=32,
+            chunk_size=64,
+            carry_state=True,
+            eval_chars=20_000,
         ),
         "text8": dict(
-            embedding_size=256, hidden_size=1536, num_hidden_layers=2, dropout=0.1, optimizer="adamw",
-            learning_rate=2e-3, weight_decay=0.01, lr_schedule="cosine", warmup_ratio=0.02, max_grad_norm=1.0,
-            epochs=1, batch_size=256, chunk_size=256, carry_state=True, eval_steps=500, eval_chars=500_000,
+            embedding_size=256,
+            hidden_size=1536,
+            num_hidden_layers=2,
+            dropout=0.1,
+            optimizer="adamw",
+            learning_rate=2e-3,
+            weight_decay=0.01,
+            lr_schedule="cosine",
+            warmup_ratio=0.02,
+            max_grad_norm=1.0,
+            epochs=1,
+            batch_size=256,
+            chunk_size=256,
+            carry_state=True,
+            eval_steps=500,
+            eval_chars=500_000,
             save_steps=500,
         ),
     },
     "classifier": {
         "seed": dict(
-            embedding_size=200, hidden_size=300, optimizer="sgd", learning_rate=5e-3, epochs=10, batch_size=1,
+            embedding_size=200,
+            hidden_size=300,
+            optimizer="sgd",
+            learning_rate=5e-3,
+            epochs=10,
+            batch_size=1,
         ),
         "default": dict(
-            embedding_size=32, hidden_size=128, dropout=0.2, optimizer="adamw", learning_rate=1e-2,
-            weight_decay=0.05, lr_schedule="cosine", warmup_ratio=0.05, max_grad_norm=1.0, epochs=4, batch_size=128,
+            embedding_size=32,
+            hidden_size=128,
+            dropout=0.2,
+            optimizer="adamw",
+            learning_rate=1e-2,
+            weight_decay=0.05,
+            lr_schedule="cosine",
+            warmup_ratio=0.05,
+            max_grad_norm=1.0,
+            epochs=4,
+            batch_size=128,
             prefix_labels=True,
-        ),
-        # Train the `default` LM with every dev example's window masked out of its targets, score it zero-shot,
-        # then fine-tune a classifier that starts from its embedding and GRU (the sizes come from the LM).
-        "lm-transfer": dict(
-            transfer_from_lm=True, holdout_examples=500, dropout=0.25, optimizer="adamw", learning_rate=3e-3, weight_decay=0.05,
-            lr_schedule="cosine", warmup_ratio=0.05, max_grad_norm=1.0, epochs=3, batch_size=128, prefix_labels=True,
         ),
     },
 }
+
+
+def register_preset(task: str, name: str, settings: dict):
+    """Add a named preset (a recipe of another package: the exercise's `lm-transfer`)."""
+    if task not in TASKS:
+        raise ValueError(f"unknown task {task!r}")
+    PRESETS[task][name] = dict(settings)

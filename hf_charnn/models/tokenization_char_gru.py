@@ -18,17 +18,24 @@ import unicodedata
 import numpy as np
 from transformers import PreTrainedTokenizer
 
-CHARACTERS = "abcdefghijklmnopqrstuvwxyz "
-VOWELS = "aeiou"
+CHARACTERS = "abcdefghijklmnopqrstuvwxyz "  # the text8 vocabulary, in id order
 CHAR_TO_ID = {char: index for index, char in enumerate(CHARACTERS)}
-SPACE_ID = CHAR_TO_ID[" "]
-VOWEL_IDS = [CHAR_TO_ID[vowel] for vowel in VOWELS]
-CONSONANT_IDS = [index for char, index in CHAR_TO_ID.items() if char not in VOWELS and char != " "]
 
 VOCAB_FILES_NAMES = {"vocab_file": "vocab.json"}
 VOCAB_KINDS = ("text8", "chars", "bytes")
 UNK_TOKEN = "<unk>"
 MAX_SYMBOLS = 256  # every kind fits a uint8 id (the corpus cache stores ids as bytes)
+
+
+class UnknownCharacter(ValueError):
+    """
+    A character outside a vocabulary: its message names it and its position; `position` and `character` say it too.
+    """
+
+    def __init__(self, message: str, position: int, character: str):
+        super().__init__(message)
+        self.position = position
+        self.character = character
 
 
 class Vocabulary:
@@ -68,8 +75,7 @@ class Vocabulary:
 
     @classmethod
     def from_config(cls, config) -> "Vocabulary":
-        return cls(getattr(config, "vocab_kind", "text8") or "text8", getattr(config, "characters", None),
-                   getattr(config, "unk_token_id", None) is not None)
+        return cls(config.vocab_kind, config.characters, config.unk_token_id is not None)
 
     @property
     def characters(self) -> str | None:
@@ -78,7 +84,12 @@ class Vocabulary:
 
     def config_kwargs(self) -> dict:
         """What a model config records of this vocabulary."""
-        return {"vocab_kind": self.kind, "vocab_size": self.size, "unk_token_id": self.unk_id, "characters": self.characters}
+        return {
+            "vocab_kind": self.kind,
+            "vocab_size": self.size,
+            "unk_token_id": self.unk_id,
+            "characters": self.characters,
+        }
 
     @property
     def unit(self) -> str:
@@ -90,24 +101,57 @@ class Vocabulary:
         """The context a text is scored after: a space where the vocabulary has one (text8 scores after " ")."""
         return self.to_id.get(" ", 0)
 
-    def encode(self, text: str, source: str | None = None) -> np.ndarray:
-        """Ids (int64) of `text`; a character outside the vocabulary raises ValueError naming it and its position."""
+    def encode(self, text: str | bytes, source: str | None = None) -> np.ndarray:
+        """
+        Ids (int64) of `text` (a string, or UTF-8 bytes); a character outside the vocabulary raises `UnknownCharacter`
+        naming it and its position (for bytes of text8 or ASCII text, the byte offset is the character position).
+        """
         if self.kind == "bytes":
-            return np.frombuffer(text.encode("utf-8", "surrogatepass"), dtype=np.uint8).astype(np.int64)
-        points = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32).astype(np.int64)
-        ids = np.where(points < len(self._table), self._table[np.minimum(points, len(self._table) - 1)], -1).astype(np.int64)
+            raw = text if isinstance(text, bytes) else text.encode("utf-8", "surrogatepass")
+            return np.frombuffer(raw, dtype=np.uint8).astype(np.int64)
+        if isinstance(text, bytes) and self.kind == "chars":
+            text = text.decode("utf-8")
+        if isinstance(text, bytes):  # text8: every symbol is one ASCII byte, so bytes are looked up as they are
+            points = np.frombuffer(text, dtype=np.uint8).astype(np.int64)
+        else:
+            points = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32).astype(np.int64)
+        ids = np.where(points < len(self._table), self._table[np.minimum(points, len(self._table) - 1)], -1).astype(
+            np.int64
+        )
         unknown = np.flatnonzero(ids < 0)
         if unknown.size:
             if self.unk:
                 ids[unknown] = self.unk_id
             else:
                 position = int(unknown[0])
-                what = "the 27 text8 symbols (a-z and space)" if self.kind == "text8" else f"this model's {self.size} characters"
-                fix = ("normalize the text first (hf_charnn.normalize_text)" if self.kind == "text8"
-                       else "remove it, or train with --unk (or --vocab bytes) to accept any character")
+                character = (
+                    text[position : position + 4].decode("utf-8", "replace")[:1]
+                    if isinstance(text, bytes)
+                    else text[position]
+                )
+                what = (
+                    "the 27 text8 symbols (a-z and space)"
+                    if self.kind == "text8"
+                    else f"this model's {self.size} characters"
+                )
+                fix = (
+                    "normalize the text first (hf_charnn.normalize_text)"
+                    if self.kind == "text8"
+                    else "remove it, or train with --unk (or --vocab bytes) to accept any character"
+                )
                 where = f"{source}: " if source else ""
-                raise ValueError(f"{where}character {text[position]!r} at position {position} is not one of {what}; {fix}")
+                raise UnknownCharacter(
+                    f"{where}character {character!r} at position {position} is not one of {what}; {fix}",
+                    position,
+                    character,
+                )
         return ids
+
+    def normalize(self, text: str) -> str:
+        """
+        `text` as this vocabulary reads real text: text8 maps it into text8 form (`normalize_text`); others keep it.
+        """
+        return normalize_text(text) if self.kind == "text8" else text
 
     def decode(self, ids) -> str:
         """The text of `ids` (padding and other ids outside the vocabulary are skipped; cut UTF-8 never raises)."""
@@ -115,6 +159,7 @@ class Vocabulary:
         if self.kind == "bytes":
             return bytes(kept).decode("utf-8", errors="replace")
         return "".join(self.symbols[index] for index in kept)
+
 
 DIGIT_NAMES = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
 _DIGIT = re.compile(r"[0-9]")
@@ -235,7 +280,8 @@ class CharTokenizer(PreTrainedTokenizer):
         if index in self.added_tokens_decoder:
             return str(self.added_tokens_decoder[index])
         raise ValueError(
-            f"id {index} is not in the character vocabulary (0-{self.vocabulary.size - 1}, or {self.vocabulary.size} for padding)"
+            f"id {index} is not in the character vocabulary (0-{self.vocabulary.size - 1}, or {self.vocabulary.size} "
+            "for padding)"
         )
 
     def _decode(self, token_ids, skip_special_tokens: bool = False, clean_up_tokenization_spaces=None, **kwargs) -> str:

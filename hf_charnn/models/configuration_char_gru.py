@@ -9,8 +9,8 @@ class CharGRUConfig(PretrainedConfig):
 
     Args:
         vocab_size (`int`, defaults to 27):
-            Number of symbols the models read and the LM predicts (27 for text8: `a`-`z` and space). The embedding
-            has one more row, for the padding id (`vocab_size`), which the LM never predicts.
+            Number of symbols the models read and the LM predicts (the vocabulary's size: 27 for text8, 256 for
+            bytes). The embedding has one more row, for the padding id (`vocab_size`), which the LM never predicts.
         vocab_kind (`str`, defaults to `"text8"`):
             The vocabulary (see `tokenization_char_gru.Vocabulary`): `"text8"`, `"chars"` (the characters in
             `characters`, plus `<unk>` when `unk_token_id` is set) or `"bytes"` (the 256 UTF-8 byte values).
@@ -20,7 +20,7 @@ class CharGRUConfig(PretrainedConfig):
             A `chars` vocabulary's `<unk>` id (its last), where characters outside it go.
         embedding_size (`int`, defaults to 64):
             Size of the character embeddings. The embedding table has `vocab_size + 1` rows: the last is the
-            tokenizer's padding id (27), which the models skip through `attention_mask`.
+            tokenizer's padding id (`vocab_size`), which the models skip through `attention_mask`.
         hidden_size (`int`, defaults to 512):
             Size of the GRU state.
         num_hidden_layers (`int`, defaults to 1):
@@ -29,9 +29,11 @@ class CharGRUConfig(PretrainedConfig):
             Dropout on the embeddings, between GRU layers and on the GRU outputs (training only).
         initializer_range (`float`, defaults to 1.0):
             Standard deviation of the embedding initialisation (1.0, as `nn.Embedding` does).
-        vowel_mass_head (`bool`, defaults to `False`):
-            Classifier only: the head is an LM head over the 27 characters, and the two logits are the log
-            probability mass on the consonants and on the vowels (a zero-shot classifier made from an LM).
+        symbol_groups (`dict[str, str]`, *optional*):
+            Classifier only: a zero-shot head made from an LM (`CharGRUForSequenceClassification.from_lm`). The head
+            is the LM's head over the whole vocabulary, and label `i` (the `i`-th group, named as its key) has the log
+            probability mass of the group's next symbols (the value: a string of them). Folders saved with the earlier
+            `vowel_mass_head: true` load as the groups `consonant` (the 21 text8 consonants) and `vowel` (`aeiou`).
         use_cache (`bool`, defaults to `True`):
             Whether the LM returns its GRU state, so that `generate()` feeds one character a step.
     """
@@ -50,13 +52,15 @@ class CharGRUConfig(PretrainedConfig):
         dropout: float = 0.0,
         initializer_range: float = 1.0,
         use_cache: bool = True,
-        vowel_mass_head: bool = False,
+        symbol_groups: dict[str, str] | None = None,
         pad_token_id: int | None = None,
         **kwargs,
     ):
-        if "id2label" not in kwargs and "num_labels" not in kwargs:
-            kwargs["id2label"] = {0: "consonant", 1: "vowel"}
-            kwargs.setdefault("label2id", {"consonant": 0, "vowel": 1})
+        if kwargs.pop("vowel_mass_head", False) and symbol_groups is None:  # saved before symbol_groups (tested)
+            symbol_groups = {"consonant": "bcdfghjklmnpqrstvwxyz", "vowel": "aeiou"}
+        if symbol_groups:
+            kwargs["id2label"] = dict(enumerate(symbol_groups))
+            kwargs["label2id"] = {name: index for index, name in enumerate(symbol_groups)}
         self.vocab_size = vocab_size
         self.vocab_kind = vocab_kind
         self.characters = characters
@@ -67,10 +71,10 @@ class CharGRUConfig(PretrainedConfig):
         self.dropout = dropout
         self.initializer_range = initializer_range
         self.use_cache = use_cache
-        self.vowel_mass_head = vowel_mass_head
+        self.symbol_groups = dict(symbol_groups) if symbol_groups else None
         # Declared because v5's base config no longer does. It stays None: padding is read from
-        # `attention_mask`, and the padding id (27) lies outside the 27 characters the LM predicts.
+        # `attention_mask`, and the padding id (`vocab_size`) lies outside the symbols the LM predicts.
         self.pad_token_id = pad_token_id
-        # v5's base config declares no tying attribute: the LM head is its own matrix (27 x hidden).
+        # v5's base config declares no tying attribute: the LM head is its own matrix (vocab_size x hidden).
         self.tie_word_embeddings = False
         super().__init__(**kwargs)

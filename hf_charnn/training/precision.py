@@ -9,7 +9,7 @@
   CPUs run it many times slower. The verdict is cached (under the HF cache, keyed by CPU model, torch version and
   shape), so the same machine makes the same choice on every run: a probe near a tie would otherwise flip between
   runs, and the same seed would give different results.
-A resumed run keeps the precision it started with (see training.py).
+A resumed run keeps the precision it started with (see loop.py).
 """
 
 import json
@@ -20,7 +20,8 @@ from pathlib import Path
 
 import torch
 
-from .run_files import cache_home, write_atomically
+from ..data.cache import cache_home
+from .run_folder import write_atomically
 
 BF16_MIN_SPEEDUP = 1.2  # bf16 must win clearly
 PROBE_ROWS = 32  # the probe's batch rows and window length are capped so that it costs about a second
@@ -51,7 +52,9 @@ def time_training_steps(shape: dict, repeats: int = 5) -> tuple[float, float]:
     each keeps its fastest step: a load spike from another process only ever adds time, and must then hit every
     step of one precision and none of the other to flip the choice.
     """
-    gru = torch.nn.GRU(shape["embedding_size"], shape["hidden_size"], num_layers=shape["num_hidden_layers"], batch_first=True)
+    gru = torch.nn.GRU(
+        shape["embedding_size"], shape["hidden_size"], num_layers=shape["num_hidden_layers"], batch_first=True
+    )
     inputs = torch.randn(shape["rows"], shape["length"], shape["embedding_size"])
     best = {False: float("inf"), True: float("inf")}
     for turn in range(repeats + 1):
@@ -83,7 +86,9 @@ def enable_tf32():
     torch.backends.cudnn.allow_tf32 = True
 
 
-def choose_mixed_precision(requested: str, config, cpu_flag: bool = False) -> tuple[str, str]:
+def choose_mixed_precision(
+    requested: str, config, cpu_flag: bool = False, length: int = PROBE_MAX_LENGTH
+) -> tuple[str, str]:
     """(Accelerate's mixed_precision value, "no" or "bf16"; why it was chosen), for the line printed at start-up."""
     on_cpu = use_cpu(cpu_flag)
     if not on_cpu:
@@ -95,9 +100,11 @@ def choose_mixed_precision(requested: str, config, cpu_flag: bool = False) -> tu
             return "bf16", f"auto: {torch.cuda.get_device_name()} supports bf16 (TF32 on for fp32 matmuls)"
         return "no", f"auto: {torch.cuda.get_device_name()} has no native bf16; fp32 with TF32 matmuls"
     shape = {
-        "embedding_size": config.embedding_size, "hidden_size": config.hidden_size,
-        "num_hidden_layers": config.num_hidden_layers, "rows": min(config.batch_size, PROBE_ROWS),
-        "length": min(config.chunk_size if config.task == "lm" else 20, PROBE_MAX_LENGTH),
+        "embedding_size": config.embedding_size,
+        "hidden_size": config.hidden_size,
+        "num_hidden_layers": config.num_hidden_layers,
+        "rows": min(config.batch_size, PROBE_ROWS),
+        "length": min(length, PROBE_MAX_LENGTH),  # the run's own sequence length (the task's `sequence_length`)
     }
     key = json.dumps({"cpu": cpu_model(), "torch": torch.__version__, **shape}, sort_keys=True)
     verdicts = _read_verdicts()
@@ -106,25 +113,29 @@ def choose_mixed_precision(requested: str, config, cpu_flag: bool = False) -> tu
         # The probe must not move the random streams the run is seeded with.
         with torch.random.fork_rng(devices=[]):
             fp32_seconds, bf16_seconds = time_training_steps(shape)
-        verdicts[key] = {"fp32_ms": fp32_seconds * 1e3, "bf16_ms": bf16_seconds * 1e3,
-                         "bf16": bf16_seconds * BF16_MIN_SPEEDUP < fp32_seconds}
+        verdicts[key] = {
+            "fp32_ms": fp32_seconds * 1e3,
+            "bf16_ms": bf16_seconds * 1e3,
+            "bf16": bf16_seconds * BF16_MIN_SPEEDUP < fp32_seconds,
+        }
         _write_verdicts(verdicts)
     verdict = verdicts[key]
     why = (
-        f"auto: a training step of this run's shape took {verdict['bf16_ms']:.1f} ms in bf16 vs {verdict['fp32_ms']:.1f} ms "
+        f"auto: a training step of this run's shape took {verdict['bf16_ms']:.1f} ms in bf16 vs "
+        f"{verdict['fp32_ms']:.1f} ms "
         f"in fp32 on this CPU ({torch.backends.cpu.get_cpu_capability()}; bf16 needs {BF16_MIN_SPEEDUP}x)"
         + (f"; measured on an earlier run, cached in {verdicts_file()}" if cached else "")
     )
     return ("bf16" if verdict["bf16"] else "no"), why
 
 
-def run_precision(config, resumed: str | None = None, checkpoint=None) -> tuple[str, str]:
+def run_precision(config, length: int, resumed: str | None = None, checkpoint=None) -> tuple[str, str]:
     """The run's precision: a resumed `auto` run keeps the one it started with (TF32 set again on CUDA)."""
     if resumed is not None and config.mixed_precision == "auto":
         if not use_cpu(config.cpu):
             enable_tf32()
         return resumed, f"auto: as chosen when {checkpoint} was saved"
-    return choose_mixed_precision(config.mixed_precision, config, config.cpu)
+    return choose_mixed_precision(config.mixed_precision, config, config.cpu, length)
 
 
 def _read_verdicts() -> dict:

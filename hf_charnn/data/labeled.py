@@ -8,21 +8,28 @@ The labels found in the training data become the model's `id2label` (a `ClassLab
 dataset has one; else the values sorted: numerically when they are all integers). Texts have any length: batches are
 padded on the right and the GRU reads each row packed, skipping the padding (see `PaddedBatches`). Without a
 validation file or split, a stratified `validation_split_percentage` of each class is held out. The vocabulary is
-chosen from all the texts as an LM's is (`--vocab auto|text8|chars|bytes`, see `choose_vocabulary`).
+chosen from all the texts as an LM's is (`--vocab auto|text8|chars|bytes`, see `vocabulary.py`).
 """
 
 import dataclasses
-import hashlib
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from .errors import DataError, UserError
-from .text import normalize_text
-from .tokenization_char_gru import CHARACTERS, Vocabulary
+from ..errors import DataError, UserError
+from ..models.modeling_char_gru import pad_ids
+from ..models.tokenization_char_gru import Vocabulary, normalize_text
+from .cache import digest
+from .sources import load_dataset_splits
+from .vocabulary import choose_texts_vocabulary
 
-FILE_FORMATS = {".csv": ("csv", {}), ".tsv": ("csv", {"delimiter": "\t"}), ".json": ("json", {}), ".jsonl": ("json", {})}
+FILE_FORMATS = {
+    ".csv": ("csv", {}),
+    ".tsv": ("csv", {"delimiter": "\t"}),
+    ".json": ("json", {}),
+    ".jsonl": ("json", {}),
+}
 
 
 @dataclasses.dataclass
@@ -67,26 +74,29 @@ class PaddedBatches:
         self.pad_id = pad_id
 
     def __call__(self, rows: list[dict]) -> dict:
-        lengths = [len(row["input_ids"]) for row in rows]
-        input_ids = torch.full((len(rows), max(lengths)), self.pad_id, dtype=torch.long)
-        attention_mask = torch.zeros_like(input_ids)
-        for index, row in enumerate(rows):
-            input_ids[index, : lengths[index]] = row["input_ids"]
-            attention_mask[index, : lengths[index]] = 1
-        return {"input_ids": input_ids, "attention_mask": attention_mask,
-                "labels": torch.tensor([row["labels"] for row in rows], dtype=torch.long)}
+        input_ids, attention_mask = pad_ids([row["input_ids"] for row in rows], self.pad_id)
+        return {
+            "input_ids": input_ids,
+            "attention_mask": attention_mask,
+            "labels": torch.tensor([row["labels"] for row in rows], dtype=torch.long),
+        }
 
 
-# -- reading --------------------------------------------------------------------------------------------------------------
+# -- reading
+# --------------------------------------------------------------------------------------------------------------
 def read_labeled_file(path: str | Path):
     """A CSV / TSV / JSON-lines file as a `datasets.Dataset`; errors name the file and what to do."""
     path = Path(path)
     if path.suffix.lower() not in FILE_FORMATS:
-        raise UserError(f"{path}: unknown format {path.suffix or '(no suffix)'!r}; give a .csv, .tsv, .json or .jsonl file")
+        raise UserError(
+            f"{path}: unknown format {path.suffix or '(no suffix)'!r}; give a .csv, .tsv, .json or .jsonl file"
+        )
     if not path.is_file():
         raise DataError(f"{path}: file not found (check the path)")
     if path.stat().st_size == 0:
-        raise DataError(f"{path}: file is empty; expected a header (CSV/TSV) or one JSON object a line, with a text and a label")
+        raise DataError(
+            f"{path}: file is empty; expected a header (CSV/TSV) or one JSON object a line, with a text and a label"
+        )
     from datasets import load_dataset
     from datasets.utils import logging as datasets_logging
 
@@ -97,7 +107,9 @@ def read_labeled_file(path: str | Path):
         return load_dataset(builder, data_files={"rows": str(path)}, split="rows", **options)
     except Exception as error:  # a parser error deep inside datasets/pyarrow: one line, naming the file
         first_line = str(error).splitlines()[0] if str(error) else error.__class__.__name__
-        raise DataError(f"{path}: cannot be read as {path.suffix.lower()[1:].upper()} ({first_line[:200]}); check the file") from None
+        raise DataError(
+            f"{path}: cannot be read as {path.suffix.lower()[1:].upper()} ({first_line[:200]}); check the file"
+        ) from None
     finally:
         if bars:
             datasets_logging.enable_progress_bar()
@@ -112,11 +124,15 @@ def text_and_label_columns(dataset, source: str, config) -> tuple[list[str], lis
     texts = dataset[config.text_column]
     for row, text in enumerate(texts):
         if text is None or str(text) == "":
-            raise DataError(f"{source}, row {row + 1}: empty text in column {config.text_column!r}; fill it in or remove the row")
+            raise DataError(
+                f"{source}, row {row + 1}: empty text in column {config.text_column!r}; fill it in or remove the row"
+            )
     labels = dataset[config.label_column]
     for row, label in enumerate(labels):
         if label is None or label == "":
-            raise DataError(f"{source}, row {row + 1}: no label in column {config.label_column!r}; fill it in or remove the row")
+            raise DataError(
+                f"{source}, row {row + 1}: no label in column {config.label_column!r}; fill it in or remove the row"
+            )
     from datasets import ClassLabel
 
     feature = dataset.features[config.label_column]
@@ -134,7 +150,9 @@ def _label_names(labels: list, names: list[str] | None) -> list[str]:
     return sorted(str(value) for value in values)
 
 
-def _label_ids(labels: list, names: list[str] | None, label_names: list[str], trained: set[int] | None, source: str) -> list[int]:
+def _label_ids(
+    labels: list, names: list[str] | None, label_names: list[str], trained: set[int] | None, source: str
+) -> list[int]:
     """Label ids of a split; a label the training data does not have is an error naming the row."""
     to_id = {name: index for index, name in enumerate(label_names)}
     ids = []
@@ -172,53 +190,80 @@ def _subset(split: LabeledTexts, rows: list[int], source: str) -> LabeledTexts:
 
 
 def _raw_splits(config) -> tuple[dict, str]:
-    """{"train" | "validation" | "test": (dataset, source)} from the files or the `datasets` dataset, and a description."""
+    """
+    {"train" | "validation" | "test": (dataset, source)} from the files or the `datasets` dataset, and a description.
+    """
     if config.train_file:
         files = {"train": config.train_file, "validation": config.validation_file, "test": config.test_file}
-        return {split: (read_labeled_file(path), str(path)) for split, path in files.items() if path}, f"file {Path(config.train_file).name}"
-    from .corpus import load_dataset_splits
-
+        return {
+            split: (read_labeled_file(path), str(path)) for split, path in files.items() if path
+        }, f"file {Path(config.train_file).name}"
     splits, chosen = load_dataset_splits(config)
-    return ({split: (splits[name], f"dataset {config.dataset_name} ({name} split)") for split, name in chosen.items() if name},
-            f"dataset {config.dataset_name}")
+    return (
+        {
+            split: (splits[name], f"dataset {config.dataset_name} ({name} split)")
+            for split, name in chosen.items()
+            if name
+        },
+        f"dataset {config.dataset_name}",
+    )
 
 
 def load_labeled_data(config) -> LabeledData:
     """The run's labeled splits, label names and vocabulary (see the module docstring)."""
     if config.corpus:
-        raise UserError("--corpus text8 is an LM corpus; a classifier reads labeled texts (--train-file or --dataset-name)")
+        raise UserError(
+            "--corpus text8 is an LM corpus; a classifier reads labeled texts (--train-file or --dataset-name)"
+        )
+    if not (config.train_file or config.dataset_name):
+        raise UserError("no labeled texts named: pass --train-file or --dataset-name")
     raw, description = _raw_splits(config)
     columns = {split: text_and_label_columns(dataset, source, config) for split, (dataset, source) in raw.items()}
     train_texts, train_labels, names = columns["train"]
     label_names = _label_names(train_labels, names)
-    train = LabeledTexts(train_texts, _label_ids(train_labels, names, label_names, None, raw["train"][1]), raw["train"][1])
+    train = LabeledTexts(
+        train_texts, _label_ids(train_labels, names, label_names, None, raw["train"][1]), raw["train"][1]
+    )
     trained = set(train.labels)
     if len(trained) < 2:
         raise DataError(
-            f"{train.source}: every training example has the label {label_names[train.labels[0]]!r}; a classifier needs "
+            f"{train.source}: every training example has the label {label_names[train.labels[0]]!r}; a classifier "
+            "needs "
             "examples of at least two labels"
         )
     splits = {"train": train}
     for split in ("validation", "test"):
         if split in columns:
             texts, labels, _ = columns[split]
-            splits[split] = LabeledTexts(texts, _label_ids(labels, names, label_names, trained, raw[split][1]), raw[split][1])
+            splits[split] = LabeledTexts(
+                texts, _label_ids(labels, names, label_names, trained, raw[split][1]), raw[split][1]
+            )
     # Normalised and checked against the vocabulary before any split is held out: errors name the rows of the files.
     if config.normalize:
         splits = {split: _normalized(texts) for split, texts in splits.items()}
-    vocabulary, reason = choose_vocabulary(list(splits.values()), config)
+    vocabulary, reason = choose_texts_vocabulary(list(splits.values()), config)
     train = splits["train"]
     if "validation" not in splits:
         train_rows, validation_rows = stratified_split(train.labels, config.validation_split_percentage, config.seed)
         if not validation_rows:
-            raise DataError(f"{train.source}: too few examples to hold {config.validation_split_percentage}% out for validation; "
-                            "give a --validation-file")
+            raise DataError(
+                f"{train.source}: too few examples to hold {config.validation_split_percentage}% out for validation; "
+                "give a --validation-file"
+            )
         share = f"{config.validation_split_percentage:g}%"
         splits["validation"] = _subset(train, validation_rows, f"{train.source} (stratified {share} held out)")
         splits["train"] = _subset(train, train_rows, train.source)
     fingerprint = {split: f"{len(texts.texts)}:{_digest(texts)}" for split, texts in splits.items()}
-    return LabeledData(splits["train"], splits["validation"], splits.get("test"), label_names, vocabulary, reason,
-                       description, fingerprint)
+    return LabeledData(
+        splits["train"],
+        splits["validation"],
+        splits.get("test"),
+        label_names,
+        vocabulary,
+        reason,
+        description,
+        fingerprint,
+    )
 
 
 def _normalized(split: LabeledTexts) -> LabeledTexts:
@@ -230,32 +275,7 @@ def _normalized(split: LabeledTexts) -> LabeledTexts:
 
 
 def _digest(split: LabeledTexts) -> str:
-    digest = hashlib.blake2b(digest_size=12)
-    for text, label in zip(split.texts, split.labels):
-        digest.update(f"{len(text)}:{text}{label}\n".encode("utf-8", "surrogatepass"))
-    return digest.hexdigest()
-
-
-def choose_vocabulary(splits: list[LabeledTexts], config) -> tuple[Vocabulary, str]:
-    """
-    The vocabulary of all the run's texts, as `--vocab` asks: text8 (every character must be a text8 symbol; named by
-    row otherwise), chars (at most 255 distinct characters), bytes, or auto: text8 if it fits, else chars, else bytes.
-    """
-    if config.normalize:
-        return Vocabulary(), "text8: --normalize"
-    if config.vocab == "bytes":
-        return Vocabulary("bytes"), "bytes: asked for"
-    found = sorted(set().union(*(set(text) for split in splits for text in split.texts)))
-    if set(found) <= set(CHARACTERS) and config.vocab in ("auto", "text8"):
-        return Vocabulary(), "text8: " + ("asked for" if config.vocab == "text8" else "auto (every character is a text8 symbol)")
-    if config.vocab == "text8":
-        text8 = Vocabulary()
-        for split in splits:
-            for row, text in enumerate(split.texts):
-                try:
-                    text8.encode(text, source=f"{split.source}, row {row + 1}")
-                except ValueError as error:
-                    raise DataError(f"{error}; or train with --vocab auto") from None
-    from .corpus import vocabulary_of_characters
-
-    return vocabulary_of_characters(found, config, splits[0].source)
+    return digest(
+        f"{len(text)}:{text}{label}\n".encode("utf-8", "surrogatepass")
+        for text, label in zip(split.texts, split.labels)
+    )

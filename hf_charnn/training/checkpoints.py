@@ -22,9 +22,9 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
-from .config import PATH_SETTINGS, RUN_SETTINGS, SCHEDULE_SETTINGS
-from .errors import UserError
-from .run_files import EVAL_RESULTS_FILE, METRICS_FILE, MODEL_FILE, fsync_path, write_atomically
+from ..errors import UserError
+from .run_folder import EVAL_RESULTS_FILE, METRICS_FILE, MODEL_FILE, fsync_path, write_atomically
+from .settings import PATH_SETTINGS, RUN_SETTINGS, SCHEDULE_SETTINGS
 
 CHECKPOINTS_DIR = "checkpoints"
 TRAINER_STATE_FILE = "trainer_state.json"
@@ -60,7 +60,7 @@ class RunRecord:
 
     run_id: str
     settings: dict  # TrainingConfig as a dict
-    data: dict  # fingerprint of the training and validation data (see training.TaskData)
+    data: dict  # fingerprint of the training and validation data (see tasks.Task.fingerprint)
     vocabulary: dict
     num_processes: int
 
@@ -75,7 +75,8 @@ def complete_checkpoints(output_dir: Path, run_id: str | None = None) -> list[Pa
     if not folder.is_dir():
         return []
     found = [
-        path for path in folder.glob("step-*")
+        path
+        for path in folder.glob("step-*")
         if not path.name.endswith(PARTIAL_SUFFIX) and path.name[5:].isdigit() and (path / TRAINER_STATE_FILE).is_file()
     ]
     if run_id is not None:
@@ -128,10 +129,16 @@ def _read_json(path: Path) -> dict:
         raise UserError(f"{path}: unreadable ({error}); resume from an older checkpoint") from None
 
 
-def read_run_record(folder: Path) -> RunRecord | None:
-    """The run a checkpoint belongs to (None for checkpoints written before runs recorded it)."""
+def read_run_record(folder: Path) -> RunRecord:
+    """The run a checkpoint belongs to; a checkpoint of an older release (no record, or another one) is refused."""
     run = _read_json(Path(folder) / TRAINER_STATE_FILE).get("run")
-    return RunRecord(**run) if run else None
+    try:
+        return RunRecord(**run)
+    except TypeError:
+        raise UserError(
+            f"{folder}: a checkpoint of an earlier hf_charnn release, which this one cannot resume; start a new run "
+            "(--overwrite-output-dir, or another --output-dir)"
+        ) from None
 
 
 def read_trainer_state(folder: Path, process_index: int = 0) -> TrainerState:
@@ -141,8 +148,6 @@ def read_trainer_state(folder: Path, process_index: int = 0) -> TrainerState:
     process_file = Path(folder) / PROCESS_STATE_FILE.format(process_index)
     if process_file.is_file():
         values.update(_read_json(process_file))
-    elif "run" not in saved:  # an older checkpoint: the main process's counters were saved in trainer_state.json
-        values.update({name: saved[name] for name in PROCESS_FIELDS if name in saved and process_index == 0})
     return TrainerState(**values)
 
 
@@ -166,7 +171,10 @@ def compare_settings(record: RunRecord, current: RunRecord) -> tuple[list[str], 
             if before.get(key) != after.get(key):
                 refused.append(f"{what} {key}: {_short(before.get(key))} -> {_short(after.get(key))}")
     if record.num_processes != current.num_processes:
-        refused.append(f"processes {record.num_processes} -> {current.num_processes} (each process's share of the streams is saved)")
+        refused.append(
+            f"processes {record.num_processes} -> {current.num_processes} (each process's share of the streams is "
+            "saved)"
+        )
     return refused, reported
 
 
@@ -175,7 +183,9 @@ def _short(value) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def save_checkpoint(accelerator, output_dir: Path, state: TrainerState, stream_state: torch.Tensor | None, keep: int, record: RunRecord):
+def save_checkpoint(
+    accelerator, output_dir: Path, state: TrainerState, stream_state: torch.Tensor | None, keep: int, record: RunRecord
+):
     """Write `checkpoints/step-N` (all processes take part), then drop all but this run's newest `keep`."""
     folder = Path(output_dir) / CHECKPOINTS_DIR / f"step-{state.step}"
     partial = folder.with_name(folder.name + PARTIAL_SUFFIX)
@@ -184,7 +194,10 @@ def save_checkpoint(accelerator, output_dir: Path, state: TrainerState, stream_s
     accelerator.wait_for_everyone()
     accelerator.save_state(str(partial))
     rank = accelerator.process_index
-    write_atomically(partial / PROCESS_STATE_FILE.format(rank), json.dumps({name: getattr(state, name) for name in PROCESS_FIELDS}) + "\n")
+    write_atomically(
+        partial / PROCESS_STATE_FILE.format(rank),
+        json.dumps({name: getattr(state, name) for name in PROCESS_FIELDS}) + "\n",
+    )
     if stream_state is not None:
         save_file({"state": stream_state.detach().cpu().contiguous()}, partial / STREAM_STATE_FILE.format(rank))
     accelerator.wait_for_everyone()
@@ -192,7 +205,9 @@ def save_checkpoint(accelerator, output_dir: Path, state: TrainerState, stream_s
         for path in partial.rglob("*"):  # the files Accelerate and the processes wrote, on disk before the marker
             fsync_path(path)
         run_state = {name: getattr(state, name) for name in RUN_FIELDS}
-        write_atomically(partial / TRAINER_STATE_FILE, json.dumps({**run_state, "run": dataclasses.asdict(record)}) + "\n")
+        write_atomically(
+            partial / TRAINER_STATE_FILE, json.dumps({**run_state, "run": dataclasses.asdict(record)}) + "\n"
+        )
         shutil.rmtree(folder, ignore_errors=True)
         os.replace(partial, folder)
         fsync_path(folder.parent)
@@ -209,13 +224,10 @@ def load_checkpoint(accelerator, folder: Path) -> tuple[TrainerState, torch.Tens
         accelerator.load_state(str(folder))
     except (OSError, RuntimeError, ValueError, KeyError) as error:
         first_line = str(error).strip().splitlines()[0] if str(error).strip() else error.__class__.__name__
-        raise UserError(f"{folder}: cannot restore this checkpoint ({first_line[:300]}); resume from an older one") from None
+        raise UserError(
+            f"{folder}: cannot restore this checkpoint ({first_line[:300]}); resume from an older one"
+        ) from None
     stream_file = folder / STREAM_STATE_FILE.format(accelerator.process_index)
-    legacy_file = folder / f"stream_state_{accelerator.process_index}.pt"  # checkpoints before safetensors
-    if stream_file.is_file():
-        stream_state = load_file(stream_file)["state"]
-    elif legacy_file.is_file():
-        stream_state = torch.load(legacy_file, weights_only=True)
-    else:
+    if not stream_file.is_file():
         return state, None
-    return state, stream_state.to(accelerator.device)
+    return state, load_file(stream_file)["state"].to(accelerator.device)

@@ -1,0 +1,438 @@
+"""
+The training loop: one Accelerate loop for every task.
+
+    config = TrainingConfig.from_preset("lm", "default", output_dir="runs/lm", train_file="my.txt")
+    summary = train(config)                 # the task the config names, on its data (see tasks.py)
+    summary = train(config, task)           # or a task of your own (a subclass of tasks.Task)
+
+`train` reads like accelerate's `examples/nlp_example.py`: set up the run (the task's data, the accelerator, the
+model, optimizer, `prepare`, a resumed checkpoint), then per batch one step (`backward`), and at the steps where
+something is due, record metrics (the task validates: `gather_for_metrics` for a classifier) and checkpoint; at the
+end, the task's final evaluation and the saved model. Everything that differs between tasks is the task's (its data,
+its model, what a batch counts, its metrics): the loop has no branch on the task. Runs are counted in optimizer
+steps, and a run killed at any moment resumes from its latest checkpoint to the same result.
+
+A run owns its output folder: a new run refuses a folder that holds another run's checkpoints or model (unless
+`overwrite_output_dir`), and a resume refuses settings or data that differ from the checkpoint's in what shapes the
+model or the data stream (see checkpoints.compare_settings).
+"""
+
+import dataclasses
+import itertools
+import math
+import time
+import uuid
+from pathlib import Path
+
+import torch
+from accelerate import Accelerator, PartialState
+from accelerate.utils import broadcast_object_list, set_seed
+from torch.utils.data import DataLoader, Subset
+from tqdm.auto import tqdm
+
+from ..card import CONFUSION_MATRIX_FILE, LEARNING_CURVES_FILE, model_card, plot_confusion_matrix, plot_learning_curves
+from ..errors import UserError
+from ..models.tokenization_char_gru import CharTokenizer
+from .checkpoints import (
+    CHECKPOINTS_DIR,
+    RunRecord,
+    TrainerState,
+    clear_run,
+    compare_settings,
+    load_checkpoint,
+    read_run_record,
+    resolve_resume,
+    run_artifacts,
+    save_checkpoint,
+)
+from .precision import cpu_requested
+from .processes import set_up_accelerator, settle_collectives
+from .run_folder import append_metrics_row, keep_metrics_up_to, read_metrics, write_eval_results, write_training_config
+from .settings import TrainingConfig
+from .tasks import Task, task_for
+
+
+class TrainingDiverged(UserError):
+    """The loss became NaN or infinite; the last good checkpoint is kept."""
+
+
+def _build_optimizer(config: TrainingConfig, model, steps_total: int):
+    if config.optimizer == "sgd":
+        optimizer = torch.optim.SGD(
+            model.parameters(), lr=config.learning_rate, momentum=config.momentum, weight_decay=config.weight_decay
+        )
+    else:  # adamw (config.check accepts only OPTIMIZERS)
+        optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
+    warmup = int(config.warmup_ratio * steps_total)
+
+    def lr_factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        progress = (step - warmup) / max(1, steps_total - warmup)
+        if config.lr_schedule == "linear":
+            return max(0.0, 1.0 - progress)
+        if config.lr_schedule == "cosine":
+            return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
+        return 1.0
+
+    return optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor)
+
+
+# -- set-up ------------------------------------------------------------------------------------------------------------
+def _check_output_dir(config: TrainingConfig, checkpoint: Path | None):
+    """A run owns its folder: a new run (or another run's checkpoint) may not land in a folder holding a run."""
+    output_dir = Path(config.output_dir)
+    resuming_here = checkpoint is not None and output_dir.resolve() in checkpoint.resolve().parents
+    found = [] if resuming_here or config.overwrite_output_dir else run_artifacts(output_dir)
+    if found:
+        raise UserError(
+            f"{output_dir} holds another run ({', '.join(found)}); pass --resume-from latest to continue it, "
+            "--overwrite-output-dir to start over (its checkpoints and results are removed), or another --output-dir"
+        )
+
+
+@dataclasses.dataclass
+class Run:
+    """A run under way: what the loop reads and updates."""
+
+    config: TrainingConfig
+    task: Task
+    record: RunRecord
+    model: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: object
+    train_loader: DataLoader
+    state: TrainerState
+    stream_state: torch.Tensor | None
+    steps_per_epoch: int
+    total_steps: int
+    last_epoch: int
+
+    @property
+    def carry_state(self) -> bool:
+        return self.task.carries_state
+
+
+def _set_up_run(
+    config: TrainingConfig, task: Task, accelerator: Accelerator, checkpoint: Path | None, precision: str
+) -> Run:
+    """Model, optimizer and loaders, prepared; restored from `checkpoint` after its run is checked."""
+    set_seed(config.seed)
+    record = _run_record(config, accelerator, task, checkpoint)
+    train_dataset = task.train_dataset
+    if config.max_train_rows is not None:
+        train_dataset = Subset(train_dataset, range(min(config.max_train_rows, len(train_dataset))))
+    model = task.new_model()
+    train_loader = DataLoader(
+        train_dataset, batch_size=config.batch_size, shuffle=not task.carries_state, collate_fn=task.collate_fn
+    )
+    steps_per_epoch = len(train_loader)
+    total_steps = config.max_steps or config.epochs * steps_per_epoch
+    optimizer, scheduler = _build_optimizer(config, model, total_steps)
+    model, optimizer, train_loader, scheduler = accelerator.prepare(model, optimizer, train_loader, scheduler)
+    task.prepare_validation(accelerator)
+
+    state, stream_state = TrainerState(mixed_precision=precision), None
+    if checkpoint is not None:
+        state, stream_state = load_checkpoint(accelerator, checkpoint)
+        accelerator.print(f"resumed from {checkpoint} (step {state.step})")
+    total_epochs = math.ceil(total_steps / steps_per_epoch)
+    last_epoch = total_epochs if config.stop_after_epoch is None else min(total_epochs, config.stop_after_epoch)
+    return Run(
+        config,
+        task,
+        record,
+        model,
+        optimizer,
+        scheduler,
+        train_loader,
+        state,
+        stream_state,
+        steps_per_epoch,
+        total_steps,
+        last_epoch,
+    )
+
+
+def _run_record(config: TrainingConfig, accelerator: Accelerator, task: Task, checkpoint: Path | None) -> RunRecord:
+    """This run's record; on resume, the checkpoint's run id after its settings and data are checked against ours."""
+    run_id = broadcast_object_list([uuid.uuid4().hex])[0]
+    vocabulary = {"kind": task.vocabulary.kind, "symbols": "".join(task.vocabulary.symbols)}
+    current = RunRecord(run_id, dataclasses.asdict(config), task.fingerprint, vocabulary, accelerator.num_processes)
+    if checkpoint is None:
+        return current
+    saved = read_run_record(checkpoint)
+    refused, reported = compare_settings(saved, current)
+    if refused:
+        raise UserError(
+            f"cannot resume {checkpoint} with other settings or data: {'; '.join(refused)}. Resume with the run's own "
+            "settings (its training_config.json), or start a new run in another --output-dir"
+        )
+    if reported:
+        accelerator.print(f"resuming with changed schedule settings: {'; '.join(reported)}")
+    return dataclasses.replace(current, run_id=saved.run_id)
+
+
+# -- the loop ------------------------------------------------------------------------------------------------------
+def train(config: TrainingConfig, task: Task | None = None) -> dict:
+    """
+    Train `task` (default: the one `config` names, on its data), validate and checkpoint on schedule, and save the
+    final model; returns the run summary.
+    """
+    config.check()
+    task = task if task is not None else task_for(config)
+    wall_start = time.perf_counter()
+    checkpoint = resolve_resume(config.resume_from, Path(config.output_dir))
+    _check_output_dir(config, checkpoint)
+    with PartialState(
+        cpu=cpu_requested(config.cpu)
+    ).main_process_first():  # a corpus is cached once, by the main process
+        task.load()
+    accelerator, precision, why = set_up_accelerator(config, checkpoint, task.sequence_length())
+    for line in task.start_lines():
+        accelerator.print(line)
+    run = _set_up_run(config, task, accelerator, checkpoint, precision)
+    _open_output_dir(run, accelerator)
+
+    state = run.state
+    progress = tqdm(
+        total=run.total_steps,
+        initial=state.step,
+        desc="training",
+        leave=False,
+        disable=not (config.progress_bar and accelerator.is_local_main_process),
+    )
+    while state.step < run.total_steps and state.epoch < run.last_epoch:
+        running = torch.zeros(3, dtype=torch.float64, device=accelerator.device)  # loss sum, targets, correct
+        segment_start = time.perf_counter()
+        for batch in _epoch_batches(run, accelerator):
+            running += _training_step(run, accelerator, batch)
+            progress.update()
+            due = _due(run)
+            if not any(due.values()):
+                continue  # the sums and the clock are folded into `state` only when something is due
+            _fold(state, running, time.perf_counter() - segment_start)
+            if due["validate"] or due["log"]:
+                _record_metrics(run, accelerator, validate=due["validate"])
+            if due["save"]:
+                save_checkpoint(
+                    accelerator,
+                    config.output_dir,
+                    state,
+                    run.stream_state if run.carry_state else None,
+                    config.save_total_limit,
+                    run.record,
+                )
+            segment_start = time.perf_counter()
+            if due["run_done"]:
+                break
+    progress.close()
+    return _finish(run, accelerator, {"used": precision, "why": why}, wall_start)
+
+
+def _open_output_dir(run: Run, accelerator: Accelerator):
+    config = run.config
+    if config.report_to:
+        accelerator.init_trackers(
+            "hf_charnn", config={k: v for k, v in dataclasses.asdict(config).items() if v is not None}
+        )
+    if accelerator.is_main_process:
+        if config.overwrite_output_dir and config.resume_from is None:
+            clear_run(Path(config.output_dir))
+        Path(config.output_dir).mkdir(parents=True, exist_ok=True)
+        keep_metrics_up_to(config.output_dir, run.state.step)
+    accelerator.wait_for_everyone()
+
+
+def _epoch_batches(run: Run, accelerator: Accelerator):
+    """The batches still to train on in the current epoch (the same shuffle as an uninterrupted run's)."""
+    state = run.state
+    run.train_loader.set_epoch(state.epoch)
+    if state.step_in_epoch:  # resumed mid-epoch: the same shuffle, without the batches already trained on
+        return _resumed_batches(accelerator.skip_first_batches(run.train_loader, state.step_in_epoch), state.epoch)
+    run.stream_state = None  # each epoch reads the streams from their start
+    run.model.train()
+    return run.train_loader
+
+
+def _training_step(run: Run, accelerator: Accelerator, batch: dict) -> torch.Tensor:
+    """One optimizer step; returns (loss sum, targets, correct) of the batch, on the device (no host sync)."""
+    config, state = run.config, run.state
+    run.model.train()
+    if run.carry_state:
+        outputs = run.model(**batch, state=run.stream_state)
+        run.stream_state = outputs.state.detach()
+    else:
+        outputs = run.model(**batch)
+    loss = outputs.loss
+    if not torch.isfinite(loss):
+        raise TrainingDiverged(
+            f"loss became {loss.item()} at epoch {state.epoch + 1}, step {state.step + 1}; training stopped. "
+            f"The last good checkpoint is kept in {Path(config.output_dir) / CHECKPOINTS_DIR}; lower --learning-rate "
+            "or set --max-grad-norm"
+        )
+    accelerator.backward(loss)
+    if config.max_grad_norm:
+        accelerator.clip_grad_norm_(run.model.parameters(), config.max_grad_norm)
+    run.optimizer.step()
+    run.scheduler.step()
+    run.optimizer.zero_grad(set_to_none=True)
+
+    weight, correct = run.task.counts(batch, outputs)
+    # Characters read (padding not counted: padded batches of texts of any length; one host sync for those only).
+    state.chars += batch["input_ids"].numel() if "attention_mask" not in batch else int(batch["attention_mask"].sum())
+    state.step += 1
+    state.step_in_epoch += 1
+    if state.step_in_epoch == run.steps_per_epoch:
+        state.epoch += 1
+        state.step_in_epoch = 0
+    return torch.stack([loss.detach().double() * weight, weight.double(), correct.double()])
+
+
+def _due(run: Run) -> dict:
+    """What this step ends with: validation, a training-loss row, a checkpoint, the end of an epoch or of the run."""
+    config, state = run.config, run.state
+    epoch_done = state.step_in_epoch == 0
+    run_done = state.step == run.total_steps
+    stopping = epoch_done and state.epoch == run.last_epoch  # --stop-after-epoch: the work so far is kept
+    return {
+        "validate": state.step % config.eval_steps == 0 if config.eval_steps else epoch_done,
+        "log": bool(config.logging_steps) and state.step % config.logging_steps == 0,
+        "save": (state.step % config.save_steps == 0 if config.save_steps else epoch_done) or run_done or stopping,
+        "epoch_done": epoch_done,
+        "run_done": run_done,
+    }
+
+
+def _fold(state: TrainerState, running: torch.Tensor, elapsed: float):
+    """Move the device-side running sums and the segment's time into the trainer state (saved with checkpoints)."""
+    state.train_seconds += elapsed
+    state.seconds_since_row += elapsed
+    loss_sum, targets, correct = running.tolist()
+    state.loss_sum += loss_sum
+    state.targets += int(targets)
+    state.correct += int(correct)
+    running.zero_()
+
+
+def _resumed_batches(skipping_loader, epoch: int):
+    """
+    The rest of an epoch after a resume. Starting a DataLoader iterator draws a seed from torch's RNG: the
+    uninterrupted run drew it at the start of the epoch, which the RNG state restored from the checkpoint already
+    includes, so the resumed run's draw is undone (else every later dropout mask would differ).
+    """
+    skipping_loader.set_epoch(epoch)
+    rng_state = torch.get_rng_state()
+    batches = iter(skipping_loader)
+    first = next(batches, None)
+    torch.set_rng_state(rng_state)
+    return itertools.chain([first] if first is not None else [], batches)
+
+
+# -- recording -------------------------------------------------------------------------------------------------------
+def _record_metrics(run: Run, accelerator: Accelerator, validate: bool):
+    """A metrics.jsonl row: the training sums since the last row (over all processes), and validation if due."""
+    config, state = run.config, run.state
+    sums = torch.tensor([state.loss_sum, state.targets, state.correct, state.chars], dtype=torch.float64)
+    loss_sum, targets, correct, chars = accelerator.reduce(sums.to(accelerator.device), "sum").tolist()
+    epoch = (
+        state.epoch if state.step_in_epoch == 0 else round(state.epoch + state.step_in_epoch / run.steps_per_epoch, 4)
+    )
+    row = {"step": state.step, "epoch": epoch, "train_loss": loss_sum / max(targets, 1)}
+    row.update(run.task.train_metrics(row["train_loss"], correct, targets))
+    row.update(
+        learning_rate=run.scheduler.get_last_lr()[0],
+        train_seconds=state.train_seconds,
+        train_chars_per_second=chars / state.seconds_since_row if state.seconds_since_row else 0.0,
+    )
+    state.loss_sum, state.targets, state.correct, state.chars, state.seconds_since_row = 0.0, 0, 0, 0, 0.0
+    if validate:
+        row.update(_validate(run, accelerator))
+    accelerator.log(row, step=state.step)
+    if accelerator.is_main_process:
+        append_metrics_row(config.output_dir, row)
+        if validate:
+            tqdm.write(_format_row(row))
+
+
+def _validate(run: Run, accelerator: Accelerator) -> dict:
+    """The task's mid-run validation metrics (an LM: of the first `eval_chars` characters), in eval mode."""
+    run.model.eval()
+    with torch.no_grad():
+        result = run.task.validate(run.model, accelerator)
+    run.model.train()
+    return result
+
+
+def _format_row(row: dict) -> str:
+    parts = [f"step {row['step']}"]
+    for key, value in row.items():
+        if key != "step":
+            parts.append(f"{key} {value:.4g}" if isinstance(value, float) else f"{key} {value}")
+    return " | ".join(parts)
+
+
+# -- finishing -----------------------------------------------------------------------------------------------------
+def _finish(run: Run, accelerator: Accelerator, precision: dict, wall_start: float) -> dict:
+    """The summary; once every step is done, the final evaluation and the saved model (main process)."""
+    config, state = run.config, run.state
+    # Each process reports its own step count, so a multi-process run shows that every rank trained.
+    summary = {
+        "task": config.task,
+        "preset": config.preset,
+        "data": run.task.description,
+        "steps": state.step,
+        "epochs_done": state.epoch,
+        "train_seconds": state.train_seconds,
+        "num_processes": accelerator.num_processes,
+        "steps_per_process": accelerator.gather(torch.tensor([state.step], device=accelerator.device)).tolist(),
+        "mixed_precision": precision,
+        "vocabulary": {
+            "kind": run.task.vocabulary.kind,
+            "size": run.task.vocabulary.size,
+            "why": run.task.vocabulary_reason,
+        },
+    }
+    if state.step == run.total_steps:
+        accelerator.wait_for_everyone()
+        unwrapped = accelerator.unwrap_model(run.model)
+        unwrapped.eval()
+        if accelerator.is_main_process:
+            summary.update(run.task.final_evaluation(unwrapped))
+            summary["wall_seconds"] = time.perf_counter() - wall_start
+            save_trained_model(unwrapped, Path(config.output_dir), run.task, summary)
+            write_eval_results(config.output_dir, summary)
+    accelerator.wait_for_everyone()
+    for tracker in accelerator.trackers:
+        tracker.finish()
+    # The process group stays (not `end_training`): a process may train again (the LM-transfer recipe trains twice,
+    # so may a user's script), and the run's last collectives must be settled before it goes (see close_distributed).
+    settle_collectives()
+    summary.setdefault("wall_seconds", time.perf_counter() - wall_start)
+    return summary
+
+
+def save_trained_model(model, output_dir: Path, task: Task, summary: dict):
+    """A Hub-ready folder: model and tokenizer (with remote code), model card and figures, and the training config."""
+    config = task.config
+    model.save_pretrained(output_dir)  # with auto_map and the modeling code (see models/auto.py)
+    CharTokenizer.for_model(model.config).save_pretrained(output_dir)
+    curves = plot_learning_curves(read_metrics(output_dir), output_dir / LEARNING_CURVES_FILE, *task.curve())
+    confusion = "confusion_matrix" in summary["results"]
+    if confusion:
+        plot_confusion_matrix(summary["results"]["confusion_matrix"], output_dir / CONFUSION_MATRIX_FILE)
+    card = model_card(
+        task.kind,
+        summary["results"],
+        config,
+        summary["train_seconds"],
+        task.card_words(summary),
+        test_results=summary.get("test_results"),
+        curves=curves,
+        precision=summary["mixed_precision"]["used"],
+        vocabulary=model.vocabulary,
+        confusion=confusion,
+    )
+    card.save(output_dir / "README.md")
+    write_training_config(output_dir, config)
+    print(f"saved the model to {output_dir} (process {PartialState().process_index})", flush=True)

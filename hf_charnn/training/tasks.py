@@ -1,0 +1,345 @@
+"""
+Tasks: everything that differs between training one kind of model and another, so that the loop (`loop.py`) has no
+branch on the task. A task builds its data and its model, counts what a step's batch teaches, validates, runs the
+final evaluation, and says what the card and `eval_results.json` report.
+
+- `LanguageModelingTask`: next-symbol prediction on a corpus (`data/corpus.py`), read as TBPTT streams;
+- `SequenceClassificationTask`: a label per text (`data/labeled.py`), texts of any length in padded batches.
+
+The exercise's two tasks (`hf_charnn.exercise.tasks`) are subclasses that read its packaged files and keep its words.
+
+    task = task_for(config)        # the task a TrainingConfig names, on the data it names
+    summary = train(config, task)
+"""
+
+import math
+import statistics
+
+import numpy as np
+import torch
+
+from ..card import CardWords, data_description, describe_vocabulary, example_text
+from ..data.corpus import load_corpus
+from ..data.labeled import LabeledRows, PaddedBatches, load_labeled_data
+from ..data.windows import LMWindows
+from ..errors import DataError
+from ..evaluation import bits_per_char, evaluate_labeled, evaluate_lm, score_text
+from ..models.modeling_char_gru import CharGRUForCausalLM, CharGRUForSequenceClassification
+
+EXACT_SCORING_CHARS = 20_000  # validation texts up to this long are scored exactly (one stream)
+CHARS_PER_SCORING_STREAM = 20_000
+VALIDATION_ROWS_PER_PROCESS = 64  # classifier validation batch: this many rows on each process
+
+
+def scoring_streams(config, chars: int) -> int:
+    """Streams for scoring a validation text: exact (1) for short texts, then one per 20k characters, at most 64."""
+    if config.eval_streams:
+        return config.eval_streams
+    return 1 if chars <= EXACT_SCORING_CHARS else min(64, chars // CHARS_PER_SCORING_STREAM)
+
+
+class Task:
+    """The base: what every task provides (see the module docstring). `load` fills the data attributes."""
+
+    kind: str  # "lm" or "classifier": which model, card template and model-index task
+    model_class: type
+    validation_name = "validation"  # metrics rows name validation figures `{validation_name}_{metric}`
+    collate_fn = None  # None: a batch's rows are already of one length
+
+    def __init__(self, config):
+        self.config = config
+        self.train_dataset = None
+        self.validation = self.test = None
+        self.vocabulary = None
+        self.vocabulary_reason = ""
+        self.description = ""
+        self.fingerprint: dict = {}  # {split: "length:digest"}, compared on resume
+
+    # -- data and model
+    def load(self):
+        raise NotImplementedError
+
+    def start_lines(self) -> list[str]:
+        """What the run prints once its data is read."""
+        return [f"vocabulary: {self.vocabulary_reason}"]
+
+    @property
+    def carries_state(self) -> bool:
+        """Whether the GRU state is carried from one batch to the next (batches then come in order, unshuffled)."""
+        return False
+
+    def sequence_length(self) -> int:
+        """A typical training row's length (the precision probe times a step of this shape)."""
+        raise NotImplementedError
+
+    def output_size(self) -> int:
+        raise NotImplementedError
+
+    def new_model(self):
+        return self.model_class(self.config.model_config(self.vocabulary))
+
+    # -- steps, validation, evaluation
+    def counts(self, batch: dict, outputs) -> tuple[torch.Tensor, torch.Tensor]:
+        """(targets, correct predictions) of a training batch, on the device (no host sync)."""
+        raise NotImplementedError
+
+    def train_metrics(self, loss: float, correct: int, targets: int) -> dict:
+        raise NotImplementedError
+
+    def prepare_validation(self, accelerator):
+        """Prepare what `validate` reads, once per run (under several processes too)."""
+
+    def validate(self, model, accelerator) -> dict:
+        raise NotImplementedError
+
+    def final_evaluation(self, model) -> dict:
+        """{"results": on all of the validation data, "test_results": on the test split, when there is one}."""
+        raise NotImplementedError
+
+    # -- what the run reports
+    def curve(self) -> tuple[str, str]:
+        """(the metrics row key of the learning curve's validation panel, its axis label)."""
+        raise NotImplementedError
+
+    def card_words(self, summary: dict) -> CardWords:
+        raise NotImplementedError
+
+
+class LanguageModelingTask(Task):
+    """
+    Next-symbol prediction on the corpus a config names, read as `batch_size` TBPTT streams of `chunk_size` windows.
+    """
+
+    kind = "lm"
+    model_class = CharGRUForCausalLM
+
+    def load_corpus(self):
+        return load_corpus(self.config)
+
+    def masked_spans(self, corpus) -> list:
+        """
+        (start, end) spans of the training ids that are never targets (none here; the exercise masks its dev windows).
+        """
+        return []
+
+    def load(self):
+        config = self.config
+        corpus = self.load_corpus()
+        if len(corpus.validation) < config.chunk_size:
+            raise DataError(
+                f"the validation text ({corpus.description}) has {len(corpus.validation)} characters, fewer than one "
+                f"training window ({config.chunk_size}); give a longer validation text"
+            )
+        self.train_dataset = LMWindows(
+            corpus.train, config.chunk_size, config.batch_size, config.carry_state, self.masked_spans(corpus)
+        )
+        # Validation and test stay ids (a uint8 view): the model scores ids of its own vocabulary.
+        self.validation = np.asarray(corpus.validation)
+        self.test = np.asarray(corpus.test) if corpus.test is not None else None
+        self.vocabulary, self.vocabulary_reason = corpus.vocabulary, corpus.vocabulary_reason
+        self.description, self.fingerprint = corpus.description, corpus.fingerprint
+
+    @property
+    def carries_state(self) -> bool:
+        return self.config.carry_state
+
+    def sequence_length(self) -> int:
+        return self.config.chunk_size
+
+    def output_size(self) -> int:
+        return self.vocabulary.size
+
+    @property
+    def rate(self) -> str:
+        return "bpb" if self.vocabulary.kind == "bytes" else "bpc"  # bits per byte for a bytes model
+
+    def counts(self, batch, outputs):
+        targets = (batch["shift_labels"] != -100).sum()
+        return targets, targets * 0
+
+    def train_metrics(self, loss, correct, targets):
+        return {"train_perplexity": math.exp(loss), f"train_{self.rate}": loss / math.log(2)}
+
+    def validate(self, model, accelerator):
+        config = self.config
+        text = self.validation[: config.eval_chars] if config.eval_chars else self.validation
+        log_prob = score_text(
+            accelerator.unwrap_model(model), text, scoring_streams(config, len(text)), config.eval_warmup
+        )
+        name = self.validation_name
+        return {
+            f"{name}_perplexity": math.exp(-log_prob / len(text)),
+            f"{name}_{self.rate}": bits_per_char(log_prob, len(text)),
+        }
+
+    def evaluate(self, model, ids) -> dict:
+        return evaluate_lm(model, ids, scoring_streams(self.config, len(ids)), self.config.eval_warmup)
+
+    def final_evaluation(self, model):
+        results = {"results": self.evaluate(model, self.validation)}
+        if self.test is not None:
+            results["test_results"] = self.evaluate(model, self.test)
+        return results
+
+    def curve(self):
+        unit = "byte" if self.rate == "bpb" else "character"
+        return f"{self.validation_name}_{self.rate}", f"validation bits per {unit}"
+
+    def card_words(self, summary):
+        data = data_description(self.config)
+        kind = self.vocabulary.kind
+        if kind == "bytes":
+            about = f"A byte-level GRU language model (the 256 UTF-8 byte values: any text, as it is), trained with `hf_charnn` on {data['train']}."  # noqa: E501
+            limits = (
+                "A small character-level model: it reads any text as UTF-8 bytes, and its figures are per byte. It "
+                "reproduces its training text's style, topics and biases and is not meant for generating text for "
+                "people to read."
+            )
+        elif kind == "chars":
+            about = f"A character-level GRU language model over the characters of its training data, trained with `hf_charnn` on {data['train']}."  # noqa: E501
+            unk = " (or read as `<unk>`)" if self.vocabulary.unk else ""
+            limits = (
+                "A small character-level model. It knows only the characters of its training data; any other "
+                "character "
+                f"is refused{unk}. It reproduces its training text's style, topics and biases and is not meant for "
+                "generating text for people to read."
+            )
+        else:
+            about = (
+                f"A character-level GRU language model over the 27 symbols of text8 (`a`-`z` and space), trained with "
+                f"`hf_charnn` on {data['train']}."
+            )
+            limits = (
+                "A small character-level model over the 27 text8 symbols: real text must be normalised first "
+                "(`hf_charnn.normalize_text`: lowercase, digits spelled out, other characters turned into spaces), and "
+                "any other character is refused. It reproduces its training text's topics and biases and is not meant "
+                "for generating text for people to read."
+            )
+        return CardWords(
+            about=about,
+            dataset_type=data["type"],
+            dataset_name=data["name"],
+            training_data=f"{data['train']}, evaluated on {data['name']}.",
+            limits=limits,
+            tags=("text8",) if data["type"] == "text8" else (),
+        )
+
+
+class SequenceClassificationTask(Task):
+    """A label per text, for the labeled texts a config names; texts of any length, padded on the right, read packed."""
+
+    kind = "classifier"
+    model_class = CharGRUForSequenceClassification
+
+    def __init__(self, config):
+        super().__init__(config)
+        self.label_names: list[str] = []
+        self.validation_dataset = None
+        self.validation_loader = None
+
+    def load(self):
+        labeled = load_labeled_data(self.config)
+        self.vocabulary, self.vocabulary_reason = labeled.vocabulary, labeled.vocabulary_reason
+        self.label_names, self.description, self.fingerprint = (
+            labeled.label_names,
+            labeled.description,
+            labeled.fingerprint,
+        )
+        self.train_dataset = LabeledRows(labeled.train, labeled.vocabulary)
+        self.validation_dataset = LabeledRows(labeled.validation, labeled.vocabulary)
+        self.validation = (labeled.validation.texts, labeled.validation.labels)
+        self.test = (labeled.test.texts, labeled.test.labels) if labeled.test is not None else None
+        self.collate_fn = PaddedBatches(pad_id=labeled.vocabulary.size)
+
+    def start_lines(self):
+        return [
+            *super().start_lines(),
+            f"labels: {', '.join(self.label_names)} ({len(self.train_dataset)} training texts, "
+            f"{len(self.validation[0])} validation texts)",
+        ]
+
+    def sequence_length(self) -> int:
+        return int(
+            statistics.median(len(self.train_dataset[row]["input_ids"]) for row in range(len(self.train_dataset)))
+        )
+
+    def output_size(self) -> int:
+        return len(self.label_names)
+
+    def new_model(self):
+        if self.config.init_from:
+            # The backbone (embedding + GRU) comes from the LM; the classifier head starts fresh.
+            return self.model_class.from_pretrained(self.config.init_from, dropout=self.config.dropout)
+        return self.model_class(self.config.model_config(self.vocabulary, self.label_names))
+
+    def counts(self, batch, outputs):
+        targets = batch["labels"]
+        if targets.dim() == 2:
+            targets = targets[:, -1]  # one label per position (prefix labels): accuracy is about the whole text
+        return (targets != -100).sum(), (outputs.logits.argmax(-1) == targets).sum()
+
+    def train_metrics(self, loss, correct, targets):
+        return {"train_accuracy": 100.0 * correct / max(targets, 1)}
+
+    def prepare_validation(self, accelerator):
+        # Any process count: each process takes VALIDATION_ROWS_PER_PROCESS rows of a batch; the uneven last batch
+        # is evened out by Accelerate and its repeats dropped again by gather_for_metrics.
+        batch = VALIDATION_ROWS_PER_PROCESS * accelerator.num_processes
+        self.validation_loader = accelerator.prepare_data_loader(
+            torch.utils.data.DataLoader(self.validation_dataset, batch_size=batch, collate_fn=self.collate_fn)
+        )
+
+    def validate(self, model, accelerator):
+        correct = total = 0
+        for batch in self.validation_loader:
+            logits = model(input_ids=batch["input_ids"], attention_mask=batch.get("attention_mask")).logits
+            predictions, labels = accelerator.gather_for_metrics((logits.argmax(-1), batch["labels"]))
+            if labels.dim() == 2:
+                labels = labels[:, -1]
+            correct += int((predictions == labels).sum())
+            total += labels.numel()
+        return {f"{self.validation_name}_accuracy": 100.0 * correct / total}
+
+    def final_evaluation(self, model):
+        results = {"results": evaluate_labeled(model, *self.validation, self.label_names)}
+        if self.test is not None:
+            results["test_results"] = evaluate_labeled(model, *self.test, self.label_names)
+        return results
+
+    def curve(self):
+        return f"{self.validation_name}_accuracy", "validation accuracy (%)"
+
+    def card_words(self, summary):
+        config, data = self.config, data_description(self.config)
+        labels = ", ".join(f"`{label}`" for label in self.label_names)
+        unseen = (
+            "; a character it was not trained on is an error"
+            if self.vocabulary.kind == "chars" and not self.vocabulary.unk
+            else ""
+        )
+        return CardWords(
+            about=(
+                f"A character-level GRU text classifier trained with `hf_charnn` on {data['train']}: it reads a text "
+                f"character by character ({describe_vocabulary(self.vocabulary)}) and predicts one of "
+                f"{len(self.label_names)} labels ({labels})."
+            ),
+            dataset_type=data["type"],
+            dataset_name=data["name"],
+            training_data=f"{data['train']}, labels from its `{config.label_column}` column, texts from "
+            f"`{config.text_column}`.",
+            limits=(
+                "A small character-level model: it sees spelling, case and punctuation, not meaning beyond what its "
+                f"training texts teach. It reads only its vocabulary's symbols ({self.vocabulary.kind}){unseen}. Check "
+                "its per-label scores above before relying on it."
+            ),
+            example=example_text(self.vocabulary, "some text to classify"),
+            not_used=("chunk_size", "carry_state", "prefix_labels"),
+        )
+
+
+TASKS = {"lm": LanguageModelingTask, "classifier": SequenceClassificationTask}
+
+
+def task_for(config) -> Task:
+    """The task a config names (`config.task`), on the data it names (`train_file`, `dataset_name` or `corpus`)."""
+    return TASKS[config.task](config)

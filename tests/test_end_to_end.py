@@ -29,3 +29,7 @@ def test_default_classifier_meets_the_exercise_threshold(tmp_path, data_dir):
         )
     )
     assert summary["results"]["accuracy"] >= 79.0
+
+
+# Real multi-process launches, full runs and external clients: not in the fast tier (-m "not slow").
+pytestmark = pytest.mark.slow

@@ -102,3 +102,7 @@ def test_an_unknown_character_is_named_at_its_position_in_the_whole_text():
     # (the tokenizer splits texts at its bos symbol, a space, before encoding the pieces)
     with pytest.raises(ValueError, match="character 'é' at position 6 is not one of"):
         hf_charnn.CharTokenizer(vocab_kind="chars", characters=" Sakep")("Speak é")
+
+
+# Real multi-process launches, full runs and external clients: not in the fast tier (-m "not slow").
+pytestmark = pytest.mark.slow

@@ -699,3 +699,7 @@ def test_a_launched_script_trains_run_after_run(tmp_path, tiny_data_dir):
     for name in ("first", "second"):
         assert [json.loads((tmp_path / name / f"steps-{rank}").read_text()) for rank in (0, 1)] == [[6, 6], [6, 6]]
     assert json.loads((tmp_path / "second" / "eval_results.json").read_text())["results"]["sane"]
+
+
+# Real multi-process launches, full runs and external clients: not in the fast tier (-m "not slow").
+pytestmark = pytest.mark.slow

@@ -1,7 +1,7 @@
 """
 The training loop: one Accelerate loop for every task.
 
-    config = TrainingConfig.from_preset("lm", "default", output_dir="runs/lm", train_file="my.txt")
+    config = TrainingConfig.from_preset(TASK, PRESET, output_dir="runs/mine", train_file="my.txt")
     summary = train(config)                 # the task the config names, on its data (see tasks.py)
     summary = train(config, task)           # or a task of your own (a subclass of tasks.Task)
 

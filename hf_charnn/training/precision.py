@@ -129,7 +129,9 @@ def choose_mixed_precision(
     return ("bf16" if verdict["bf16"] else "no"), why
 
 
-def run_precision(config, length: int, resumed: str | None = None, checkpoint=None) -> tuple[str, str]:
+def run_precision(
+    config, length: int = PROBE_MAX_LENGTH, resumed: str | None = None, checkpoint=None
+) -> tuple[str, str]:
     """The run's precision: a resumed `auto` run keeps the one it started with (TF32 set again on CUDA)."""
     if resumed is not None and config.mixed_precision == "auto":
         if not use_cpu(config.cpu):

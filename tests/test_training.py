@@ -145,3 +145,12 @@ def test_tensorboard_tracker_writes_events(tmp_path, tiny_data_dir):
     pytest.importorskip("tensorboard", reason="the tensorboard extra is not installed")
     train(tiny_config("classifier", tiny_data_dir, tmp_path, epochs=1, report_to="tensorboard"))
     assert list(tmp_path.rglob("events.out.tfevents.*"))
+
+
+def test_a_checkpoint_of_an_earlier_release_is_refused_in_one_line(tmp_path, tiny_data_dir):
+    """A run folder from before the run record (or another layout) may not resume, and says so in one line."""
+    old = tmp_path / "checkpoints" / "step-4"
+    old.mkdir(parents=True)
+    (old / "trainer_state.json").write_text('{"step": 4, "epoch": 1, "step_in_epoch": 0, "train_seconds": 1.0}')
+    with pytest.raises(UserError, match="step-4: a checkpoint of an earlier hf_charnn release, which this one cannot "):
+        train(tiny_config("lm", tiny_data_dir, tmp_path, resume_from="latest"))

@@ -170,6 +170,7 @@ def test_a_local_dataset_folder_through_datasets(tmp_path, corpus_cache, text):
         load_corpus(lm_config(dataset_name=str(folder), text_column="body"))
 
 
+@pytest.mark.slow
 def test_a_dataset_that_cannot_be_loaded_offline(tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf-home"))

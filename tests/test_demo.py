@@ -118,6 +118,7 @@ def running_app(lm):
     app.close()
 
 
+@pytest.mark.slow
 def test_the_app_through_gradio_client(running_app, lm):
     from gradio_client import Client
 
@@ -136,6 +137,7 @@ def find_browser():
     return chromium, driver
 
 
+@pytest.mark.slow
 def test_the_page_in_a_real_browser(running_app, tmp_path):
     chromium, driver = find_browser()
     if not (chromium and driver):
@@ -189,6 +191,7 @@ def test_the_page_in_a_real_browser(running_app, tmp_path):
         browser.quit()
 
 
+@pytest.mark.slow
 def test_demo_command_errors_are_one_line(tmp_path):
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf-home")}
     for target, message in [
@@ -207,6 +210,7 @@ def test_demo_command_errors_are_one_line(tmp_path):
     assert result.returncode == 2 and 'pip install -e ".[demo]"' in result.stderr
 
 
+@pytest.mark.slow
 def test_the_demo_command_serves_the_page(trained_lm):
     port = free_port()
     process = subprocess.Popen(
@@ -250,6 +254,7 @@ print(app.MODEL_ID, type(model).__module__.split(".")[0], len(scored["bits"]), t
 )
 
 
+@pytest.mark.slow
 def test_push_with_a_space(tmp_path, trained_lm):
     with LocalHub(TOKEN) as hub:
         env = hub_env(tmp_path, hub.endpoint)

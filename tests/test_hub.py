@@ -107,6 +107,7 @@ def test_saved_folder_is_hub_ready(trained_lm):
     assert results_section[-1].endswith("CPU (2 threads), fp32 |") or ", fp32 |" in results_section[-1]
 
 
+@pytest.mark.slow
 def test_push_then_load_by_repo_id_through_http(tmp_path, trained_lm):
     with LocalHub(TOKEN) as hub:
         env = hub_env(tmp_path, hub.endpoint)
@@ -152,6 +153,7 @@ def test_remote_code_loads_where_hf_charnn_cannot_be_imported(tmp_path, trained_
     assert loaded.stdout.startswith("blocked transformers_modules.")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", ["no token", "wrong token", "repo not found", "server error", "unreachable"])
 def test_push_errors_are_clear_and_upload_nothing(tmp_path, trained_lm, case):
     with LocalHub(TOKEN) as hub:
@@ -173,6 +175,7 @@ def test_push_errors_are_clear_and_upload_nothing(tmp_path, trained_lm, case):
         assert all(not repo["files"] for repo in hub.state.repos.values())
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("damage", ["missing card", "corrupted weights"])
 def test_push_refuses_a_broken_folder(tmp_path, trained_lm, damage):
     folder = tmp_path / "model"
@@ -198,6 +201,7 @@ hf_charnn.CharTokenizer().save_pretrained({folder!r})
 """
 
 
+@pytest.mark.slow
 def test_a_model_saved_from_a_users_script_is_self_contained(tmp_path):
     """Five lines that build and save an LM: the folder loads and generates where hf_charnn cannot be imported."""
     folder = tmp_path / "my-lm"
@@ -229,6 +233,7 @@ print(type(model).__module__.split(".")[0], model.predict("orums in abu dhabi t"
 )
 
 
+@pytest.mark.slow
 def test_a_saved_classifier_loads_remotely_and_in_a_pipeline(tmp_path):
     folder = tmp_path / "my-classifier"
     env = hub_env(tmp_path, "http://127.0.0.1:9", HF_HUB_OFFLINE="1")

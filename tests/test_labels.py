@@ -133,6 +133,7 @@ def test_evaluate_classifier_on_a_file_matches_the_run(trained, capsys, tmp_path
     assert (tmp_path / "cm.png").is_file()
 
 
+@pytest.mark.slow
 def test_a_labeled_classifier_loads_as_remote_code_in_a_pipeline(trained):
     script = (
         "import sys; sys.modules['hf_charnn'] = None\n"
@@ -420,6 +421,7 @@ print(json.dumps([model is None, type(classifier).__module__.split(".")[0], app.
 """
 
 
+@pytest.mark.slow
 def test_push_a_labeled_classifier_with_its_space(trained, tmp_path):
     pytest.importorskip("gradio", reason="the demo extra (gradio) is not installed")
     from hub_server import LocalHub

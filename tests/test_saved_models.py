@@ -1,5 +1,6 @@
 """Model folders saved by the release before the layout change (tests/fixtures/saved_models) load and score the same."""
 
+import inspect
 import json
 import subprocess
 import sys
@@ -17,43 +18,46 @@ SCORES = json.loads((FIXTURES / "scores.json").read_text())
 LMS = ["text8-lm", "chars-lm", "bytes-lm"]
 CLASSIFIERS = ["vowel-classifier", "vowel-mass-classifier", "labels-classifier"]
 
-# What a folder computes, as a script: run here (installed classes) and in a fresh interpreter with hf_charnn blocked
-# (the folder's own remote code).
-SCORE_SCRIPT = """
-import json, sys, torch
-from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification, AutoTokenizer
-folder, kind, spec, remote = sys.argv[1], sys.argv[2], json.loads(sys.argv[3]), sys.argv[4] == "remote"
-tokenizer = AutoTokenizer.from_pretrained(folder, trust_remote_code=remote)
-with torch.no_grad():
-    if kind == "lm":
-        model = AutoModelForCausalLM.from_pretrained(folder, trust_remote_code=remote).eval()
-        inputs = tokenizer([spec["context"]], return_tensors="pt")
-        out = {"score_texts": model.score_texts(spec["continuations"], context=spec["context"]),
-               "next_log_probs": model.get_next_char_log_probs(spec["context"]).tolist(),
-               "score_long_text": model.score_long_text(spec["long_text"]),
-               "greedy": tokenizer.decode(model.generate(**inputs, max_new_tokens=12, do_sample=False)[0])}
-    else:
+
+def score_folder(folder: str, kind: str, spec: dict, remote: bool) -> dict:
+    """What a folder computes: here with the installed classes, or (as a script) with the folder's own remote code."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(folder, trust_remote_code=remote)
+    with torch.no_grad():
+        if kind == "lm":
+            model = AutoModelForCausalLM.from_pretrained(folder, trust_remote_code=remote).eval()
+            inputs = tokenizer([spec["context"]], return_tensors="pt")
+            return {
+                "score_texts": model.score_texts(spec["continuations"], context=spec["context"]),
+                "next_log_probs": model.get_next_char_log_probs(spec["context"]).tolist(),
+                "score_long_text": model.score_long_text(spec["long_text"]),
+                "greedy": tokenizer.decode(model.generate(**inputs, max_new_tokens=12, do_sample=False)[0]),
+            }
         model = AutoModelForSequenceClassification.from_pretrained(folder, trust_remote_code=remote).eval()
         batch = tokenizer(spec["texts"], return_tensors="pt", padding=True)
-        out = {"logits": model(**batch).logits.tolist(), "predictions": model.predict_batch(spec["texts"]),
-               "id2label": {str(k): v for k, v in model.config.id2label.items()}, "module": type(model).__module__}
-print(json.dumps(out))
-"""
+        return {
+            "logits": model(**batch).logits.tolist(),
+            "predictions": model.predict_batch(spec["texts"]),
+            "id2label": {str(key): value for key, value in model.config.id2label.items()},
+            "module": type(model).__module__,
+        }
 
 
 def scores_of(name: str, remote: bool) -> dict:
     kind = "lm" if name in LMS else "classifier"
-    prefix = BLOCK_HF_CHARNN if remote else "import hf_charnn\n"
+    if not remote:
+        return score_folder(str(FIXTURES / name), kind, SCORES[name], remote=False)
+    # A fresh interpreter where `import hf_charnn` fails: only the folder's own code can load it.
+    script = (
+        BLOCK_HF_CHARNN
+        + "import json, sys\n"
+        + inspect.getsource(score_folder)
+        + ("print(json.dumps(score_folder(sys.argv[1], sys.argv[2], json.loads(sys.argv[3]), remote=True)))\n")
+    )
     result = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            prefix + SCORE_SCRIPT,
-            str(FIXTURES / name),
-            kind,
-            json.dumps(SCORES[name]),
-            "remote" if remote else "installed",
-        ],
+        [sys.executable, "-c", script, str(FIXTURES / name), kind, json.dumps(SCORES[name])],
         capture_output=True,
         text=True,
         timeout=300,

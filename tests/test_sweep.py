@@ -72,6 +72,7 @@ def _run_settings(run_dir):
     return json.loads((run_dir / "training_config.json").read_text())  # portable: no output_dir, no local paths
 
 
+@pytest.mark.slow
 def test_parallel_jobs_train_the_same_configurations_as_in_process(tmp_path, tiny_data_dir, capsys):
     (tmp_path / "sweep.yaml").write_text(SPEC)
     sequential, parallel = tmp_path / "sequential", tmp_path / "parallel"
@@ -90,6 +91,7 @@ def test_parallel_jobs_train_the_same_configurations_as_in_process(tmp_path, tin
     assert "trained 2 at a time" in (parallel / "results.md").read_text()
 
 
+@pytest.mark.slow
 def test_each_run_under_accelerate_launch(tmp_path, tiny_data_dir, monkeypatch):
     """The `--launcher` path: one run as a real 2-process DDP job (gloo on CPU)."""
     for key, value in launch_env().items():
@@ -123,6 +125,7 @@ def test_each_run_under_accelerate_launch(tmp_path, tiny_data_dir, monkeypatch):
     assert "under `" in (out / "results.md").read_text()
 
 
+@pytest.mark.slow
 def test_a_failed_run_names_its_log(tmp_path, tiny_data_dir, capsys):
     (tmp_path / "sweep.yaml").write_text(
         "task: lm\nbase: {epochs: 1, batch_size: 3, chunk_size: 0}\nruns: [{seed: 1}]\n"

@@ -101,6 +101,7 @@ def test_resume_from_a_folder_that_is_not_a_checkpoint(tmp_path, tiny_data_dir):
         train(tiny_config("lm", tiny_data_dir, tmp_path, resume_from=str(tmp_path)))
 
 
+@pytest.mark.slow
 def test_two_process_ddp_on_cpu(tmp_path, tiny_data_dir):
     """Real 2-process DDP over gloo through `accelerate launch` (see shared/HF_NOTES.md for the flags)."""
     command = [

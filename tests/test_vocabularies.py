@@ -325,6 +325,7 @@ print(json.dumps([type(model).__module__.split(".")[0], tokenizer.decode(ids[0],
 )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["chars", "bytes"])
 def test_trained_chars_and_bytes_models_push_to_the_hub_and_load_from_it(tmp_path, corpus_cache, capsys, kind):
     """train-lm in the vocabulary, push to the loopback Hub, then load by repo id where hf_charnn cannot be imported."""

@@ -115,6 +115,7 @@ def model_card(
     precision: str = "no",
     vocabulary=None,
     confusion: bool = False,
+    dynamic: dict | None = None,
 ):
     """
     The card of an LM (`kind="lm"`) or a classifier, rendered from `model_cards/{lm,classifier}.md`, with the eval
@@ -175,6 +176,7 @@ def model_card(
         repo_id=repo_id,
         results=results,
         test_results=test_results,
+        dynamic=dynamic,
         words=words,
         curves=LEARNING_CURVES_FILE if curves else None,
         confusion=CONFUSION_MATRIX_FILE if confusion else None,

@@ -66,7 +66,50 @@ def cmd_evaluate_lm(args):
     evaluate = evaluate_exercise_lm if model.vocabulary.kind == "text8" else evaluate_lm
     result = evaluate(model, text, streams=args.streams, warmup=args.warmup)
     result["seconds"] = time.perf_counter() - start
+    if args.dynamic:
+        result["dynamic"] = _dynamic_block(model, args, text)
     _print_result(result, args.output)
+
+
+def _dynamic_block(model, args, text) -> dict:
+    """`evaluate-lm --dynamic`: the text scored under dynamic evaluation, with the statistics the folder holds or
+    `--dynamic-stats-from` gives, and the settings given or tuned on `--dynamic-tune-on` (never on the scored text)."""
+    from . import dynamic_evaluation as dynamic
+    from .data.sources import read_text_file
+
+    def read(path):
+        raw = read_text_file(path, as_is=True)
+        try:
+            return model.vocabulary.encode(model.vocabulary.normalize(raw) if args.normalize else raw, source=path)
+        except ValueError as error:
+            raise UserError(str(error)) from None
+
+    lr = dynamic.DEFAULT_LR if args.dynamic_lr is None else args.dynamic_lr
+    decay = dynamic.DEFAULT_DECAY if args.dynamic_decay is None else args.dynamic_decay
+    segment = dynamic.DEFAULT_SEGMENT if args.dynamic_segment is None else args.dynamic_segment
+    if segment < 1 or lr < 0 or decay < 0:
+        raise UserError("--dynamic-segment must be at least 1, --dynamic-lr and --dynamic-decay at least 0")
+    if args.dynamic_stats_from:
+        stats, source = dynamic.gradient_statistics(model, read(args.dynamic_stats_from)), args.dynamic_stats_from
+    else:
+        saved = dynamic.load_statistics(args.model_dir)
+        if saved is None:
+            raise UserError(
+                f"{args.model_dir} holds no {dynamic.STATS_FILE} (saved by training since this release): pass "
+                "--dynamic-stats-from TRAINING_TEXT to compute them"
+            )
+        stats, source = saved
+    tuned = None
+    if args.dynamic_tune_on:
+        if Path(args.dynamic_tune_on).resolve() == Path(args.text).resolve():
+            raise UserError("--dynamic-tune-on must not be the text it scores (--text): give a separate tuning text")
+        tuned = dynamic.tune(model, read(args.dynamic_tune_on), stats, segment)
+        lr, decay = tuned["lr"], tuned["decay"]
+    scored = text if not isinstance(text, str) else model.vocabulary.encode(text)
+    block = dynamic.evaluate_dynamic(model, scored, stats, lr, decay, segment, stats_source=source)
+    if tuned is not None:
+        block["tuned_on"] = {"text": args.dynamic_tune_on, "grid": tuned["grid"]}
+    return block
 
 
 def _is_vowel_classifier(model) -> bool:
@@ -258,6 +301,62 @@ def cmd_demo(args):
     demo = build_demo(model, classifier, title=f"{Path(args.model).name or args.model}: {what}", **options)
     print(f"serving the demo of {args.model} on http://{args.host}:{args.port}", flush=True)
     demo.launch(server_name=args.host, server_port=args.port)
+
+
+def cmd_export(args):
+    from .export import export_folder, require_onnx
+
+    if not args.onnx:
+        raise UserError("name the format: --onnx (the only one so far)")
+    require_onnx()
+    result = export_folder(args.model_dir, output_dir=args.output, quantize=args.quantize, overwrite=args.overwrite)
+    if args.text or args.file:
+        result["scores"] = _scores_of_export(args, result)
+    _print_result(result, None)
+
+
+def _scores_of_export(args, result: dict) -> dict:
+    """The exported graphs scored beside the PyTorch model: bits per character of --text (LM), accuracy of --file."""
+    from pathlib import Path
+
+    import numpy as np
+
+    from .data.sources import read_text_file
+    from .evaluation import bits_per_char, classification_report
+    from .export import session_for
+    from .models.auto import load_model
+
+    root = Path(result["folder"]).parent
+    if result["kind"] == "lm":
+        model = load_model(args.model_dir, "lm")
+        text = read_text_file(args.text, as_is=True)
+        ids = model.vocabulary.encode(model.vocabulary.normalize(text) if args.normalize else text, source=args.text)
+        scores = {"torch": bits_per_char(model.score_long_text(ids), len(ids))}
+        sequence = np.concatenate([[model.vocabulary.start_id], ids]).astype(np.int64)
+        for name, file in result["files"].items():
+            state = np.zeros((model.config.num_hidden_layers, 1, model.config.hidden_size), np.float32)
+            session, log_prob = session_for(root / file), 0.0
+            for start in range(0, len(ids), 512):  # the exact score, 512 characters a call, the state carried
+                chunk = sequence[start : start + 513]
+                logits, state = session.run(None, {"input_ids": chunk[None, :-1], "state": state})
+                logits = logits[0].astype(np.float64)
+                log_probs = logits - np.logaddexp.reduce(logits, axis=-1, keepdims=True)
+                log_prob += float(log_probs[np.arange(len(chunk) - 1), chunk[1:]].sum())
+            scores[name] = bits_per_char(log_prob, len(ids))
+        return {"text": str(args.text), "bpc" if model.vocabulary.kind != "bytes" else "bpb": scores}
+    model = load_model(args.model_dir, "classifier")
+    texts, gold = _labeled_file_for(model, args)
+    from .models.modeling_char_gru import _pad_batch
+
+    input_ids, attention_mask = _pad_batch(texts, model.vocabulary, "cpu")
+    labels = [model.config.id2label[index] for index in range(model.config.num_labels)]
+    scores = {"torch": classification_report(gold, model.predict_batch(texts), labels)["accuracy"]}
+    for name, file in result["files"].items():
+        (logits,) = session_for(root / file).run(
+            None, {"input_ids": input_ids.numpy(), "attention_mask": attention_mask.numpy()}
+        )
+        scores[name] = classification_report(gold, logits.argmax(-1).tolist(), labels)["accuracy"]
+    return {"file": str(args.file), "accuracy": scores}
 
 
 def cmd_sweep(args):
@@ -452,6 +551,19 @@ def build_parser() -> argparse.ArgumentParser:
         "--warmup", type=int, default=256, help="characters that warm each stream's state up (not scored)"
     )
     evaluate_lm.add_argument("--output", help="also write the JSON here")
+    dynamic = evaluate_lm.add_argument_group("dynamic evaluation (a separate `dynamic` block: a different metric)")
+    dynamic.add_argument("--dynamic", action="store_true", help="also score the text adapting to it as it is read")
+    dynamic.add_argument("--dynamic-lr", type=float, default=3e-4, help="eta, the step size (default 3e-4)")
+    dynamic.add_argument(
+        "--dynamic-decay", type=float, default=2e-3, help="lambda, the decay toward the trained weights"
+    )
+    dynamic.add_argument(
+        "--dynamic-segment", type=int, default=20, help="symbols scored between two steps (default 20)"
+    )
+    dynamic.add_argument("--dynamic-stats-from", help="training text to compute the gradient statistics from")
+    dynamic.add_argument(
+        "--dynamic-tune-on", help="a validation text (not --text) to choose lr and decay on, from a grid"
+    )
     evaluate_lm.set_defaults(func=cmd_evaluate_lm)
 
     evaluate_clf = commands.add_parser(
@@ -515,6 +627,25 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--host", default="127.0.0.1")
     demo.add_argument("--port", type=int, default=7860)
     demo.set_defaults(func=cmd_demo)
+
+    export = commands.add_parser(
+        "export", help='export a saved model to ONNX, checked in onnxruntime (pip install -e ".[onnx]")'
+    )
+    export.add_argument("model_dir")
+    export.add_argument("--onnx", action="store_true", help="write onnx/model.onnx (the only format so far)")
+    export.add_argument("--quantize", choices=["int8"], help="also write onnx/model_quantized.onnx (dynamic int8)")
+    export.add_argument("--output", help="write onnx/ into this folder instead of the model folder")
+    export.add_argument("--overwrite", action="store_true", help="replace an earlier export in the same place")
+    export.add_argument(
+        "--text", help="LM: also score this text with PyTorch and each exported graph (bits per character)"
+    )
+    export.add_argument(
+        "--file", help="classifier: also score these labeled texts (.csv, .tsv, .json, .jsonl): accuracy"
+    )
+    export.add_argument("--text-column", default="text", help="--file's text column (default: text)")
+    export.add_argument("--label-column", default="label", help="--file's label column (default: label)")
+    export.add_argument("--normalize", action="store_true", help="map --text / --file into text8 form first")
+    export.set_defaults(func=cmd_export)
 
     sweep = commands.add_parser("sweep", help="run a list or grid of training configurations (restartable)")
     sweep.add_argument("sweep_file", help="YAML: task, preset, base, runs and/or grid (see scripts/sweeps/)")

@@ -13,6 +13,7 @@ Generation speed and scoring throughput of the trained LM close the table.
 
 import argparse
 import json
+import math
 import statistics
 import sys
 import tempfile
@@ -103,6 +104,76 @@ def time_seed_preset(task: str, data_dir: str, workdir: Path, rows: int) -> dict
     return {"seconds": seconds, "chars_per_second": history[-1]["train_chars_per_second"], "config": full}
 
 
+def onnx_bits_per_char(session, model, ids) -> float:
+    """Bits per character of ids through an exported LM graph (exact: 512 characters a call, the state carried)."""
+    import numpy as np
+
+    sequence = np.concatenate([[model.vocabulary.start_id], ids]).astype(np.int64)
+    state = np.zeros((model.config.num_hidden_layers, 1, model.config.hidden_size), np.float32)
+    log_prob = 0.0
+    for start in range(0, len(ids), 512):
+        chunk = sequence[start : start + 513]
+        logits, state = session.run(None, {"input_ids": chunk[None, :-1], "state": state})
+        logits = logits[0].astype(np.float64)
+        log_probs = logits - np.logaddexp.reduce(logits, axis=-1, keepdims=True)
+        log_prob += float(log_probs[np.arange(len(chunk) - 1), chunk[1:]].sum())
+    return -log_prob / len(ids) / math.log(2)
+
+
+def onnx_numbers(model_dir: str | None, data_dir: str, runs: int = 5, new_chars: int = 1000) -> dict:
+    """
+    Batch-1 greedy decoding, side by side and alternating: the torch lean `generate()` loop, and the onnxruntime
+    loop (`hf_charnn.export.generate_greedy_or_sampled`, numpy only) on the fp32 and the int8 export; medians of `runs`.
+    Also the dev text's bits per character through each (the int8 export's quality change).
+    """
+    from hf_charnn import CharGRUForCausalLM, CharTokenizer
+    from hf_charnn.export import export_onnx, generate_greedy_or_sampled, quantize_int8, session_for
+    from hf_charnn.models.auto import load_model
+
+    if model_dir:
+        model = load_model(model_dir, "lm")
+    else:
+        model = CharGRUForCausalLM(TrainingConfig.from_preset("lm", "default").model_config()).eval()
+    tokenizer = CharTokenizer.for_model(model.config)
+    with tempfile.TemporaryDirectory() as tmp:
+        fp32, int8 = Path(tmp) / "model.onnx", Path(tmp) / "model_quantized.onnx"
+        export_onnx(model, fp32)
+        quantize_int8(fp32, int8)
+        sessions = {"fp32": session_for(fp32), "int8": session_for(int8)}
+        prompt = tokenizer(["the united states"], return_tensors="pt")
+        layers, hidden = model.config.num_hidden_layers, model.config.hidden_size
+
+        def torch_rate() -> float:
+            start = time.perf_counter()
+            model.generate(**prompt, max_new_tokens=new_chars, min_new_tokens=new_chars, do_sample=False)
+            return new_chars / (time.perf_counter() - start)
+
+        def onnx_rate(name: str) -> float:
+            start = time.perf_counter()
+            generate_greedy_or_sampled(sessions[name], prompt["input_ids"][0].numpy(), layers, hidden, new_chars)
+            return new_chars / (time.perf_counter() - start)
+
+        rates = {"torch": [], "fp32": [], "int8": []}
+        torch_rate(), onnx_rate("fp32"), onnx_rate("int8")  # warm-up
+        for _ in range(runs):
+            rates["torch"].append(torch_rate())
+            rates["fp32"].append(onnx_rate("fp32"))
+            rates["int8"].append(onnx_rate("int8"))
+        greedy_torch = model.generate(**prompt, max_new_tokens=200, do_sample=False)[0, prompt["input_ids"].shape[1] :]
+        greedy_onnx = generate_greedy_or_sampled(sessions["fp32"], prompt["input_ids"][0].numpy(), layers, hidden, 200)
+        _, dev_text = load_lm_texts(data_dir)
+        ids = model.vocabulary.encode(dev_text)
+        bpc = {"torch": model.score_long_text(ids) / -len(ids) / math.log(2)}
+        bpc.update({name: onnx_bits_per_char(session, model, ids) for name, session in sessions.items()})
+    return {
+        "rates": {name: statistics.median(values) for name, values in rates.items()},
+        "ratio_fp32": statistics.median(o / t for o, t in zip(rates["fp32"], rates["torch"])),
+        "ratio_int8": statistics.median(o / t for o, t in zip(rates["int8"], rates["torch"])),
+        "same_greedy_text": greedy_torch.tolist() == greedy_onnx.tolist(),
+        "bpc": bpc,
+    }
+
+
 def generation_numbers(model_dir: str | None, data_dir: str, runs: int = 5) -> dict:
     """
     Generation and scoring speed of the trained LM (or, with no LM trained in this run, the default LM shape freshly
@@ -177,9 +248,11 @@ def main(argv=None) -> int:
         "--tasks",
         nargs="+",
         default=["lm", "classifier", "lm-transfer"],
-        choices=["lm", "classifier", "lm-transfer", "generate"],
-        help="generate: only the inference table (on the default LM shape when no LM is trained in this run)",
+        choices=["lm", "classifier", "lm-transfer", "generate", "onnx"],
+        help="generate: only the inference table (on the default LM shape when no LM is trained in this run); "
+        "onnx: batch-1 greedy decoding in onnxruntime (fp32, int8) against the torch loop",
     )
+    parser.add_argument("--lm-dir", help="a trained LM folder for the generate / onnx tables (default: this run's)")
     parser.add_argument("--output", help="also write the table (markdown) here")
     args = parser.parse_args(argv)
 
@@ -195,11 +268,11 @@ def main(argv=None) -> int:
         "| speed-up vs seed | train chars/s | GFLOP/s | MFU (fp32) |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
-    lm_dir = None
+    lm_dir = args.lm_dir
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
         for task in args.tasks:
-            if task == "generate":
+            if task in ("generate", "onnx"):
                 continue  # timed below, after the LM runs
             if task == "lm-transfer":
                 lines.append(lm_transfer_row(args.data_dir, workdir))
@@ -228,7 +301,7 @@ def main(argv=None) -> int:
             if task == "lm":
                 lm_dir = runs[0]["output_dir"]
             print("\n".join(lines[-2:]), file=sys.stderr, flush=True)
-        if lm_dir or "generate" in args.tasks:
+        if "generate" in args.tasks or (lm_dir and args.lm_dir is None):
             numbers = generation_numbers(lm_dir, args.data_dir)
             lines += [
                 "",
@@ -244,6 +317,26 @@ def main(argv=None) -> int:
                 f"| time for 2000 new chars / time for 1000 | {numbers['ratio_2000_vs_1000']:.2f} | <= 2.2 |",
                 f"| get_log_prob_sequence over 100k chars (chars/s) | {numbers['score_chars_per_second']:.0f} | >= "
                 "200000 |",
+            ]
+        if "onnx" in args.tasks:
+            numbers = onnx_numbers(lm_dir, args.data_dir)
+            what = "the trained LM" if lm_dir else "default LM shape, untrained"
+            rates, bpc = numbers["rates"], numbers["bpc"]
+            lines += [
+                "",
+                f"| batch-1 greedy decoding ({what}), median of 5 alternating runs | new chars/s | vs torch | dev bpc "
+                "| target |",
+                "|---|---|---|---|---|",
+                f"| torch, lean `generate()` loop | {rates['torch']:.0f} | 1x | {bpc['torch']:.4f} | |",
+                f"| onnxruntime fp32 (`onnx/model.onnx`, numpy loop) | {rates['fp32']:.0f} | "
+                f"{numbers['ratio_fp32']:.2f}x | "
+                f"{bpc['fp32']:.4f} | >= 1.5x |",
+                f"| onnxruntime int8 (`onnx/model_quantized.onnx`) | {rates['int8']:.0f} | "
+                f"{numbers['ratio_int8']:.2f}x | "
+                f"{bpc['int8']:.4f} | |",
+                "",
+                "Greedy text of the fp32 export equals torch's `generate()` (200 characters): "
+                f"{numbers['same_greedy_text']}.",
             ]
     write_table(lines, args.output)
     return 0

@@ -432,7 +432,9 @@ def save_trained_model(model, output_dir: Path, task: Task, summary: dict):
         precision=summary["mixed_precision"]["used"],
         vocabulary=model.vocabulary,
         confusion=confusion,
+        dynamic=summary.get("dynamic"),
     )
     card.save(output_dir / "README.md")
+    task.save_extras(output_dir)
     write_training_config(output_dir, config)
     print(f"saved the model to {output_dir} (process {PartialState().process_index})", flush=True)

@@ -22,6 +22,7 @@ from ..card import CardWords, data_description, describe_vocabulary, example_tex
 from ..data.corpus import load_corpus
 from ..data.labeled import LabeledRows, PaddedBatches, load_labeled_data
 from ..data.windows import LMWindows
+from ..dynamic_evaluation import REPORT_CHARS, STATS_CHARS, evaluate_dynamic, gradient_statistics, save_statistics
 from ..errors import DataError
 from ..evaluation import bits_per_char, evaluate_labeled, evaluate_lm, score_text
 from ..models.modeling_char_gru import CharGRUForCausalLM, CharGRUForSequenceClassification
@@ -104,6 +105,9 @@ class Task:
     def card_words(self, summary: dict) -> CardWords:
         raise NotImplementedError
 
+    def save_extras(self, output_dir):
+        """Files of the task's own beside the saved model (an LM: its dynamic-evaluation statistics)."""
+
 
 class LanguageModelingTask(Task):
     """
@@ -133,6 +137,7 @@ class LanguageModelingTask(Task):
         self.train_dataset = LMWindows(
             corpus.train, config.chunk_size, config.batch_size, config.carry_state, self.masked_spans(corpus)
         )
+        self.train_ids = np.asarray(corpus.train)
         # Validation and test stay ids (a uint8 view): the model scores ids of its own vocabulary.
         self.validation = np.asarray(corpus.validation)
         self.test = np.asarray(corpus.test) if corpus.test is not None else None
@@ -179,7 +184,19 @@ class LanguageModelingTask(Task):
         results = {"results": self.evaluate(model, self.validation)}
         if self.test is not None:
             results["test_results"] = self.evaluate(model, self.test)
+        # Dynamic evaluation (a different metric, reported apart): gradient statistics from a bounded slice of the
+        # training text, saved with the model (`save_extras`), then the first validation symbols scored dynamically.
+        slice_end = min(len(self.train_ids), STATS_CHARS)
+        self.dynamic_statistics = gradient_statistics(model, self.train_ids[:slice_end])
+        self.dynamic_source = f"training text ({self.description}, its first {slice_end:,} symbols)"
+        results["dynamic"] = evaluate_dynamic(
+            model, self.validation[:REPORT_CHARS], self.dynamic_statistics, stats_source=self.dynamic_source
+        )
         return results
+
+    def save_extras(self, output_dir):
+        if getattr(self, "dynamic_statistics", None) is not None:
+            save_statistics(self.dynamic_statistics, output_dir, self.dynamic_source)
 
     def curve(self):
         unit = "byte" if self.rate == "bpb" else "character"

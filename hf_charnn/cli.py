@@ -553,13 +553,12 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate_lm.add_argument("--output", help="also write the JSON here")
     dynamic = evaluate_lm.add_argument_group("dynamic evaluation (a separate `dynamic` block: a different metric)")
     dynamic.add_argument("--dynamic", action="store_true", help="also score the text adapting to it as it is read")
-    dynamic.add_argument("--dynamic-lr", type=float, default=3e-4, help="eta, the step size (default 3e-4)")
+    # (defaults: hf_charnn.dynamic_evaluation's, which imports torch, so they are named here only in the help)
+    dynamic.add_argument("--dynamic-lr", type=float, help="eta, the step size (default 1e-4)")
     dynamic.add_argument(
-        "--dynamic-decay", type=float, default=2e-3, help="lambda, the decay toward the trained weights"
+        "--dynamic-decay", type=float, help="lambda, the decay toward the trained weights (default 2e-3)"
     )
-    dynamic.add_argument(
-        "--dynamic-segment", type=int, default=20, help="symbols scored between two steps (default 20)"
-    )
+    dynamic.add_argument("--dynamic-segment", type=int, help="symbols scored between two steps (default 20)")
     dynamic.add_argument("--dynamic-stats-from", help="training text to compute the gradient statistics from")
     dynamic.add_argument(
         "--dynamic-tune-on", help="a validation text (not --text) to choose lr and decay on, from a grid"

@@ -172,7 +172,10 @@ def export_onnx(model, path: Path):
 
 
 def quantize_int8(source: Path, target: Path):
-    """onnxruntime's dynamic int8 quantization of the weights (matmuls run in int8, activations stay float)."""
+    """
+    onnxruntime's dynamic int8 quantization: MatMul / Gemm weights (the output head) in int8, activations float; the
+    ONNX `GRU` ops keep their fp32 weights (it does not rewrite them).
+    """
     import logging
 
     from onnxruntime.quantization import QuantType, quantize_dynamic

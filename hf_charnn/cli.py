@@ -319,11 +319,9 @@ def _scores_of_export(args, result: dict) -> dict:
     """The exported graphs scored beside the PyTorch model: bits per character of --text (LM), accuracy of --file."""
     from pathlib import Path
 
-    import numpy as np
-
     from .data.sources import read_text_file
     from .evaluation import bits_per_char, classification_report
-    from .export import session_for
+    from .export import log_prob_of, session_for
     from .models.auto import load_model
 
     root = Path(result["folder"]).parent
@@ -332,17 +330,8 @@ def _scores_of_export(args, result: dict) -> dict:
         text = read_text_file(args.text, as_is=True)
         ids = model.vocabulary.encode(model.vocabulary.normalize(text) if args.normalize else text, source=args.text)
         scores = {"torch": bits_per_char(model.score_long_text(ids), len(ids))}
-        sequence = np.concatenate([[model.vocabulary.start_id], ids]).astype(np.int64)
         for name, file in result["files"].items():
-            state = np.zeros((model.config.num_hidden_layers, 1, model.config.hidden_size), np.float32)
-            session, log_prob = session_for(root / file), 0.0
-            for start in range(0, len(ids), 512):  # the exact score, 512 characters a call, the state carried
-                chunk = sequence[start : start + 513]
-                logits, state = session.run(None, {"input_ids": chunk[None, :-1], "state": state})
-                logits = logits[0].astype(np.float64)
-                log_probs = logits - np.logaddexp.reduce(logits, axis=-1, keepdims=True)
-                log_prob += float(log_probs[np.arange(len(chunk) - 1), chunk[1:]].sum())
-            scores[name] = bits_per_char(log_prob, len(ids))
+            scores[name] = bits_per_char(log_prob_of(session_for(root / file), model, ids), len(ids))
         return {"text": str(args.text), "bpc" if model.vocabulary.kind != "bytes" else "bpb": scores}
     model = load_model(args.model_dir, "classifier")
     texts, gold = _labeled_file_for(model, args)

@@ -310,3 +310,17 @@ def generate_greedy_or_sampled(
         new.append(next_id)
         logits, state = session.run(None, {"input_ids": np.array([[next_id]], dtype=np.int64), "state": state})
     return np.array(new, dtype=np.int64)
+
+
+def log_prob_of(session, model, ids) -> float:
+    """log P(ids | start symbol) through an exported LM graph: exact, 512 symbols a call, the state carried."""
+    sequence = np.concatenate([[model.vocabulary.start_id], np.asarray(ids)]).astype(np.int64)
+    state = np.zeros((model.config.num_hidden_layers, 1, model.config.hidden_size), np.float32)
+    total = 0.0
+    for start in range(0, len(sequence) - 1, 512):
+        chunk = sequence[start : start + 513]
+        logits, state = session.run(None, {"input_ids": chunk[None, :-1], "state": state})
+        logits = logits[0].astype(np.float64)
+        log_probs = logits - np.logaddexp.reduce(logits, axis=-1, keepdims=True)
+        total += float(log_probs[np.arange(len(chunk) - 1), chunk[1:]].sum())
+    return total

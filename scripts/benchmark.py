@@ -104,22 +104,6 @@ def time_seed_preset(task: str, data_dir: str, workdir: Path, rows: int) -> dict
     return {"seconds": seconds, "chars_per_second": history[-1]["train_chars_per_second"], "config": full}
 
 
-def onnx_bits_per_char(session, model, ids) -> float:
-    """Bits per character of ids through an exported LM graph (exact: 512 characters a call, the state carried)."""
-    import numpy as np
-
-    sequence = np.concatenate([[model.vocabulary.start_id], ids]).astype(np.int64)
-    state = np.zeros((model.config.num_hidden_layers, 1, model.config.hidden_size), np.float32)
-    log_prob = 0.0
-    for start in range(0, len(ids), 512):
-        chunk = sequence[start : start + 513]
-        logits, state = session.run(None, {"input_ids": chunk[None, :-1], "state": state})
-        logits = logits[0].astype(np.float64)
-        log_probs = logits - np.logaddexp.reduce(logits, axis=-1, keepdims=True)
-        log_prob += float(log_probs[np.arange(len(chunk) - 1), chunk[1:]].sum())
-    return -log_prob / len(ids) / math.log(2)
-
-
 def onnx_numbers(model_dir: str | None, data_dir: str, runs: int = 5, new_chars: int = 1000) -> dict:
     """
     Batch-1 greedy decoding, side by side and alternating: the torch lean `generate()` loop, and the onnxruntime
@@ -127,7 +111,7 @@ def onnx_numbers(model_dir: str | None, data_dir: str, runs: int = 5, new_chars:
     Also the dev text's bits per character through each (the int8 export's quality change).
     """
     from hf_charnn import CharGRUForCausalLM, CharTokenizer
-    from hf_charnn.export import export_onnx, generate_greedy_or_sampled, quantize_int8, session_for
+    from hf_charnn.export import export_onnx, generate_greedy_or_sampled, log_prob_of, quantize_int8, session_for
     from hf_charnn.models.auto import load_model
 
     if model_dir:
@@ -164,7 +148,9 @@ def onnx_numbers(model_dir: str | None, data_dir: str, runs: int = 5, new_chars:
         _, dev_text = load_lm_texts(data_dir)
         ids = model.vocabulary.encode(dev_text)
         bpc = {"torch": model.score_long_text(ids) / -len(ids) / math.log(2)}
-        bpc.update({name: onnx_bits_per_char(session, model, ids) for name, session in sessions.items()})
+        bpc.update(
+            {name: log_prob_of(session, model, ids) / -len(ids) / math.log(2) for name, session in sessions.items()}
+        )
     return {
         "rates": {name: statistics.median(values) for name, values in rates.items()},
         "ratio_fp32": statistics.median(o / t for o, t in zip(rates["fp32"], rates["torch"])),

@@ -46,7 +46,6 @@ def cmd_baseline(args):
 
 
 def cmd_evaluate_lm(args):
-    from .data.sources import read_text_file
     from .evaluation import evaluate_lm
     from .exercise.harness import evaluate_exercise_lm
     from .models.auto import load_model
@@ -54,13 +53,7 @@ def cmd_evaluate_lm(args):
     if args.streams < 1 or args.warmup < 0:
         raise UserError("--streams must be at least 1 and --warmup at least 0")
     model = load_model(args.model_dir, "lm")
-    if model.vocabulary.kind == "text8":
-        text = read_text_file(args.text, normalize=args.normalize)
-    else:  # the text as it is, encoded once in the model's own vocabulary (errors name the character and position)
-        try:
-            text = model.vocabulary.encode(read_text_file(args.text, as_is=True), source=args.text)
-        except ValueError as error:
-            raise UserError(str(error)) from None
+    text = _text_ids(model, args.text, args.normalize)
     start = time.perf_counter()
     # A text8 model is the exercise's kind: it is scored as the exercise scores (its checks, its words).
     evaluate = evaluate_exercise_lm if model.vocabulary.kind == "text8" else evaluate_lm
@@ -71,18 +64,25 @@ def cmd_evaluate_lm(args):
     _print_result(result, args.output)
 
 
-def _dynamic_block(model, args, text) -> dict:
+def _text_ids(model, path: str, normalize: bool = False):
+    """
+    A text file as ids of the model's vocabulary: a text8 model's text checked (errors name the line) or, with
+    `normalize`, mapped into text8 form; any other model's text as it is (errors name the character and position).
+    """
+    from .data.sources import read_text_file
+
+    if model.vocabulary.kind == "text8":
+        return model.vocabulary.encode(read_text_file(path, normalize=normalize))
+    try:
+        return model.vocabulary.encode(read_text_file(path, as_is=True), source=path)
+    except ValueError as error:
+        raise UserError(str(error)) from None
+
+
+def _dynamic_block(model, args, ids) -> dict:
     """`evaluate-lm --dynamic`: the text scored under dynamic evaluation, with the statistics the folder holds or
     `--dynamic-stats-from` gives, and the settings given or tuned on `--dynamic-tune-on` (never on the scored text)."""
     from . import dynamic_evaluation as dynamic
-    from .data.sources import read_text_file
-
-    def read(path):
-        raw = read_text_file(path, as_is=True)
-        try:
-            return model.vocabulary.encode(model.vocabulary.normalize(raw) if args.normalize else raw, source=path)
-        except ValueError as error:
-            raise UserError(str(error)) from None
 
     lr = dynamic.DEFAULT_LR if args.dynamic_lr is None else args.dynamic_lr
     decay = dynamic.DEFAULT_DECAY if args.dynamic_decay is None else args.dynamic_decay
@@ -90,7 +90,10 @@ def _dynamic_block(model, args, text) -> dict:
     if segment < 1 or lr < 0 or decay < 0:
         raise UserError("--dynamic-segment must be at least 1, --dynamic-lr and --dynamic-decay at least 0")
     if args.dynamic_stats_from:
-        stats, source = dynamic.gradient_statistics(model, read(args.dynamic_stats_from)), args.dynamic_stats_from
+        stats, source = (
+            dynamic.gradient_statistics(model, _text_ids(model, args.dynamic_stats_from, args.normalize)),
+            args.dynamic_stats_from,
+        )
     else:
         saved = dynamic.load_statistics(args.model_dir)
         if saved is None:
@@ -103,10 +106,9 @@ def _dynamic_block(model, args, text) -> dict:
     if args.dynamic_tune_on:
         if Path(args.dynamic_tune_on).resolve() == Path(args.text).resolve():
             raise UserError("--dynamic-tune-on must not be the text it scores (--text): give a separate tuning text")
-        tuned = dynamic.tune(model, read(args.dynamic_tune_on), stats, segment)
+        tuned = dynamic.tune(model, _text_ids(model, args.dynamic_tune_on, args.normalize), stats, segment)
         lr, decay = tuned["lr"], tuned["decay"]
-    scored = text if not isinstance(text, str) else model.vocabulary.encode(text)
-    block = dynamic.evaluate_dynamic(model, scored, stats, lr, decay, segment, stats_source=source)
+    block = dynamic.evaluate_dynamic(model, ids, stats, lr, decay, segment, stats_source=source)
     if tuned is not None:
         block["tuned_on"] = {"text": args.dynamic_tune_on, "grid": tuned["grid"]}
     return block
@@ -319,25 +321,22 @@ def _scores_of_export(args, result: dict) -> dict:
     """The exported graphs scored beside the PyTorch model: bits per character of --text (LM), accuracy of --file."""
     from pathlib import Path
 
-    from .data.sources import read_text_file
     from .evaluation import bits_per_char, classification_report
     from .export import log_prob_of, session_for
     from .models.auto import load_model
+    from .models.modeling_char_gru import pad_ids
 
     root = Path(result["folder"]).parent
     if result["kind"] == "lm":
         model = load_model(args.model_dir, "lm")
-        text = read_text_file(args.text, as_is=True)
-        ids = model.vocabulary.encode(model.vocabulary.normalize(text) if args.normalize else text, source=args.text)
+        ids = _text_ids(model, args.text, args.normalize)
         scores = {"torch": bits_per_char(model.score_long_text(ids), len(ids))}
         for name, file in result["files"].items():
             scores[name] = bits_per_char(log_prob_of(session_for(root / file), model, ids), len(ids))
         return {"text": str(args.text), "bpc" if model.vocabulary.kind != "bytes" else "bpb": scores}
     model = load_model(args.model_dir, "classifier")
     texts, gold = _labeled_file_for(model, args)
-    from .models.modeling_char_gru import _pad_batch
-
-    input_ids, attention_mask = _pad_batch(texts, model.vocabulary, "cpu")
+    input_ids, attention_mask = pad_ids([model.vocabulary.encode(text) for text in texts], model.vocabulary.size)
     labels = [model.config.id2label[index] for index in range(model.config.num_labels)]
     scores = {"torch": classification_report(gold, model.predict_batch(texts), labels)["accuracy"]}
     for name, file in result["files"].items():

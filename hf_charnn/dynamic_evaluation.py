@@ -193,10 +193,11 @@ def evaluate_dynamic(
 
 def tune(model, text, stats: dict, segment: int = DEFAULT_SEGMENT, grid: dict = TUNE_GRID) -> dict:
     """The grid point (lr, decay) with the lowest dynamic loss on `text` (a tuning text, never the scored one)."""
+    ids = _ids(model, text)
     results = []
     for lr in grid["lr"]:
         for decay in grid["decay"]:
-            log_prob = dynamic_log_prob(model, text, stats, lr, decay, segment)
-            results.append({"lr": lr, "decay": decay, "loss": -log_prob / len(_ids(model, text))})
+            log_prob = dynamic_log_prob(model, ids, stats, lr, decay, segment)
+            results.append({"lr": lr, "decay": decay, "loss": -log_prob / len(ids)})
     best = min(results, key=lambda result: result["loss"])
     return {"lr": best["lr"], "decay": best["decay"], "grid": results}

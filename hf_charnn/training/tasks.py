@@ -186,9 +186,9 @@ class LanguageModelingTask(Task):
             results["test_results"] = self.evaluate(model, self.test)
         # Dynamic evaluation (a different metric, reported apart): gradient statistics from a bounded slice of the
         # training text, saved with the model (`save_extras`), then the first validation symbols scored dynamically.
-        slice_end = min(len(self.train_ids), STATS_CHARS)
-        self.dynamic_statistics = gradient_statistics(model, self.train_ids[:slice_end])
-        self.dynamic_source = f"training text ({self.description}, its first {slice_end:,} symbols)"
+        self.dynamic_statistics = gradient_statistics(model, self.train_ids)  # (its first STATS_CHARS symbols)
+        read = min(len(self.train_ids), STATS_CHARS)
+        self.dynamic_source = f"training text ({self.description}, its first {read:,} symbols)"
         results["dynamic"] = evaluate_dynamic(
             model, self.validation[:REPORT_CHARS], self.dynamic_statistics, stats_source=self.dynamic_source
         )
@@ -276,9 +276,7 @@ class SequenceClassificationTask(Task):
         ]
 
     def sequence_length(self) -> int:
-        return int(
-            statistics.median(len(self.train_dataset[row]["input_ids"]) for row in range(len(self.train_dataset)))
-        )
+        return int(statistics.median(len(ids) for ids in self.train_dataset.ids))
 
     def output_size(self) -> int:
         return len(self.label_names)

@@ -27,6 +27,14 @@ CARD_HYPERPARAMETERS = (
     "chunk_size",
     "carry_state",
     "prefix_labels",
+    "bidirectional",
+    "classifier_readout",
+    "max_length",
+    "group_by_length",
+    "class_weight",
+    "metric_for_best_model",
+    "early_stopping_patience",
+    "max_train_time",
     "seed",
 )
 LEARNING_CURVES_FILE = "learning_curves.png"
@@ -116,6 +124,8 @@ def model_card(
     vocabulary=None,
     confusion: bool = False,
     dynamic: dict | None = None,
+    recipe: dict | None = None,
+    best: dict | None = None,
 ):
     """
     The card of an LM (`kind="lm"`) or a classifier, rendered from `model_cards/{lm,classifier}.md`, with the eval
@@ -177,6 +187,8 @@ def model_card(
         results=results,
         test_results=test_results,
         dynamic=dynamic,
+        recipe=recipe,
+        best=best,
         words=words,
         curves=LEARNING_CURVES_FILE if curves else None,
         confusion=CONFUSION_MATRIX_FILE if confusion else None,
@@ -193,7 +205,7 @@ def model_card(
         hyperparameters={
             key: values[key]
             for key in CARD_HYPERPARAMETERS
-            if values.get(key) is not None and key not in words.not_used
+            if values.get(key) not in (None, False) and key not in words.not_used
         },
     )
 

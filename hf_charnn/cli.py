@@ -189,7 +189,7 @@ def train_run(config) -> dict:
 
 def cmd_train(args):
     from .training.processes import close_distributed
-    from .training.settings import TrainingConfig
+    from .training.settings import AUTO_PRESET, TrainingConfig
 
     fields = {field.name for field in dataclasses.fields(TrainingConfig)} - {"task", "preset"}
     # The preset, then the --config file, then the flags given: each layer overrides the one before.
@@ -198,9 +198,11 @@ def cmd_train(args):
         other = "a classifier" if args.task == "lm" else "an LM"
         raise UserError(f"{args.config}: settings of {other} run; use the other train command")
     file_preset = from_file.pop("preset", None)
-    preset = args.preset or file_preset or "default"
     flags = {key: value for key, value in vars(args).items() if key in fields and value is not None}
     settings = {"output_dir": f"runs/{args.task}", **from_file, **flags}
+    names_data = any(settings.get(name) for name in ("train_file", "dataset_name", "corpus"))
+    # One's own data and no preset: a recipe sized to it (training/recipes.py); the exercise keeps its defaults.
+    preset = args.preset or file_preset or (AUTO_PRESET if names_data else "default")
     summary = train_run(TrainingConfig.from_preset(args.task, preset, **settings))
     _print_result(summary, args.output)
     close_distributed()  # under `accelerate launch`: this process trains no more
@@ -369,14 +371,25 @@ def cmd_report(args):
 
 def _add_training_flags(parser: argparse.ArgumentParser, task: str):
     from . import exercise  # noqa: F401  (registers its presets: lm-transfer)
-    from .training.settings import LR_SCHEDULES, MIXED_PRECISION_CHOICES, OPTIMIZERS, PRESETS, REPORT_TO_CHOICES
+    from .training.settings import (
+        AUTO_PRESET,
+        BEST_MODEL_METRICS,
+        CLASS_WEIGHTS,
+        CLASSIFIER_READOUTS,
+        LR_SCHEDULES,
+        MIXED_PRECISION_CHOICES,
+        OPTIMIZERS,
+        PRESETS,
+        REPORT_TO_CHOICES,
+    )
 
     parser.add_argument("--data-dir", help=DATA_DIR_HELP)
     parser.add_argument("--output-dir", help=f"where checkpoints, metrics and the model go (default: runs/{task})")
     parser.add_argument(
         "--preset",
-        choices=sorted(PRESETS[task]),
-        help="starting hyperparameters (default: the --config file's, else default)",
+        choices=sorted([*PRESETS[task], AUTO_PRESET]),
+        help="starting hyperparameters (default: the --config file's; else with --train-file / --dataset-name / "
+        "--corpus, auto: a recipe sized to the data, printed with its reasons; else default, the exercise's)",
     )
     parser.add_argument(
         "--config",
@@ -415,6 +428,27 @@ def _add_training_flags(parser: argparse.ArgumentParser, task: str):
         )
     else:
         group.add_argument(
+            "--bidirectional",
+            action=argparse.BooleanOptionalAction,
+            default=None,
+            help="the GRU also reads each text backwards",
+        )
+        group.add_argument(
+            "--classifier-readout",
+            choices=CLASSIFIER_READOUTS,
+            help="what the head reads: the last state, or pooled (mean + max over the real characters)",
+        )
+        group.add_argument("--max-length", type=int, help="cut texts to their first N characters")
+        group.add_argument(
+            "--group-by-length",
+            action=argparse.BooleanOptionalAction,
+            default=None,
+            help="batches of texts of similar lengths (less padding; the same batches for the same seed)",
+        )
+        group.add_argument(
+            "--class-weight", choices=CLASS_WEIGHTS, help="balanced: weigh each label's loss by 1 / its share"
+        )
+        group.add_argument(
             "--prefix-labels",
             action=argparse.BooleanOptionalAction,
             default=None,
@@ -433,6 +467,21 @@ def _add_training_flags(parser: argparse.ArgumentParser, task: str):
             help="score validation text as N warmed-up streams (default: 1 up to 20k chars, then more)",
         )
         run.add_argument("--eval-warmup", type=int, help="characters that warm each scoring stream up (default 256)")
+    run.add_argument(
+        "--metric-for-best-model",
+        help=f"{', '.join(BEST_MODEL_METRICS[task])}: keep the best validation step's model (its checkpoint is never "
+        "pruned) and save it at the end",
+    )
+    run.add_argument(
+        "--early-stopping-patience",
+        type=int,
+        help="stop after N validations without a better --metric-for-best-model (default metric: "
+        + ("loss" if task == "lm" else "macro_f1 for labels of unequal sizes, else accuracy")
+        + ")",
+    )
+    run.add_argument(
+        "--max-train-time", help="a training-time budget (90s, 5m, 2h): the schedule is fitted to it, then it stops"
+    )
     run.add_argument("--logging-steps", type=int, help="also log the training loss every N steps")
     run.add_argument("--save-steps", type=int, help="checkpoint every N steps (default: after each epoch)")
     run.add_argument("--save-total-limit", type=int, help="checkpoints of this run kept, at least 1 (default 2)")

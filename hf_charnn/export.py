@@ -48,6 +48,8 @@ def require_onnx():
 def _graphs():
     import torch
 
+    from .models.modeling_char_gru import CharGRUOutput
+
     class LanguageModelStep(torch.nn.Module):
         """(input_ids, state) -> (logits, state_out): the LM's forward pass with the state carried in and out."""
 
@@ -78,6 +80,10 @@ def _graphs():
             positions = torch.clamp(starts[:, None] + steps, max=input_ids.shape[1] - 1)
             gathered = torch.gather(input_ids, 1, positions)
             hidden = self.model.char_gru(gathered, return_dict=True).last_hidden_state
+            if self.model.config.classifier_readout == "pooled":  # mean and max over the real positions only
+                real = (steps < lengths[:, None]).to(torch.int64)
+                outputs = CharGRUOutput(last_hidden_state=hidden * real[..., None].to(hidden.dtype))
+                return self.model._head(self.model._readout(outputs, real))
             last = torch.clamp(lengths - 1, min=0)
             final = torch.gather(hidden, 1, last[:, None, None].expand(-1, 1, hidden.shape[-1]))[:, 0]
             return self.model._head(final)
@@ -137,6 +143,9 @@ def export_onnx(model, path: Path):
 
     language_model_step, classifier_graph = _graphs()
     model = model.eval().float()
+    if getattr(model.config, "bidirectional", False):
+        # The graph reads padded rows whole; a backward direction would read the padding first.
+        raise UserError("ONNX export of a bidirectional classifier is not supported yet; export a one-way model")
     if _is_classifier(model):
         graph, names, outputs = classifier_graph(model), ["input_ids", "attention_mask"], ["logits"]
         axes = {

@@ -54,10 +54,13 @@ class LabeledData:
 
 
 class LabeledRows(torch.utils.data.Dataset):
-    """Rows of `input_ids` (a text's ids, any length) and `labels` (its label id), for `PaddedBatches`."""
+    """
+    Rows of `input_ids` (a text's ids, any length; its first `max_length` when given) and `labels` (its label id), for
+    `PaddedBatches`.
+    """
 
-    def __init__(self, split: LabeledTexts, vocabulary: Vocabulary):
-        self.ids = [torch.from_numpy(vocabulary.encode(text)) for text in split.texts]
+    def __init__(self, split: LabeledTexts, vocabulary: Vocabulary, max_length: int | None = None):
+        self.ids = [torch.from_numpy(vocabulary.encode(text)[:max_length]) for text in split.texts]
         self.labels = split.labels
 
     def __len__(self) -> int:
@@ -80,6 +83,39 @@ class PaddedBatches:
             "attention_mask": attention_mask,
             "labels": torch.tensor([row["labels"] for row in rows], dtype=torch.long),
         }
+
+
+class LengthGroupedBatches(torch.utils.data.Sampler):
+    """
+    A batch sampler of rows of similar lengths, so that little of a padded batch is padding (transformers'
+    `group_by_length`). Each epoch: the rows shuffled (seeded by `seed` and the epoch), cut into groups of
+    `GROUP_BATCHES` batches, each group sorted by length and cut into batches, and the batches shuffled. The same seed
+    and epoch give the same batches, so a resumed run skips exactly the batches it trained on.
+    """
+
+    GROUP_BATCHES = 64
+
+    def __init__(self, lengths, batch_size: int, seed: int):
+        self.lengths = np.asarray(lengths)
+        self.batch_size, self.seed, self.epoch = batch_size, seed, 0
+
+    def set_epoch(self, epoch: int):
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return -(-len(self.lengths) // self.batch_size)
+
+    def __iter__(self):
+        rng = np.random.default_rng([self.seed, self.epoch])
+        order = rng.permutation(len(self.lengths))
+        group = self.batch_size * self.GROUP_BATCHES
+        batches = []
+        for start in range(0, len(order), group):
+            rows = order[start : start + group]
+            rows = rows[np.argsort(self.lengths[rows], kind="stable")]
+            batches += [rows[i : i + self.batch_size].tolist() for i in range(0, len(rows), self.batch_size)]
+        for index in rng.permutation(len(batches)):
+            yield batches[index]
 
 
 # -- reading

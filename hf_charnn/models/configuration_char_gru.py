@@ -1,6 +1,31 @@
 """Configuration of the character-level GRU models (one config serves the classifier and the LM)."""
 
+import logging
+import re
+
 from transformers import PretrainedConfig
+
+CLASSIFIER_READOUTS = ("last", "pooled")
+
+
+class _PaddingRowIsNotAnError(logging.Filter):
+    """
+    transformers warns when a config's `pad_token_id` is not a predicted symbol (`0 <= id < vocab_size`). These models'
+    padding id is `vocab_size` on purpose: the embedding's extra row, never predicted, skipped through
+    `attention_mask`. Its validators are bound to the base class (they cannot be overridden), so exactly that warning
+    (padding one past the vocabulary) is dropped; any other id out of range is still reported.
+    """
+
+    PATTERN = re.compile(r"pad_token_id must be .*between 0 and (\d+)\), got (\d+)")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        found = self.PATTERN.search(record.getMessage())
+        return not (found and int(found.group(2)) == int(found.group(1)) + 1)
+
+
+_config_logger = logging.getLogger("transformers.configuration_utils")
+if not any(isinstance(existing, _PaddingRowIsNotAnError) for existing in _config_logger.filters):
+    _config_logger.addFilter(_PaddingRowIsNotAnError())
 
 
 class CharGRUConfig(PretrainedConfig):
@@ -34,6 +59,13 @@ class CharGRUConfig(PretrainedConfig):
             is the LM's head over the whole vocabulary, and label `i` (the `i`-th group, named as its key) has the log
             probability mass of the group's next symbols (the value: a string of them). Folders saved with the earlier
             `vowel_mass_head: true` load as the groups `consonant` (the 21 text8 consonants) and `vowel` (`aeiou`).
+        bidirectional (`bool`, defaults to `False`):
+            Classifier only: the GRU also reads each text backwards (each layer's output is both directions' states,
+            `2 * hidden_size`). An LM predicts left to right and refuses it.
+        classifier_readout (`str`, defaults to `"last"`):
+            Classifier only: what the head reads. `"last"`: the last layer's state after the last real character (with
+            `bidirectional`, also the backward state after the first). `"pooled"`: the mean and the maximum of the last
+            layer's outputs over the real characters (padding excluded), side by side.
         use_cache (`bool`, defaults to `True`):
             Whether the LM returns its GRU state, so that `generate()` feeds one character a step.
     """
@@ -53,6 +85,8 @@ class CharGRUConfig(PretrainedConfig):
         initializer_range: float = 1.0,
         use_cache: bool = True,
         symbol_groups: dict[str, str] | None = None,
+        bidirectional: bool = False,
+        classifier_readout: str = "last",
         pad_token_id: int | None = None,
         **kwargs,
     ):
@@ -72,8 +106,15 @@ class CharGRUConfig(PretrainedConfig):
         self.initializer_range = initializer_range
         self.use_cache = use_cache
         self.symbol_groups = dict(symbol_groups) if symbol_groups else None
-        # Declared because v5's base config no longer does. It stays None: padding is read from
-        # `attention_mask`, and the padding id (`vocab_size`) lies outside the symbols the LM predicts.
+        if classifier_readout not in CLASSIFIER_READOUTS:
+            raise ValueError(
+                f"classifier_readout {classifier_readout!r}: choose one of {', '.join(CLASSIFIER_READOUTS)}"
+            )
+        self.bidirectional = bool(bidirectional)
+        self.classifier_readout = classifier_readout
+        # Declared because v5's base config no longer does. The models set it to the tokenizer's padding id
+        # (`vocab_size`, the embedding's extra row), so that Trainer finds nothing to align; padding itself is read
+        # from `attention_mask`, and the LM never predicts it.
         self.pad_token_id = pad_token_id
         # v5's base config declares no tying attribute: the LM head is its own matrix (vocab_size x hidden).
         self.tie_word_embeddings = False

@@ -16,7 +16,6 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from torch import nn
-from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 from transformers import GenerationMixin, PreTrainedModel
 from transformers import initialization as init
 from transformers.generation.stopping_criteria import MaxLengthCriteria, StoppingCriteriaList
@@ -55,9 +54,11 @@ class CharGRUOutput(ModelOutput):
 
     Args:
         last_hidden_state (`torch.FloatTensor` of shape `(batch_size, sequence_length, hidden_size)`):
-            The last GRU layer's output at every position (zeros at padded positions).
+            The last GRU layer's output at every position (zeros at padded positions); `2 * hidden_size` wide for a
+            bidirectional GRU (forward, then backward).
         state (`torch.FloatTensor` of shape `(num_hidden_layers, batch_size, hidden_size)`):
             The GRU state after each row's last real character: pass it back as `state` to continue the text.
+            (A bidirectional GRU's has `2 * num_hidden_layers` rows, as `nn.GRU` gives them.)
     """
 
     last_hidden_state: torch.FloatTensor | None = None
@@ -90,6 +91,16 @@ class CharGRUPreTrainedModel(PreTrainedModel):
     base_model_prefix = "char_gru"
     main_input_name = "input_ids"
     _no_split_modules = ["CharGRUModel"]
+
+    def __init__(self, config: CharGRUConfig, *inputs, **kwargs):
+        # The tokenizer's special ids, in the config before transformers copies it into the generation config: padding
+        # is `vocab_size` (the embedding's extra row), the start symbol is the one texts are scored after (a space).
+        # Trainer, generate() and pipelines then find them equal to the tokenizer's and warn about nothing.
+        if config.pad_token_id is None:
+            config.pad_token_id = config.vocab_size
+        if getattr(config, "bos_token_id", None) is None:
+            config.bos_token_id = Vocabulary.from_config(config).start_id
+        super().__init__(config, *inputs, **kwargs)
 
     @property
     def vocabulary(self) -> Vocabulary:
@@ -138,8 +149,14 @@ class CharGRUModel(CharGRUPreTrainedModel):
             num_layers=config.num_hidden_layers,
             batch_first=True,
             dropout=config.dropout if config.num_hidden_layers > 1 else 0.0,
+            bidirectional=config.bidirectional,
         )
         self.post_init()
+
+    @property
+    def output_size(self) -> int:
+        """The size of each position's output (both directions' states side by side when bidirectional)."""
+        return self.config.hidden_size * (2 if self.config.bidirectional else 1)
 
     def get_input_embeddings(self):
         return self.embeddings
@@ -166,40 +183,72 @@ class CharGRUModel(CharGRUPreTrainedModel):
         return CharGRUOutput(last_hidden_state=self.dropout(hidden), state=state)
 
     def _run_padded(self, embeds, mask, state):
-        # A GRU must not step over padding. Each row's real characters (contiguous, padded on the left or the
-        # right) are gathered to the front, run as one packed batch, and their outputs put back in place.
+        # A GRU must not step over padding. Each row's real characters (contiguous, padded on the left or the right)
+        # are gathered to the front, so that the padding comes after them, where it cannot reach them; each layer and
+        # direction then reads the whole width unpacked (a packed GRU is 5-15x slower on a CPU, measured), the
+        # backward direction over each row reversed, and the outputs are put back in place.
         batch_size, width = mask.shape
         lengths = mask.sum(dim=1)
         if bool((lengths == 0).any()):
             raise ValueError("attention_mask has a row with no real characters")
         starts = mask.int().argmax(dim=1)
         steps = torch.arange(width, device=mask.device)
-        positions = starts[:, None] + steps[None, :]
         is_real = steps[None, :] < lengths[:, None]
-        positions = torch.where(is_real, positions, torch.zeros_like(positions))
+        positions = torch.where(is_real, starts[:, None] + steps[None, :], torch.zeros_like(steps)[None, :])
         if not bool(mask.gather(1, positions)[is_real].all()):
             raise ValueError(
                 "attention_mask must mark one contiguous run of characters per row (left or right padding)"
             )
-        gathered = embeds.gather(1, positions[..., None].expand(-1, -1, embeds.shape[-1]))
-        packed = pack_padded_sequence(gathered, lengths.cpu(), batch_first=True, enforce_sorted=False)
-        packed_hidden, state = self.gru(packed, state)
-        hidden, _ = pad_packed_sequence(packed_hidden, batch_first=True, total_length=width)
+        # Where the backward direction reads: each row's real characters last to first, then padding.
+        reversed_steps = torch.where(is_real, lengths[:, None] - 1 - steps[None, :], steps[None, :])
+        last = (lengths - 1)[:, None, None]
+        hidden = embeds.gather(1, positions[..., None].expand(-1, -1, embeds.shape[-1]))
+        directions = 2 if self.gru.bidirectional else 1
+        weights, final_states = self.gru._flat_weights, []
+        for layer in range(self.gru.num_layers):
+            if layer and self.training and self.gru.dropout:
+                hidden = nn.functional.dropout(hidden, self.gru.dropout)
+            outputs = []
+            for direction in range(directions):
+                index = layer * directions + direction
+                inputs = hidden if direction == 0 else _reverse_rows(hidden, reversed_steps)
+                initial = (
+                    state[index : index + 1]
+                    if state is not None
+                    else inputs.new_zeros(1, batch_size, self.gru.hidden_size)
+                )
+                output, _ = torch.gru(
+                    inputs, initial, weights[4 * index : 4 * index + 4], True, 1, 0.0, self.training, False, True
+                )
+                final_states.append(output.gather(1, last.expand(-1, 1, output.shape[-1]))[:, 0])
+                outputs.append(output if direction == 0 else _reverse_rows(output, reversed_steps))
+            hidden = torch.cat(outputs, dim=-1) if directions == 2 else outputs[0]
         rows = torch.arange(batch_size, device=mask.device)[:, None].expand(-1, width)
         restored = hidden.new_zeros(hidden.shape)
         restored[rows[is_real], positions[is_real]] = hidden[is_real]
-        return restored, state
+        return restored, torch.stack(final_states)
+
+
+def _reverse_rows(tensor: torch.Tensor, reversed_steps: torch.Tensor) -> torch.Tensor:
+    """Each row's real (front) part in reverse order, its padding left where it is (an involution)."""
+    return tensor.gather(1, reversed_steps[..., None].expand(-1, -1, tensor.shape[-1]))
 
 
 class CharGRUForSequenceClassification(CharGRUPreTrainedModel):
-    """GRU over the text; its final state goes through a linear head (or a zero-shot head over symbol groups)."""
+    """
+    GRU over the text (one way or both); its final state, or its outputs pooled over the real characters
+    (`config.classifier_readout`), go through a linear head (or a zero-shot head over symbol groups).
+    """
 
     def __init__(self, config: CharGRUConfig):
         super().__init__(config)
         self.num_labels = config.num_labels
         self.char_gru = CharGRUModel(config)
         head_size = config.vocab_size if config.symbol_groups else config.num_labels
-        self.classifier = nn.Linear(config.hidden_size, head_size)
+        readout_size = self.char_gru.output_size * (2 if config.classifier_readout == "pooled" else 1)
+        if config.symbol_groups and readout_size != config.hidden_size:
+            raise ValueError("a symbol-group head reads an LM's state: it needs classifier_readout 'last', one way")
+        self.classifier = nn.Linear(readout_size, head_size)
         self.post_init()
 
     @classmethod
@@ -228,6 +277,22 @@ class CharGRUForSequenceClassification(CharGRUPreTrainedModel):
         groups = [self.vocabulary.encode(symbols).tolist() for symbols in self.config.symbol_groups.values()]
         return torch.stack([torch.logsumexp(log_probs[..., ids], dim=-1) for ids in groups], dim=-1)
 
+    def _readout(self, outputs: CharGRUOutput, attention_mask: torch.LongTensor | None) -> torch.Tensor:
+        """What the head reads per row: the last layer's final state(s), or its outputs' mean and max over real ones."""
+        if self.config.classifier_readout == "pooled":
+            hidden = outputs.last_hidden_state  # zeros at padding
+            if attention_mask is None:
+                real = hidden.new_ones(hidden.shape[:2] + (1,), dtype=torch.bool)
+            else:
+                real = attention_mask[:, -hidden.shape[1] :].bool()[..., None]
+            mean = hidden.sum(dim=1) / real.sum(dim=1).clamp(min=1).to(hidden.dtype)
+            largest = hidden.masked_fill(~real, torch.finfo(hidden.dtype).min).amax(dim=1)
+            return torch.cat([mean, largest], dim=-1)
+        state = outputs.state
+        # Last layer: forward state after the last real character (and the backward one, after the first).
+        final = torch.cat([state[-2], state[-1]], dim=-1) if self.config.bidirectional else state[-1]
+        return self.char_gru.dropout(final)
+
     @can_return_tuple
     def forward(
         self,
@@ -242,10 +307,11 @@ class CharGRUForSequenceClassification(CharGRUPreTrainedModel):
             there is none), which trains the head on the state after every prefix of the text.
         """
         outputs = self.char_gru(input_ids, attention_mask=attention_mask, return_dict=True)
-        final_state = self.char_gru.dropout(outputs.state[-1])  # last layer, after each row's last real character
-        logits = self._head(final_state)
+        logits = self._head(self._readout(outputs, attention_mask))
         loss = None
         if labels is not None and labels.dim() == 2:
+            if self.config.bidirectional or self.config.classifier_readout != "last":
+                raise ValueError("labels per position (prefix labels) need a one-way GRU read at its last state")
             # One label per position: the head reads the state after every prefix of the text.
             prefix_logits = self._head(outputs.last_hidden_state)
             loss = nn.functional.cross_entropy(prefix_logits.flatten(0, 1).float(), labels.flatten(), ignore_index=-100)
@@ -314,6 +380,8 @@ class CharGRUForCausalLM(CharGRUPreTrainedModel, GenerationMixin):
     lean_generation = True
 
     def __init__(self, config: CharGRUConfig):
+        if config.bidirectional:
+            raise ValueError("an LM reads left to right: bidirectional is for classifiers (set it False)")
         super().__init__(config)
         self.char_gru = CharGRUModel(config)
         self.lm_head = nn.Linear(config.hidden_size, config.vocab_size)
@@ -337,17 +405,19 @@ class CharGRUForCausalLM(CharGRUPreTrainedModel, GenerationMixin):
         attention_mask: torch.LongTensor | None = None,
         state: torch.FloatTensor | None = None,
         labels: torch.LongTensor | None = None,
-        shift_labels: torch.LongTensor | None = None,
         use_cache: bool | None = None,
         **kwargs,
     ) -> CharGRUCausalLMOutput:
         r"""
         labels (`torch.LongTensor` of shape `(batch_size, sequence_length)`, *optional*):
             Usually `input_ids` (padding set to -100): the loss shifts them by one, as for every `...ForCausalLM`.
-        shift_labels (`torch.LongTensor` of shape `(batch_size, sequence_length)`, *optional*):
+        shift_labels (`torch.LongTensor` of shape `(batch_size, sequence_length)`, *optional*, a keyword):
             Targets already aligned with the inputs (`shift_labels[:, t]` follows `input_ids[:, t]`), for
             training on consecutive windows of a stream where the last position's target lies in the next window.
+            Taken from `kwargs`, as transformers' causal LMs take it: a `shift_labels` parameter would make Trainer
+            expect it in every batch (it reads the label names off this signature) and report no `eval_loss`.
         """
+        shift_labels = kwargs.pop("shift_labels", None)
         use_cache = self.config.use_cache if use_cache is None else use_cache
         one_step = state is not None and input_ids.shape[1] == 1 and labels is None and shift_labels is None
         if one_step and self.lean_generation and not self.training:

@@ -42,6 +42,11 @@ class TrainerState:
     step_in_epoch: int = 0  # steps done in the epoch under way
     train_seconds: float = 0.0
     mixed_precision: str = "no"  # what the run trains in: a resumed `auto` run keeps it, whatever a new probe says
+    # --metric-for-best-model: the best validation so far, its step, and validations since without a better one.
+    best_value: float | None = None
+    best_step: int | None = None
+    evaluations_without_improvement: int = 0
+    planned_steps: int = 0  # --max-train-time: the steps the schedule is fitted to (estimated from step times)
     # Sums since the last metrics row (this process's share; rows reduce them over processes).
     loss_sum: float = 0.0
     targets: int = 0
@@ -50,7 +55,17 @@ class TrainerState:
     seconds_since_row: float = 0.0
 
 
-RUN_FIELDS = ("step", "epoch", "step_in_epoch", "train_seconds", "mixed_precision")
+RUN_FIELDS = (
+    "step",
+    "epoch",
+    "step_in_epoch",
+    "train_seconds",
+    "mixed_precision",
+    "best_value",
+    "best_step",
+    "evaluations_without_improvement",
+    "planned_steps",
+)
 PROCESS_FIELDS = ("loss_sum", "targets", "correct", "chars", "seconds_since_row")
 
 
@@ -186,7 +201,10 @@ def _short(value) -> str:
 def save_checkpoint(
     accelerator, output_dir: Path, state: TrainerState, stream_state: torch.Tensor | None, keep: int, record: RunRecord
 ):
-    """Write `checkpoints/step-N` (all processes take part), then drop all but this run's newest `keep`."""
+    """
+    Write `checkpoints/step-N` (all processes take part), then drop all but this run's newest `keep` and its best
+    (`state.best_step`), which is never pruned.
+    """
     folder = Path(output_dir) / CHECKPOINTS_DIR / f"step-{state.step}"
     partial = folder.with_name(folder.name + PARTIAL_SUFFIX)
     if accelerator.is_main_process:
@@ -213,8 +231,14 @@ def save_checkpoint(
         fsync_path(folder.parent)
         # Older checkpoints go only once the new one is complete, and only this run's.
         for old in complete_checkpoints(output_dir, record.run_id)[:-keep]:
-            shutil.rmtree(old, ignore_errors=True)
+            if _step_of(old) != state.best_step:
+                shutil.rmtree(old, ignore_errors=True)
     accelerator.wait_for_everyone()
+
+
+def best_checkpoint(output_dir: Path, step: int) -> Path:
+    """The checkpoint of a run's best step (kept by `save_checkpoint`)."""
+    return Path(output_dir) / CHECKPOINTS_DIR / f"step-{step}"
 
 
 def load_checkpoint(accelerator, folder: Path) -> tuple[TrainerState, torch.Tensor | None]:

@@ -26,7 +26,8 @@ from pathlib import Path
 
 import torch
 from accelerate import Accelerator, PartialState
-from accelerate.utils import broadcast_object_list, set_seed
+from accelerate.utils import broadcast, broadcast_object_list, set_seed
+from safetensors.torch import load_file
 from torch.utils.data import DataLoader, Subset
 from tqdm.auto import tqdm
 
@@ -37,6 +38,7 @@ from .checkpoints import (
     CHECKPOINTS_DIR,
     RunRecord,
     TrainerState,
+    best_checkpoint,
     clear_run,
     compare_settings,
     load_checkpoint,
@@ -47,7 +49,14 @@ from .checkpoints import (
 )
 from .precision import cpu_requested
 from .processes import set_up_accelerator, settle_collectives
-from .run_folder import append_metrics_row, keep_metrics_up_to, read_metrics, write_eval_results, write_training_config
+from .run_folder import (
+    MODEL_FILE,
+    append_metrics_row,
+    keep_metrics_up_to,
+    read_metrics,
+    write_eval_results,
+    write_training_config,
+)
 from .settings import TrainingConfig
 from .tasks import Task, task_for
 
@@ -56,16 +65,25 @@ class TrainingDiverged(UserError):
     """The loss became NaN or infinite; the last good checkpoint is kept."""
 
 
-def _build_optimizer(config: TrainingConfig, model, steps_total: int):
+@dataclasses.dataclass
+class SchedulePlan:
+    """The steps the learning-rate schedule spans: the run's, or under `--max-train-time` an estimate that the loop
+    corrects as step times are measured."""
+
+    total: int
+
+
+def _build_optimizer(config: TrainingConfig, model, plan: SchedulePlan):
     if config.optimizer == "sgd":
         optimizer = torch.optim.SGD(
             model.parameters(), lr=config.learning_rate, momentum=config.momentum, weight_decay=config.weight_decay
         )
     else:  # adamw (config.check accepts only OPTIMIZERS)
         optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
-    warmup = int(config.warmup_ratio * steps_total)
 
     def lr_factor(step: int) -> float:
+        steps_total = plan.total
+        warmup = int(config.warmup_ratio * steps_total)
         if step < warmup:
             return (step + 1) / warmup
         progress = (step - warmup) / max(1, steps_total - warmup)
@@ -107,6 +125,13 @@ class Run:
     steps_per_epoch: int
     total_steps: int
     last_epoch: int
+    plan: SchedulePlan
+    batch_sampler: object = None  # a task's own batch sampler (set to each epoch)
+    best: tuple | None = None  # (metric, metrics row key, larger is better) when the best step's model is kept
+    budget: float | None = None  # --max-train-time, in seconds
+    stopped_by: str | None = None  # "early stopping" or "time budget"
+    timing: list = dataclasses.field(default_factory=list)  # (step, training seconds) of this process's first steps
+    positions: list = dataclasses.field(default_factory=lambda: [0, 0])  # padded batches: [real, read] positions
 
     @property
     def carry_state(self) -> bool:
@@ -123,12 +148,17 @@ def _set_up_run(
     if config.max_train_rows is not None:
         train_dataset = Subset(train_dataset, range(min(config.max_train_rows, len(train_dataset))))
     model = task.new_model()
-    train_loader = DataLoader(
-        train_dataset, batch_size=config.batch_size, shuffle=not task.carries_state, collate_fn=task.collate_fn
-    )
+    batch_sampler = task.batch_sampler(train_dataset)
+    if batch_sampler is not None:
+        train_loader = DataLoader(train_dataset, batch_sampler=batch_sampler, collate_fn=task.collate_fn)
+    else:
+        train_loader = DataLoader(
+            train_dataset, batch_size=config.batch_size, shuffle=not task.carries_state, collate_fn=task.collate_fn
+        )
     steps_per_epoch = len(train_loader)
-    total_steps = config.max_steps or config.epochs * steps_per_epoch
-    optimizer, scheduler = _build_optimizer(config, model, total_steps)
+    total_steps = config.max_steps or config.epochs * steps_per_epoch  # a time budget may end the run sooner
+    plan = SchedulePlan(total_steps)
+    optimizer, scheduler = _build_optimizer(config, model, plan)
     model, optimizer, train_loader, scheduler = accelerator.prepare(model, optimizer, train_loader, scheduler)
     task.prepare_validation(accelerator)
 
@@ -136,6 +166,9 @@ def _set_up_run(
     if checkpoint is not None:
         state, stream_state = load_checkpoint(accelerator, checkpoint)
         accelerator.print(f"resumed from {checkpoint} (step {state.step})")
+        if config.max_train_time and state.planned_steps:
+            plan.total = state.planned_steps
+    state.planned_steps = plan.total
     total_epochs = math.ceil(total_steps / steps_per_epoch)
     last_epoch = total_epochs if config.stop_after_epoch is None else min(total_epochs, config.stop_after_epoch)
     return Run(
@@ -151,7 +184,19 @@ def _set_up_run(
         steps_per_epoch,
         total_steps,
         last_epoch,
+        plan,
+        batch_sampler=batch_sampler,
+        best=_best_metric(config, task),
+        budget=config.budget_seconds(),
     )
+
+
+def _best_metric(config: TrainingConfig, task: Task) -> tuple | None:
+    """(name, metrics row key, larger is better) of the metric that picks the best model; None: the last step's."""
+    name = config.metric_for_best_model
+    if name is None and config.early_stopping_patience:
+        name = task.default_best_metric()
+    return None if name is None else (name, *task.best_metric(name))
 
 
 def _run_record(config: TrainingConfig, accelerator: Accelerator, task: Task, checkpoint: Path | None) -> RunRecord:
@@ -208,12 +253,19 @@ def train(config: TrainingConfig, task: Task | None = None) -> dict:
         for batch in _epoch_batches(run, accelerator):
             running += _training_step(run, accelerator, batch)
             progress.update()
+            if run.budget is not None:
+                _fit_to_budget(run, accelerator, state.train_seconds + time.perf_counter() - segment_start)
             due = _due(run)
             if not any(due.values()):
                 continue  # the sums and the clock are folded into `state` only when something is due
             _fold(state, running, time.perf_counter() - segment_start)
             if due["validate"] or due["log"]:
-                _record_metrics(run, accelerator, validate=due["validate"])
+                row = _record_metrics(run, accelerator, validate=due["validate"])
+                if due["validate"] and run.best is not None:
+                    # The best step's checkpoint is kept (never pruned) and loaded at the end; early stopping ends here.
+                    due["save"] = _track_best(run, row) or due["save"]
+                    due["run_done"] = state.step == run.total_steps
+                    due["save"] = due["save"] or due["run_done"]
             if due["save"]:
                 save_checkpoint(
                     accelerator,
@@ -230,11 +282,57 @@ def train(config: TrainingConfig, task: Task | None = None) -> dict:
     return _finish(run, accelerator, {"used": precision, "why": why}, wall_start)
 
 
+def _fit_to_budget(run: Run, accelerator: Accelerator, spent: float):
+    """
+    `--max-train-time`: from the measured step times, the steps that fit in what is left of the budget (the
+    learning-rate schedule is stretched or shrunk to them); once the budget is spent, the run ends at this step.
+    Under several processes the main process's clock decides for all, so that they keep one schedule and stop together.
+    """
+    state = run.state
+    run.timing.append((state.step, spent))
+    planned = state.planned_steps
+    if len(run.timing) > 2:  # a process's first steps are slow (allocation, warm-up): timed from its second
+        (first_step, first_spent), (step, now) = run.timing[1], run.timing[-1]
+        per_step = (now - first_spent) / max(1, step - first_step)
+        upper = run.config.max_steps or run.config.epochs * run.steps_per_epoch
+        planned = max(state.step + 1, min(upper, state.step + int(max(0.0, run.budget - spent) / per_step)))
+        del run.timing[2:-1]  # only the reference and the newest are read
+    decision = [float(spent >= run.budget), float(planned)]
+    if accelerator.num_processes > 1:
+        decision = broadcast(torch.tensor(decision, dtype=torch.float64, device=accelerator.device)).tolist()
+    run.plan.total = state.planned_steps = int(decision[1])
+    if decision[0]:
+        run.total_steps = state.step
+        run.stopped_by = "time budget"
+
+
+def _track_best(run: Run, row: dict) -> bool:
+    """Whether this validation is the best so far (it is recorded); ends the run after `early_stopping_patience`
+    validations without a better one."""
+    state, (_, key, larger) = run.state, run.best
+    value = row[key]
+    improved = state.best_value is None or (value > state.best_value if larger else value < state.best_value)
+    if improved:
+        state.best_value, state.best_step, state.evaluations_without_improvement = value, state.step, 0
+        return True
+    state.evaluations_without_improvement += 1
+    patience = run.config.early_stopping_patience
+    if patience and state.evaluations_without_improvement >= patience:
+        run.total_steps = state.step
+        run.stopped_by = "early stopping"
+    return False
+
+
 def _open_output_dir(run: Run, accelerator: Accelerator):
     config = run.config
     if config.report_to:
         accelerator.init_trackers(
-            "hf_charnn", config={k: v for k, v in dataclasses.asdict(config).items() if v is not None}
+            "hf_charnn",
+            config={
+                key: value
+                for key, value in dataclasses.asdict(config).items()
+                if isinstance(value, int | float | str | bool)  # what trackers take as hyperparameters
+            },
         )
     if accelerator.is_main_process:
         if config.overwrite_output_dir and config.resume_from is None:
@@ -248,6 +346,8 @@ def _epoch_batches(run: Run, accelerator: Accelerator):
     """The batches still to train on in the current epoch (the same shuffle as an uninterrupted run's)."""
     state = run.state
     run.train_loader.set_epoch(state.epoch)
+    if run.batch_sampler is not None:  # the task's sampler: its batches are drawn from the seed and the epoch
+        run.batch_sampler.set_epoch(state.epoch)
     if state.step_in_epoch:  # resumed mid-epoch: the same shuffle, without the batches already trained on
         return _resumed_batches(accelerator.skip_first_batches(run.train_loader, state.step_in_epoch), state.epoch)
     run.stream_state = None  # each epoch reads the streams from their start
@@ -264,7 +364,7 @@ def _training_step(run: Run, accelerator: Accelerator, batch: dict) -> torch.Ten
         run.stream_state = outputs.state.detach()
     else:
         outputs = run.model(**batch)
-    loss = outputs.loss
+    loss = run.task.loss(batch, outputs)
     if not torch.isfinite(loss):
         raise TrainingDiverged(
             f"loss became {loss.item()} at epoch {state.epoch + 1}, step {state.step + 1}; training stopped. "
@@ -280,7 +380,13 @@ def _training_step(run: Run, accelerator: Accelerator, batch: dict) -> torch.Ten
 
     weight, correct = run.task.counts(batch, outputs)
     # Characters read (padding not counted: padded batches of texts of any length; one host sync for those only).
-    state.chars += batch["input_ids"].numel() if "attention_mask" not in batch else int(batch["attention_mask"].sum())
+    if "attention_mask" in batch:
+        real = int(batch["attention_mask"].sum())
+        run.positions[0] += real
+        run.positions[1] += batch["input_ids"].numel()
+        state.chars += real
+    else:
+        state.chars += batch["input_ids"].numel()
     state.step += 1
     state.step_in_epoch += 1
     if state.step_in_epoch == run.steps_per_epoch:
@@ -353,6 +459,7 @@ def _record_metrics(run: Run, accelerator: Accelerator, validate: bool):
         append_metrics_row(config.output_dir, row)
         if validate:
             tqdm.write(_format_row(row))
+    return row
 
 
 def _validate(run: Run, accelerator: Accelerator) -> dict:
@@ -393,12 +500,23 @@ def _finish(run: Run, accelerator: Accelerator, precision: dict, wall_start: flo
             "why": run.task.vocabulary_reason,
         },
     }
+    if run.positions[1]:  # the share of the padded batches' positions that were padding (this process, this session)
+        summary["padding_share"] = 1.0 - run.positions[0] / run.positions[1]
+    if run.stopped_by:
+        summary["stopped_by"] = run.stopped_by
+    if run.budget is not None:
+        summary["time_budget"] = {"seconds": run.budget, "train_seconds": state.train_seconds, "steps": state.step}
+    summary.update(run.task.summary_extras())
     if state.step == run.total_steps:
         accelerator.wait_for_everyone()
         unwrapped = accelerator.unwrap_model(run.model)
+        if run.best is not None and state.best_step is not None:
+            summary["best"] = _load_best(run, unwrapped)
         unwrapped.eval()
         if accelerator.is_main_process:
+            scoring_start = time.perf_counter()
             summary.update(run.task.final_evaluation(unwrapped))
+            summary["final_evaluation_seconds"] = time.perf_counter() - scoring_start  # after any time budget
             summary["wall_seconds"] = time.perf_counter() - wall_start
             save_trained_model(unwrapped, Path(config.output_dir), run.task, summary)
             write_eval_results(config.output_dir, summary)
@@ -412,11 +530,29 @@ def _finish(run: Run, accelerator: Accelerator, precision: dict, wall_start: flo
     return summary
 
 
+def _load_best(run: Run, model) -> dict:
+    """The best validation step's weights into `model` (from its kept checkpoint); what the summary says of it."""
+    state, (name, key, _) = run.state, run.best
+    if state.best_step != state.step:
+        folder = best_checkpoint(run.config.output_dir, state.best_step)
+        model.load_state_dict(load_file(folder / MODEL_FILE))
+    return {
+        "metric": name,
+        "key": key,
+        "value": state.best_value,
+        "step": state.best_step,
+        "of_steps": state.step,
+    }
+
+
 def save_trained_model(model, output_dir: Path, task: Task, summary: dict):
     """A Hub-ready folder: model and tokenizer (with remote code), model card and figures, and the training config."""
     config = task.config
     model.save_pretrained(output_dir)  # with auto_map and the modeling code (see models/auto.py)
-    CharTokenizer.for_model(model.config).save_pretrained(output_dir)
+    tokenizer = CharTokenizer.for_model(model.config)
+    if getattr(config, "max_length", None):  # texts were cut to this length: pipelines cut them too (truncation=True)
+        tokenizer.model_max_length = config.max_length
+    tokenizer.save_pretrained(output_dir)
     curves = plot_learning_curves(read_metrics(output_dir), output_dir / LEARNING_CURVES_FILE, *task.curve())
     confusion = "confusion_matrix" in summary["results"]
     if confusion:
@@ -433,6 +569,8 @@ def save_trained_model(model, output_dir: Path, task: Task, summary: dict):
         vocabulary=model.vocabulary,
         confusion=confusion,
         dynamic=summary.get("dynamic"),
+        recipe=summary.get("recipe"),
+        best=summary.get("best"),
     )
     card.save(output_dir / "README.md")
     task.save_extras(output_dir)

@@ -17,6 +17,16 @@ MIXED_PRECISION_CHOICES = ("auto", "no", "bf16")
 REPORT_TO_CHOICES = ("tensorboard", "wandb", "all")
 CORPORA = ("text8",)
 VOCABS = ("auto", "text8", "chars", "bytes")  # see data/vocabulary.py
+CLASSIFIER_READOUTS = ("last", "pooled")  # see models/configuration_char_gru.py
+CLASS_WEIGHTS = ("balanced",)
+# --metric-for-best-model: what each task computes at validation, and whether larger is better.
+BEST_MODEL_METRICS = {
+    "lm": {"loss": False, "bpc": False, "perplexity": False},
+    "classifier": {"accuracy": True, "macro_f1": True, "loss": False},
+}
+# The preset that sizes the recipe to the data (training/recipes.py); what a run that names its data and no preset
+# gets from the command line.
+AUTO_PRESET = "auto"
 
 # What a resume may change. Schedule settings may differ from the checkpoint's (the difference is reported);
 # settings about where and how a run is shown or saved are not compared; every other setting shapes the model or
@@ -32,8 +42,19 @@ SCHEDULE_SETTINGS = (
     "save_steps",
     "save_total_limit",
     "stop_after_epoch",
+    "early_stopping_patience",
+    "max_train_time",
 )
-RUN_SETTINGS = ("output_dir", "resume_from", "overwrite_output_dir", "progress_bar", "report_to", "cpu", "preset")
+RUN_SETTINGS = (
+    "output_dir",
+    "resume_from",
+    "overwrite_output_dir",
+    "progress_bar",
+    "report_to",
+    "cpu",
+    "preset",
+    "explicit_settings",
+)
 # Paths are not compared (a corpus may move); what they hold is, through the corpus fingerprint.
 PATH_SETTINGS = ("data_dir", "train_file", "validation_file", "test_file", "text8_source", "init_from")
 
@@ -77,6 +98,12 @@ class TrainingConfig:
     epochs: int = 10
     max_steps: int | None = None  # stop after this many optimizer steps (overrides epochs)
     mixed_precision: str = "auto"  # "auto": bf16 on CUDA, and on a CPU only where a bf16 step measures faster
+    # classifier reading (see models/configuration_char_gru.py)
+    bidirectional: bool = False
+    classifier_readout: str = "last"  # "last" state, or "pooled": mean + max over the real characters
+    max_length: int | None = None  # classifier: texts are cut to their first N characters (training and scoring)
+    group_by_length: bool = False  # classifier: batches of texts of similar lengths (less padding), per seed
+    class_weight: str | None = None  # classifier: "balanced" weighs each label's loss by 1 / its share
     # LM data
     chunk_size: int = 64
     carry_state: bool = True
@@ -97,7 +124,10 @@ class TrainingConfig:
     eval_warmup: int = 256  # characters that warm each scoring stream's state up (not scored)
     logging_steps: int | None = None  # also log the training loss every N steps (metrics rows without dev metrics)
     save_steps: int | None = None  # checkpoint every N steps (default: at the end of each epoch)
-    save_total_limit: int = 2  # checkpoints of this run kept (at least 1)
+    save_total_limit: int = 2  # checkpoints of this run kept (at least 1), besides the best one
+    metric_for_best_model: str | None = None  # keep the best validation step's model (see BEST_MODEL_METRICS)
+    early_stopping_patience: int | None = None  # stop after N validations without a better metric
+    max_train_time: str | None = None  # "90s", "5m", "2h": stop when spent, the schedule fitted to it
     overwrite_output_dir: bool = False  # a fresh run into a folder holding another run: remove that run first
     # run
     max_train_rows: int | None = None  # train on the first N rows only (for timing a slow preset's epoch)
@@ -108,15 +138,24 @@ class TrainingConfig:
     report_to: str | None = None
     progress_bar: bool = True
     cpu: bool = False
+    # The settings the user gave (flags, a --config file): an `auto` recipe leaves them as they are.
+    explicit_settings: tuple = ()
 
     @classmethod
     def from_preset(cls, task: str, preset: str = "default", **overrides) -> "TrainingConfig":
         if task not in TASKS:
             raise UserError(f"unknown task {task!r}: choose one of {', '.join(TASKS)}")
-        if preset not in PRESETS[task]:
-            raise UserError(f"unknown {task} preset {preset!r}: choose one of {', '.join(PRESETS[task])}")
-        values = {**PRESETS[task][preset], **{key: value for key, value in overrides.items() if value is not None}}
+        if preset != AUTO_PRESET and preset not in PRESETS[task]:
+            choices = ", ".join([*PRESETS[task], AUTO_PRESET])
+            raise UserError(f"unknown {task} preset {preset!r}: choose one of {choices}")
+        given = {key: value for key, value in overrides.items() if value is not None}
+        values = {**PRESETS[task].get(preset, {}), **given}
+        values["explicit_settings"] = tuple(sorted(set(given) - {"output_dir", "explicit_settings"}))
         return cls(task=task, preset=preset, **values)
+
+    def budget_seconds(self) -> float | None:
+        """`max_train_time` in seconds (None: no budget)."""
+        return parse_duration(self.max_train_time) if self.max_train_time else None
 
     @classmethod
     def check_setting_names(cls, names, source: str):
@@ -139,6 +178,8 @@ class TrainingConfig:
             ("report_to", (None, *REPORT_TO_CHOICES)),
             ("corpus", (None, *CORPORA)),
             ("vocab", VOCABS),
+            ("classifier_readout", CLASSIFIER_READOUTS),
+            ("class_weight", (None, *CLASS_WEIGHTS)),
         ):
             if getattr(self, name) not in choices:
                 named = ", ".join(str(choice) for choice in choices if choice is not None)
@@ -182,10 +223,32 @@ class TrainingConfig:
             "logging_steps",
             "eval_chars",
             "eval_streams",
+            "max_length",
+            "early_stopping_patience",
         ):
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise UserError(f"--{name.replace('_', '-')} must be at least 1, not {value}")
+        self.budget_seconds()  # a malformed --max-train-time, named
+        metrics = BEST_MODEL_METRICS[self.task]
+        if self.metric_for_best_model is not None and self.metric_for_best_model not in metrics:
+            raise UserError(
+                f"--metric-for-best-model {self.metric_for_best_model!r}: a {self.task} run computes "
+                f"{', '.join(metrics)}"
+            )
+        own_validation = self.validation_file or self.dataset_name or self.validation_split_percentage > 0
+        watching = [name for name in ("early_stopping_patience", "metric_for_best_model") if getattr(self, name)]
+        if watching and self.names_data() and not own_validation:
+            raise UserError(
+                f"--{watching[0].replace('_', '-')} needs validation data: give --validation-file or a "
+                "--validation-split-percentage above 0"
+            )
+        if self.task == "lm" and (self.bidirectional or self.classifier_readout != "last" or self.class_weight):
+            raise UserError("--bidirectional, --classifier-readout and --class-weight are for classifiers")
+        if self.task == "lm" and (self.max_length or self.group_by_length):
+            raise UserError("--max-length and --group-by-length are for classifiers (an LM reads --chunk-size)")
+        if self.prefix_labels and not self.names_data() and (self.bidirectional or self.classifier_readout != "last"):
+            raise UserError("--prefix-labels trains the state after every prefix: it needs a one-way GRU read last")
 
     def training_flops_per_char(self, output_size: int) -> float:
         """
@@ -205,7 +268,7 @@ class TrainingConfig:
         file name alone, the output and resume folders are left out. `--config` reads it back.
         """
         settings = dataclasses.asdict(self)
-        for name in ("output_dir", "resume_from", "overwrite_output_dir"):
+        for name in ("output_dir", "resume_from", "overwrite_output_dir", "explicit_settings"):
             settings.pop(name)
         for name in PATH_SETTINGS:
             if settings[name] is not None and "://" not in str(settings[name]):
@@ -232,6 +295,8 @@ class TrainingConfig:
             hidden_size=self.hidden_size,
             num_hidden_layers=self.num_hidden_layers,
             dropout=self.dropout,
+            bidirectional=self.bidirectional,
+            classifier_readout=self.classifier_readout,
         )
 
 
@@ -329,6 +394,20 @@ PRESETS = {
         ),
     },
 }
+
+
+def parse_duration(text: str) -> float:
+    """Seconds of a duration: `90s`, `5m`, `2h`, `1.5h` (a bare number is seconds); else one line naming the form."""
+    units = {"s": 1, "m": 60, "h": 3600}
+    value = str(text).strip().lower()
+    number, unit = (value[:-1], value[-1]) if value[-1:] in units else (value, "s")
+    try:
+        seconds = float(number) * units[unit]
+    except ValueError:
+        seconds = float("nan")
+    if not seconds > 0 or seconds == float("inf"):
+        raise UserError(f"--max-train-time {text!r}: give a positive duration such as 90s, 5m or 2h")
+    return seconds
 
 
 def register_preset(task: str, name: str, settings: dict):

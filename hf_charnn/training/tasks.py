@@ -20,12 +20,14 @@ import torch
 
 from ..card import CardWords, data_description, describe_vocabulary, example_text
 from ..data.corpus import load_corpus
-from ..data.labeled import LabeledRows, PaddedBatches, load_labeled_data
+from ..data.labeled import LabeledRows, LengthGroupedBatches, PaddedBatches, load_labeled_data
 from ..data.windows import LMWindows
 from ..dynamic_evaluation import REPORT_CHARS, STATS_CHARS, evaluate_dynamic, gradient_statistics, save_statistics
 from ..errors import DataError
-from ..evaluation import bits_per_char, evaluate_labeled, evaluate_lm, score_text
+from ..evaluation import bits_per_char, classification_report, evaluate_labeled, evaluate_lm, score_text
 from ..models.modeling_char_gru import CharGRUForCausalLM, CharGRUForSequenceClassification
+from . import recipes
+from .settings import AUTO_PRESET, BEST_MODEL_METRICS
 
 EXACT_SCORING_CHARS = 20_000  # validation texts up to this long are scored exactly (one stream)
 CHARS_PER_SCORING_STREAM = 20_000
@@ -55,14 +57,46 @@ class Task:
         self.vocabulary_reason = ""
         self.description = ""
         self.fingerprint: dict = {}  # {split: "length:digest"}, compared on resume
+        self.recipe: recipes.Recipe | None = None  # the settings sized to the data (preset "auto")
 
     # -- data and model
     def load(self):
         raise NotImplementedError
 
+    def apply_recipe(self, recipe: "recipes.Recipe"):
+        """An `auto` run: the recipe's settings go into the config (the user's own kept) and are checked."""
+        if self.config.preset != AUTO_PRESET:
+            return
+        self.recipe = recipe
+        recipe.apply(self.config)
+        self.config.check()
+
     def start_lines(self) -> list[str]:
         """What the run prints once its data is read."""
-        return [f"vocabulary: {self.vocabulary_reason}"]
+        lines = [f"vocabulary: {self.vocabulary_reason}"]
+        if self.recipe is not None:
+            lines += [self.recipe.summary_line(), *(f"  because {reason}" for reason in self.recipe.reasons)]
+        return lines
+
+    def summary_extras(self) -> dict:
+        """What the run summary (and `eval_results.json`) says of the task's own choices: its recipe."""
+        return {"recipe": self.recipe.as_dict()} if self.recipe is not None else {}
+
+    def batch_sampler(self, dataset):
+        """A batch sampler for the training rows, or None: the loop's shuffled (or, carrying state, ordered) batches."""
+        return None
+
+    def loss(self, batch: dict, outputs) -> torch.Tensor:
+        """The training loss of a batch (the model's own, unless the task weighs it)."""
+        return outputs.loss
+
+    def default_best_metric(self) -> str:
+        """What picks the best model under early stopping when no `--metric-for-best-model` is given."""
+        return "loss"
+
+    def best_metric(self, name: str) -> tuple[str, bool]:
+        """(the metrics row key of `--metric-for-best-model` NAME, whether larger is better)."""
+        return f"{self.validation_name}_{name}", BEST_MODEL_METRICS[self.kind][name]
 
     @property
     def carries_state(self) -> bool:
@@ -129,6 +163,7 @@ class LanguageModelingTask(Task):
     def load(self):
         config = self.config
         corpus = self.load_corpus()
+        self.apply_recipe(recipes.lm_recipe(recipes.corpus_statistics(corpus.train, corpus.vocabulary)))
         if len(corpus.validation) < config.chunk_size:
             raise DataError(
                 f"the validation text ({corpus.description}) has {len(corpus.validation)} characters, fewer than one "
@@ -173,9 +208,14 @@ class LanguageModelingTask(Task):
         )
         name = self.validation_name
         return {
+            f"{name}_loss": -log_prob / len(text),
             f"{name}_perplexity": math.exp(-log_prob / len(text)),
             f"{name}_{self.rate}": bits_per_char(log_prob, len(text)),
         }
+
+    def best_metric(self, name):
+        key, larger = super().best_metric(name)
+        return (f"{self.validation_name}_{self.rate}" if name == "bpc" else key), larger
 
     def evaluate(self, model, ids) -> dict:
         return evaluate_lm(model, ids, scoring_streams(self.config, len(ids)), self.config.eval_warmup)
@@ -253,19 +293,34 @@ class SequenceClassificationTask(Task):
         self.label_names: list[str] = []
         self.validation_dataset = None
         self.validation_loader = None
+        self.class_weights = None
+        self.statistics: dict = {}  # of the training texts (recipes.labeled_statistics)
 
     def load(self):
-        labeled = load_labeled_data(self.config)
+        config = self.config
+        labeled = load_labeled_data(config)
         self.vocabulary, self.vocabulary_reason = labeled.vocabulary, labeled.vocabulary_reason
         self.label_names, self.description, self.fingerprint = (
             labeled.label_names,
             labeled.description,
             labeled.fingerprint,
         )
-        self.train_dataset = LabeledRows(labeled.train, labeled.vocabulary)
-        self.validation_dataset = LabeledRows(labeled.validation, labeled.vocabulary)
-        self.validation = (labeled.validation.texts, labeled.validation.labels)
-        self.test = (labeled.test.texts, labeled.test.labels) if labeled.test is not None else None
+        train = labeled.train
+        self.statistics = recipes.labeled_statistics(
+            [len(text) for text in train.texts], train.labels, len(self.label_names)
+        )
+        self.apply_recipe(recipes.classifier_recipe(self.statistics))
+        if config.class_weight == "balanced":  # each label's loss weighed by 1 / its share (sklearn's "balanced")
+            counts = np.bincount(train.labels, minlength=len(self.label_names)).astype(np.float64)
+            self.class_weights = torch.tensor(
+                np.where(counts > 0, len(train.labels) / (len(counts) * np.maximum(counts, 1)), 0.0),
+                dtype=torch.float32,
+            )
+        self.train_dataset = LabeledRows(train, labeled.vocabulary, config.max_length)
+        self.validation_dataset = LabeledRows(labeled.validation, labeled.vocabulary, config.max_length)
+        cut = (lambda texts: [text[: config.max_length] for text in texts]) if config.max_length else list
+        self.validation = (cut(labeled.validation.texts), labeled.validation.labels)
+        self.test = (cut(labeled.test.texts), labeled.test.labels) if labeled.test is not None else None
         self.collate_fn = PaddedBatches(pad_id=labeled.vocabulary.size)
 
     def start_lines(self):
@@ -274,6 +329,23 @@ class SequenceClassificationTask(Task):
             f"labels: {', '.join(self.label_names)} ({len(self.train_dataset)} training texts, "
             f"{len(self.validation[0])} validation texts)",
         ]
+
+    def default_best_metric(self):
+        return "macro_f1" if self.statistics.get("imbalance", 1.0) > recipes.IMBALANCE else "accuracy"
+
+    def batch_sampler(self, dataset):
+        if not self.config.group_by_length:
+            return None
+        rows = dataset.indices if isinstance(dataset, torch.utils.data.Subset) else range(len(dataset))
+        base = dataset.dataset if isinstance(dataset, torch.utils.data.Subset) else dataset
+        return LengthGroupedBatches([len(base.ids[row]) for row in rows], self.config.batch_size, self.config.seed)
+
+    def loss(self, batch, outputs):
+        labels = batch["labels"]
+        if self.class_weights is None or labels.dim() == 2:
+            return outputs.loss
+        weights = self.class_weights.to(outputs.logits.device)
+        return torch.nn.functional.cross_entropy(outputs.logits.float(), labels, weight=weights)
 
     def sequence_length(self) -> int:
         return int(statistics.median(len(ids) for ids in self.train_dataset.ids))
@@ -305,15 +377,24 @@ class SequenceClassificationTask(Task):
         )
 
     def validate(self, model, accelerator):
-        correct = total = 0
+        gold, predicted, loss_sum = [], [], 0.0
         for batch in self.validation_loader:
-            logits = model(input_ids=batch["input_ids"], attention_mask=batch.get("attention_mask")).logits
-            predictions, labels = accelerator.gather_for_metrics((logits.argmax(-1), batch["labels"]))
+            logits = model(input_ids=batch["input_ids"], attention_mask=batch.get("attention_mask")).logits.float()
+            labels = batch["labels"]
             if labels.dim() == 2:
                 labels = labels[:, -1]
-            correct += int((predictions == labels).sum())
-            total += labels.numel()
-        return {f"{self.validation_name}_accuracy": 100.0 * correct / total}
+            losses = torch.nn.functional.cross_entropy(logits, labels, reduction="none")
+            predictions, labels, losses = accelerator.gather_for_metrics((logits.argmax(-1), labels, losses))
+            gold += labels.tolist()
+            predicted += predictions.tolist()
+            loss_sum += float(losses.sum())
+        report = classification_report(gold, predicted, self.label_names)
+        name = self.validation_name
+        return {
+            f"{name}_accuracy": report["accuracy"],
+            f"{name}_macro_f1": report["macro_f1"],
+            f"{name}_loss": loss_sum / max(len(gold), 1),
+        }
 
     def final_evaluation(self, model):
         results = {"results": evaluate_labeled(model, *self.validation, self.label_names)}

@@ -1,0 +1,206 @@
+"""
+Recipes sized to the data: what a run that names its own data and no preset (`preset="auto"`) trains with.
+
+A task measures its training data (`labeled_statistics`, `corpus_statistics`), a rule below turns the measurements
+into settings with a reason each, and `Recipe.apply` writes them into the config except where the user set a value
+(`TrainingConfig.explicit_settings`). The recipe is printed, and saved in `eval_results.json` and the card.
+
+The rules and the measurements they come from are in docs/training.md ("Recipes sized to the data"); they were chosen
+on several datasets (code snippets, single words, tinyshakespeare, text8), not on one file.
+"""
+
+import dataclasses
+
+import numpy as np
+
+# A classifier's budget: about this many characters read (epochs x characters an epoch), at most MAX_EPOCHS epochs.
+CLASSIFIER_CHARS_READ = 20_000_000
+MAX_EPOCHS = 30
+MIN_EPOCHS = 3
+LONG_TEXT = 512  # texts cut to their first N characters when the 95th percentile is longer
+IMBALANCE = 1.5  # largest label over smallest: above this, macro-F1 picks the best model and labels are weighted
+# An LM's budget: about this many characters read.
+LM_CHARS_READ = 10_000_000
+MID_CORPUS_BUDGET = "250s"  # a megabyte-sized corpus: the whole command in about 5 minutes on 2 cores
+
+
+@dataclasses.dataclass
+class Recipe:
+    """Settings chosen from measured data, with the measurements and a reason for each choice."""
+
+    data: dict
+    settings: dict
+    reasons: list
+
+    evaluations_per_epoch: int | None = None  # eval_steps follows the batch size actually used
+
+    def apply(self, config) -> list[str]:
+        """Write the settings the user did not set into `config`; returns the names kept from the user."""
+        kept = [name for name in self.settings if name in config.explicit_settings]
+        for name, value in self.settings.items():
+            if name not in config.explicit_settings:
+                setattr(config, name, value)
+        if self.evaluations_per_epoch and "eval_steps" not in kept:
+            per_epoch = -(-self.data["rows"] // config.batch_size)
+            config.eval_steps = self.settings["eval_steps"] = max(1, per_epoch // self.evaluations_per_epoch)
+        self.kept = kept
+        return kept
+
+    def summary_line(self) -> str:
+        chosen = ", ".join(
+            f"{name} {value}" for name, value in self.settings.items() if name not in getattr(self, "kept", [])
+        )
+        kept = getattr(self, "kept", [])
+        return f"recipe: {self.data['about']} -> {chosen}" + (
+            f" (kept from your flags: {', '.join(kept)})" if kept else ""
+        )
+
+    def as_dict(self) -> dict:
+        return {
+            "data": self.data,
+            "settings": self.settings,
+            "reasons": self.reasons,
+            "kept_from_flags": getattr(self, "kept", []),
+        }
+
+
+def labeled_statistics(lengths, labels, num_labels: int) -> dict:
+    """Rows, labels, label balance and text lengths of a classifier's training split."""
+    lengths = np.asarray(lengths)
+    counts = np.bincount(np.asarray(labels), minlength=num_labels)
+    present = counts[counts > 0]
+    stats = {
+        "rows": int(len(lengths)),
+        "labels": int(num_labels),
+        "smallest_label": int(present.min()),
+        "largest_label": int(present.max()),
+        "imbalance": round(float(present.max() / present.min()), 2),
+        "median_length": float(np.median(lengths)),
+        "p95_length": float(np.percentile(lengths, 95)),
+        "chars": int(lengths.sum()),
+    }
+    stats["about"] = (
+        f"{stats['rows']:,} texts, median {stats['median_length']:g} chars (95th percentile "
+        f"{stats['p95_length']:g}), {num_labels} labels (largest/smallest {stats['imbalance']:g})"
+    )
+    return stats
+
+
+def classifier_recipe(stats: dict) -> Recipe:
+    """A classifier's settings from its training data's statistics (see the module docstring)."""
+    settings, reasons = {}, []
+    settings.update(bidirectional=True, classifier_readout="pooled", group_by_length=True)
+    reasons.append(
+        "a bidirectional GRU with mean + max pooling reads texts of any length (measured better than the last state "
+        "on code snippets and on single words); batches of similar lengths waste little on padding"
+    )
+    max_length = None
+    if stats["p95_length"] > LONG_TEXT:
+        max_length = int(stats["p95_length"])
+        reasons.append(f"95th percentile length {stats['p95_length']:g} > {LONG_TEXT}: texts cut to {max_length}")
+    settings["max_length"] = max_length
+    read_length = min(stats["median_length"], max_length or stats["median_length"])
+    # Sizes: a small model for short texts (a word), a wider one for lines of code or prose.
+    if read_length <= 32:
+        settings.update(embedding_size=32, hidden_size=128, num_hidden_layers=1)
+        reasons.append(f"median {read_length:g} chars (short texts): 1 x 128 per direction")
+    else:
+        settings.update(embedding_size=48, hidden_size=160, num_hidden_layers=1)
+        reasons.append(f"median {read_length:g} chars: 1 x 160 per direction")
+    rows = stats["rows"]
+    batch = 64 if rows < 5_000 else 128 if rows < 50_000 else 256
+    settings["batch_size"] = batch
+    chars = max(1, stats["chars"] if max_length is None else rows * read_length)
+    epochs = int(np.clip(round(CLASSIFIER_CHARS_READ / chars), MIN_EPOCHS, MAX_EPOCHS))
+    settings["epochs"] = epochs
+    reasons.append(
+        f"{rows:,} texts: batch {batch}; {chars:,} characters an epoch: {epochs} epochs (about "
+        f"{CLASSIFIER_CHARS_READ / 1e6:g}M characters read, {MIN_EPOCHS}-{MAX_EPOCHS} epochs)"
+    )
+    dropout = 0.3 if rows < 20_000 else 0.2
+    settings.update(
+        dropout=dropout,
+        optimizer="adamw",
+        learning_rate=4e-3,
+        weight_decay=0.05,
+        lr_schedule="cosine",
+        warmup_ratio=0.05,
+        max_grad_norm=1.0,
+    )
+    reasons.append(f"AdamW 4e-3, cosine; dropout {dropout} ({'under' if rows < 20_000 else 'at least'} 20,000 texts)")
+    imbalanced = stats["imbalance"] > IMBALANCE
+    settings["class_weight"] = "balanced" if imbalanced else None
+    settings["metric_for_best_model"] = "macro_f1" if imbalanced else "accuracy"
+    per_epoch = -(-rows // batch)
+    settings["eval_steps"] = max(1, per_epoch // 2)
+    settings["early_stopping_patience"] = 6
+    reasons.append(
+        (
+            f"labels of unequal sizes (largest/smallest {stats['imbalance']:g} > {IMBALANCE}): balanced class "
+            "weights, best model by macro-F1"
+            if imbalanced
+            else "labels of about equal sizes: best model by accuracy"
+        )
+        + "; validated twice an epoch, stopping after 6 validations without a better one"
+    )
+    return Recipe(data=stats, settings=settings, reasons=reasons, evaluations_per_epoch=2)
+
+
+def corpus_statistics(train_ids, vocabulary) -> dict:
+    """Characters (symbols) and distinct symbols of an LM's training text."""
+    symbols = int(np.count_nonzero(np.bincount(np.asarray(train_ids), minlength=vocabulary.size)))
+    stats = {"chars": int(len(train_ids)), "distinct_symbols": symbols, "vocabulary": vocabulary.kind}
+    stats["about"] = f"{stats['chars']:,} training symbols, {symbols} distinct ({vocabulary.kind})"
+    return stats
+
+
+def lm_recipe(stats: dict) -> Recipe:
+    """An LM's settings from its training text's size (see the module docstring)."""
+    chars = stats["chars"]
+    settings = dict(
+        embedding_size=64,
+        optimizer="adamw",
+        learning_rate=4e-3,
+        weight_decay=0.1,
+        lr_schedule="cosine",
+        warmup_ratio=0.1,
+        max_grad_norm=1.0,
+        batch_size=32,
+        chunk_size=64,
+        carry_state=True,
+    )
+    reasons = []
+    if chars < 300_000:
+        settings.update(hidden_size=384, num_hidden_layers=1, dropout=0.25, epochs=14)
+        reasons.append(f"{chars:,} symbols (under 300k): 1 x 384, dropout 0.25 against overfitting, 14 epochs")
+    elif chars < 5_000_000:
+        epochs = int(np.clip(round(LM_CHARS_READ / chars), 2, 14))
+        settings.update(
+            hidden_size=384,
+            num_hidden_layers=1,
+            dropout=0.1,
+            epochs=epochs,
+            eval_chars=20_000,
+            max_train_time=MID_CORPUS_BUDGET,
+        )
+        reasons.append(
+            f"{chars:,} symbols (300k-5M): 1 x 384, dropout 0.1, {epochs} epochs (about {LM_CHARS_READ / 1e6:g}M "
+            f"symbols read) or {MID_CORPUS_BUDGET} of training, whichever ends first (the schedule is fitted to it)"
+        )
+    else:
+        settings.update(
+            hidden_size=512,
+            num_hidden_layers=1,
+            dropout=0.0,
+            epochs=1,
+            batch_size=64,
+            chunk_size=128,
+            eval_chars=100_000,
+            eval_steps=1_000,
+            save_steps=1_000,
+        )
+        reasons.append(
+            f"{chars:,} symbols (5M or more): 1 x 512, no dropout (one pass over this much text does not overfit), "
+            "1 epoch, batch 64 x 128"
+        )
+    return Recipe(data=stats, settings=settings, reasons=reasons)

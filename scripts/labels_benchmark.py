@@ -127,7 +127,7 @@ def main():
         texts, _ = read_csv(files["train"])
         budget = 120 if statistics.median(len(text) for text in texts) < SHORT_TEXT else 240
         svm_runs, ours_runs = [], []
-        for run in range(args.runs):
+        for _ in range(args.runs):
             svm_runs.append(run_svm(files))
             with tempfile.TemporaryDirectory() as work:
                 ours_runs.append(run_hf_charnn(files, Path(work) / "model"))

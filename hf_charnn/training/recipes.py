@@ -19,6 +19,7 @@ MAX_EPOCHS = 30
 MIN_EPOCHS = 3
 LONG_TEXT = 512  # texts cut to their first N characters when the 95th percentile is longer
 IMBALANCE = 1.5  # largest label over smallest: above this, macro-F1 picks the best model and labels are weighted
+SHORT_TEXT_BUDGET, LONG_TEXT_BUDGET = "100s", "200s"
 # An LM's budget: about this many characters read.
 LM_CHARS_READ = 10_000_000
 MID_CORPUS_BUDGET = "250s"  # a megabyte-sized corpus: the whole command in about 5 minutes on 2 cores
@@ -117,6 +118,11 @@ def classifier_recipe(stats: dict) -> Recipe:
         f"{rows:,} texts: batch {batch}; {chars:,} characters an epoch: {epochs} epochs (about "
         f"{CLASSIFIER_CHARS_READ / 1e6:g}M characters read, {MIN_EPOCHS}-{MAX_EPOCHS} epochs)"
     )
+    # A training-time cap, so that the whole command stays within about 2 (short texts) or 4 minutes on 2 cores: the
+    # schedule is fitted to whichever ends first, the epochs or the cap (on a fast machine, the epochs).
+    budget = SHORT_TEXT_BUDGET if read_length <= 32 else LONG_TEXT_BUDGET
+    settings["max_train_time"] = budget
+    reasons.append(f"at most {budget} of training (the schedule fitted to it if the epochs take longer)")
     dropout = 0.3 if rows < 20_000 else 0.2
     settings.update(
         dropout=dropout,

@@ -53,7 +53,11 @@ def time_training_steps(shape: dict, repeats: int = 5) -> tuple[float, float]:
     step of one precision and none of the other to flip the choice.
     """
     gru = torch.nn.GRU(
-        shape["embedding_size"], shape["hidden_size"], num_layers=shape["num_hidden_layers"], batch_first=True
+        shape["embedding_size"],
+        shape["hidden_size"],
+        num_layers=shape["num_hidden_layers"],
+        batch_first=True,
+        bidirectional=shape.get("bidirectional", False),
     )
     inputs = torch.randn(shape["rows"], shape["length"], shape["embedding_size"])
     best = {False: float("inf"), True: float("inf")}
@@ -106,6 +110,8 @@ def choose_mixed_precision(
         "rows": min(config.batch_size, PROBE_ROWS),
         "length": min(length, PROBE_MAX_LENGTH),  # the run's own sequence length (the task's `sequence_length`)
     }
+    if config.bidirectional:  # (one-way shapes keep their earlier cache keys)
+        shape["bidirectional"] = True
     key = json.dumps({"cpu": cpu_model(), "torch": torch.__version__, **shape}, sort_keys=True)
     verdicts = _read_verdicts()
     cached = key in verdicts

@@ -377,3 +377,44 @@ def test_trainer_trains_and_evaluates_a_saved_classifier_with_padding_without_wa
         classify(["hello there", "zebra"])
     assert np.isfinite(metrics["eval_loss"])
     assert caught.text == "", caught.text
+
+
+def test_lm_corpora_of_other_sizes_get_recipes_of_their_own_size():
+    from hf_charnn.models.tokenization_char_gru import Vocabulary
+    from hf_charnn.training.recipes import corpus_statistics, lm_recipe
+
+    vocabulary = Vocabulary()
+    sizes = (100_000, 1_000_000, 20_000_000)
+    recipes = {size: lm_recipe(corpus_statistics(np.arange(size) % 27, vocabulary)) for size in sizes}
+    small, medium, large = (recipes[size].settings for size in sizes)
+    assert recipes[100_000].data["distinct_symbols"] == 27
+    assert "100,000 training symbols" in recipes[100_000].data["about"]
+    assert (small["hidden_size"], small["dropout"], small["epochs"]) == (384, 0.25, 14)  # the exercise's default LM
+    assert medium["epochs"] == 10 and medium["max_train_time"] == "250s" and medium["dropout"] == 0.1
+    assert large["hidden_size"] == 512 and large["epochs"] == 1 and large["dropout"] == 0.0
+    assert all(recipe.reasons for recipe in recipes.values())
+
+
+def test_an_lm_run_with_no_preset_applies_its_recipe_under_the_flags(tmp_path, capsys):
+    from conftest import generated_corpus
+
+    (tmp_path / "train.txt").write_text(generated_corpus(3000))
+    code, out, _ = run_cli(
+        capsys,
+        "train-lm",
+        "--train-file",
+        tmp_path / "train.txt",
+        "--hidden-size",
+        "16",
+        "--embedding-size",
+        "8",
+        "--max-steps",
+        "3",
+        "--no-progress-bar",
+        "--output-dir",
+        tmp_path / "run",
+    )
+    assert code == 0 and "recipe: 2,850 training symbols" in out and "kept from your flags" in out
+    results = json.loads((tmp_path / "run" / "eval_results.json").read_text())
+    assert results["recipe"]["settings"]["epochs"] == 14 and results["steps"] == 3
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["hidden_size"] == 16

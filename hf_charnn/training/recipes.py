@@ -19,7 +19,7 @@ MAX_EPOCHS = 30
 MIN_EPOCHS = 3
 LONG_TEXT = 512  # texts cut to their first N characters when the 95th percentile is longer
 IMBALANCE = 1.5  # largest label over smallest: above this, macro-F1 picks the best model and labels are weighted
-SHORT_TEXT_BUDGET, LONG_TEXT_BUDGET = "100s", "200s"
+SHORT_TEXT_BUDGET, LONG_TEXT_BUDGET = "90s", "200s"
 # An LM's budget: about this many characters read.
 LM_CHARS_READ = 10_000_000
 MID_CORPUS_BUDGET = "250s"  # a megabyte-sized corpus: the whole command in about 5 minutes on 2 cores
@@ -103,8 +103,8 @@ def classifier_recipe(stats: dict) -> Recipe:
     read_length = min(stats["median_length"], max_length or stats["median_length"])
     # Sizes: a small model for short texts (a word), a wider one for lines of code or prose.
     if read_length <= 32:
-        settings.update(embedding_size=32, hidden_size=128, num_hidden_layers=1)
-        reasons.append(f"median {read_length:g} chars (short texts): 1 x 128 per direction")
+        settings.update(embedding_size=32, hidden_size=192, num_hidden_layers=1)
+        reasons.append(f"median {read_length:g} chars (short texts): 1 x 192 per direction")
     else:
         settings.update(embedding_size=48, hidden_size=160, num_hidden_layers=1)
         reasons.append(f"median {read_length:g} chars: 1 x 160 per direction")
@@ -123,17 +123,19 @@ def classifier_recipe(stats: dict) -> Recipe:
     budget = SHORT_TEXT_BUDGET if read_length <= 32 else LONG_TEXT_BUDGET
     settings["max_train_time"] = budget
     reasons.append(f"at most {budget} of training (the schedule fitted to it if the epochs take longer)")
-    dropout = 0.3 if rows < 20_000 else 0.2
+    # Measured: within these budgets the models are still underfit (train accuracy below validation), so dropout is
+    # light and the learning rate high (code-languages: dropout 0.3 -> 0.1 gave +0.7 points, lr 4e-3 -> 8e-3 +0.8).
+    dropout = 0.1
     settings.update(
         dropout=dropout,
         optimizer="adamw",
-        learning_rate=4e-3,
+        learning_rate=8e-3,
         weight_decay=0.05,
         lr_schedule="cosine",
         warmup_ratio=0.05,
         max_grad_norm=1.0,
     )
-    reasons.append(f"AdamW 4e-3, cosine; dropout {dropout} ({'under' if rows < 20_000 else 'at least'} 20,000 texts)")
+    reasons.append(f"AdamW 8e-3, cosine; dropout {dropout} (short budgets leave these models underfit)")
     imbalanced = stats["imbalance"] > IMBALANCE
     settings["class_weight"] = "balanced" if imbalanced else None
     settings["metric_for_best_model"] = "macro_f1" if imbalanced else "accuracy"

@@ -13,6 +13,8 @@ import dataclasses
 
 import numpy as np
 
+from .settings import PRESETS
+
 # A classifier's budget: about this many characters read (epochs x characters an epoch), at most MAX_EPOCHS epochs.
 CLASSIFIER_CHARS_READ = 20_000_000
 MAX_EPOCHS = 30
@@ -34,6 +36,7 @@ class Recipe:
     reasons: list
 
     evaluations_per_epoch: int | None = None  # eval_steps follows the batch size actually used
+    kept: list = dataclasses.field(default_factory=list)  # the recipe's settings the user had set (set by `apply`)
 
     def apply(self, config) -> list[str]:
         """Write the settings the user did not set into `config`; returns the names kept from the user."""
@@ -48,12 +51,9 @@ class Recipe:
         return kept
 
     def summary_line(self) -> str:
-        chosen = ", ".join(
-            f"{name} {value}" for name, value in self.settings.items() if name not in getattr(self, "kept", [])
-        )
-        kept = getattr(self, "kept", [])
+        chosen = ", ".join(f"{name} {value}" for name, value in self.settings.items() if name not in self.kept)
         return f"recipe: {self.data['about']} -> {chosen}" + (
-            f" (kept from your flags: {', '.join(kept)})" if kept else ""
+            f" (kept from your flags: {', '.join(self.kept)})" if self.kept else ""
         )
 
     def as_dict(self) -> dict:
@@ -61,7 +61,7 @@ class Recipe:
             "data": self.data,
             "settings": self.settings,
             "reasons": self.reasons,
-            "kept_from_flags": getattr(self, "kept", []),
+            "kept_from_flags": self.kept,
         }
 
 
@@ -163,52 +163,35 @@ def corpus_statistics(train_ids, vocabulary) -> dict:
 
 
 def lm_recipe(stats: dict) -> Recipe:
-    """An LM's settings from its training text's size (see the module docstring)."""
+    """An LM's settings from its training text's size (see the module docstring): the measured presets, by size."""
     chars = stats["chars"]
-    settings = dict(
-        embedding_size=64,
-        optimizer="adamw",
-        learning_rate=4e-3,
-        weight_decay=0.1,
-        lr_schedule="cosine",
-        warmup_ratio=0.1,
-        max_grad_norm=1.0,
-        batch_size=32,
-        chunk_size=64,
-        carry_state=True,
-    )
-    reasons = []
     if chars < 300_000:
-        settings.update(hidden_size=384, num_hidden_layers=1, dropout=0.25, epochs=14)
-        reasons.append(f"{chars:,} symbols (under 300k): 1 x 384, dropout 0.25 against overfitting, 14 epochs")
+        settings = dict(PRESETS["lm"]["default"])
+        reasons = [
+            f"{chars:,} symbols (under 300k): the default LM (1 x 384, dropout 0.25 against overfitting, 14 epochs)"
+        ]
     elif chars < 5_000_000:
         epochs = int(np.clip(round(LM_CHARS_READ / chars), 2, 14))
-        settings.update(
-            hidden_size=384,
-            num_hidden_layers=1,
-            dropout=0.1,
-            epochs=epochs,
-            eval_chars=20_000,
-            max_train_time=MID_CORPUS_BUDGET,
-        )
-        reasons.append(
-            f"{chars:,} symbols (300k-5M): 1 x 384, dropout 0.1, {epochs} epochs (about {LM_CHARS_READ / 1e6:g}M "
-            f"symbols read) or {MID_CORPUS_BUDGET} of training, whichever ends first (the schedule is fitted to it)"
-        )
+        settings = {**PRESETS["lm"]["small-corpus"], "epochs": epochs, "max_train_time": MID_CORPUS_BUDGET}
+        reasons = [
+            f"{chars:,} symbols (300k-5M): the small-corpus LM (1 x 384, dropout 0.1), {epochs} epochs (about "
+            f"{LM_CHARS_READ / 1e6:g}M symbols read) or {MID_CORPUS_BUDGET} of training, whichever ends first (the "
+            "schedule is fitted to it)"
+        ]
     else:
-        settings.update(
-            hidden_size=512,
-            num_hidden_layers=1,
-            dropout=0.0,
-            epochs=1,
-            batch_size=64,
-            chunk_size=128,
-            eval_chars=100_000,
-            eval_steps=1_000,
-            save_steps=1_000,
-        )
-        reasons.append(
+        settings = {
+            **PRESETS["lm"]["small-corpus"],
+            "hidden_size": 512,
+            "dropout": 0.0,
+            "epochs": 1,
+            "batch_size": 64,
+            "chunk_size": 128,
+            "eval_chars": 100_000,
+            "eval_steps": 1_000,
+            "save_steps": 1_000,
+        }
+        reasons = [
             f"{chars:,} symbols (5M or more): 1 x 512, no dropout (one pass over this much text does not overfit), "
             "1 epoch, batch 64 x 128"
-        )
+        ]
     return Recipe(data=stats, settings=settings, reasons=reasons)

@@ -438,6 +438,18 @@ def _add_training_flags(parser: argparse.ArgumentParser, task: str):
             choices=CLASSIFIER_READOUTS,
             help="what the head reads: the last state, or pooled (mean + max over the real characters)",
         )
+        group.add_argument(
+            "--ngram-range",
+            type=int,
+            nargs=2,
+            metavar=("MIN", "MAX"),
+            help="also read the text's hashed character n-grams of MIN to MAX characters, as a bag beside the GRU",
+        )
+        group.add_argument(
+            "--no-ngrams", dest="ngram_range", action="store_const", const=[], help="no n-gram bag (the GRU alone)"
+        )
+        group.add_argument("--ngram-buckets", type=int, help="hash buckets of the n-gram bag (default 65536)")
+        group.add_argument("--ngram-embedding-size", type=int, help="width of the n-gram bag (default 64)")
         group.add_argument("--max-length", type=int, help="cut texts to their first N characters")
         group.add_argument(
             "--group-by-length",

@@ -80,13 +80,15 @@ def _graphs():
             positions = torch.clamp(starts[:, None] + steps, max=input_ids.shape[1] - 1)
             gathered = torch.gather(input_ids, 1, positions)
             hidden = self.model.char_gru(gathered, return_dict=True).last_hidden_state
+            real = (steps < lengths[:, None]).to(torch.int64)
             if self.model.config.classifier_readout == "pooled":  # mean and max over the real positions only
-                real = (steps < lengths[:, None]).to(torch.int64)
                 outputs = CharGRUOutput(last_hidden_state=hidden * real[..., None].to(hidden.dtype))
-                return self.model._head(self.model._readout(outputs, real))
-            last = torch.clamp(lengths - 1, min=0)
-            final = torch.gather(hidden, 1, last[:, None, None].expand(-1, 1, hidden.shape[-1]))[:, 0]
-            return self.model._head(final)
+            else:
+                last = torch.clamp(lengths - 1, min=0)
+                final = torch.gather(hidden, 1, last[:, None, None].expand(-1, 1, hidden.shape[-1]))[:, 0]
+                outputs = CharGRUOutput(state=final[None])
+            # The readout, and the n-gram bag (hashed from the gathered ids: the same buckets as PyTorch's) if any.
+            return self.model._head(self.model._features(outputs, real, gathered))
 
     return LanguageModelStep, ClassifierGraph
 

@@ -8,6 +8,23 @@ from transformers import PretrainedConfig
 CLASSIFIER_READOUTS = ("last", "pooled")
 
 
+def check_ngram_settings(ngram_range, ngram_buckets, ngram_embedding_size=1):
+    """The one check of the n-gram bag's settings (the config and the command line both call it): a ValueError."""
+    if ngram_range is None:
+        return
+    if len(ngram_range) != 2 or not all(isinstance(n, int) and not isinstance(n, bool) for n in ngram_range):
+        raise ValueError(f"ngram_range {list(ngram_range)}: give two whole numbers, the shortest and longest n-gram")
+    if not 1 <= ngram_range[0] <= ngram_range[1]:
+        raise ValueError(
+            f"ngram_range {list(ngram_range)}: needs 1 <= min <= max (say 1 4: every 1- to 4-character n-gram)"
+        )
+    if ngram_buckets < 1 or ngram_embedding_size < 1:
+        raise ValueError(
+            f"ngram_buckets {ngram_buckets}, ngram_embedding_size {ngram_embedding_size}: both must be at least 1 "
+            "(2**16 buckets and 64 wide are the usual sizes)"
+        )
+
+
 class _PaddingRowIsNotAnError(logging.Filter):
     """
     transformers warns when a config's `pad_token_id` is not a predicted symbol (`0 <= id < vocab_size`). These models'
@@ -66,6 +83,16 @@ class CharGRUConfig(PretrainedConfig):
             Classifier only: what the head reads. `"last"`: the last layer's state after the last real character (with
             `bidirectional`, also the backward state after the first). `"pooled"`: the mean and the maximum of the last
             layer's outputs over the real characters (padding excluded), side by side.
+        ngram_range (`list[int]`, *optional*):
+            Classifier only: also read the text's hashed character n-grams of these lengths (`[1, 4]`: 1- to
+            4-grams), counted over the text with a boundary mark at each end, as a bag beside the GRU's readout: each
+            n-gram is hashed (a polynomial hash of its ids, the same in PyTorch and in the ONNX graph) into one of
+            `ngram_buckets` rows of an embedding, and the rows' mean goes to the head with the readout. Computed from
+            `input_ids` inside the model, so the tokenizer and every pipeline are unchanged. None: no bag.
+        ngram_buckets (`int`, defaults to 65536):
+            Rows of the n-gram embedding (hash buckets).
+        ngram_embedding_size (`int`, defaults to 64):
+            Width of the n-gram embedding.
         use_cache (`bool`, defaults to `True`):
             Whether the LM returns its GRU state, so that `generate()` feeds one character a step.
     """
@@ -87,6 +114,9 @@ class CharGRUConfig(PretrainedConfig):
         symbol_groups: dict[str, str] | None = None,
         bidirectional: bool = False,
         classifier_readout: str = "last",
+        ngram_range: list[int] | None = None,
+        ngram_buckets: int = 65536,
+        ngram_embedding_size: int = 64,
         pad_token_id: int | None = None,
         **kwargs,
     ):
@@ -110,6 +140,12 @@ class CharGRUConfig(PretrainedConfig):
             raise ValueError(
                 f"classifier_readout {classifier_readout!r}: choose one of {', '.join(CLASSIFIER_READOUTS)}"
             )
+        if ngram_range is not None:
+            ngram_range = [int(n) if isinstance(n, float) and n.is_integer() else n for n in ngram_range]
+        check_ngram_settings(ngram_range, ngram_buckets, ngram_embedding_size)
+        self.ngram_range = list(ngram_range) if ngram_range is not None else None
+        self.ngram_buckets = ngram_buckets
+        self.ngram_embedding_size = ngram_embedding_size
         self.bidirectional = bool(bidirectional)
         self.classifier_readout = classifier_readout
         # Declared because v5's base config no longer does. The models set it to the tokenizer's padding id

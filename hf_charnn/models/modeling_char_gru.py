@@ -85,6 +85,13 @@ class CharGRUCausalLMOutput(ModelOutput):
     state: torch.FloatTensor | None = None
 
 
+NGRAM_INIT_STD = 0.05
+
+
+class NgramEmbedding(nn.Embedding):
+    """The n-gram bag's rows (its own class, so that `_init_weights` gives them their own scale)."""
+
+
 class CharGRUPreTrainedModel(PreTrainedModel):
     config: CharGRUConfig
     config_class = CharGRUConfig
@@ -122,7 +129,10 @@ class CharGRUPreTrainedModel(PreTrainedModel):
     def _init_weights(self, module: nn.Module):
         # transformers' default init skips nn.GRU; the helpers from `transformers.initialization` leave
         # loaded tensors alone, so a checkpoint's weights survive from_pretrained.
-        if isinstance(module, nn.GRU):
+        if isinstance(module, NgramEmbedding):
+            # Small rows, as fastText's: a text's bag is a mean of a few dozen of them and starts near zero.
+            init.normal_(module.weight, std=NGRAM_INIT_STD)
+        elif isinstance(module, nn.GRU):
             bound = module.hidden_size**-0.5  # PyTorch's own GRU init
             for parameter in module.parameters():
                 init.uniform_(parameter, -bound, bound)
@@ -234,6 +244,63 @@ def _reverse_rows(tensor: torch.Tensor, reversed_steps: torch.Tensor) -> torch.T
     return tensor.gather(1, reversed_steps[..., None].expand(-1, -1, tensor.shape[-1]))
 
 
+# The n-gram hash: h(c_1..c_n) = (...((c_1 + 1) * P + c_2 + 1) * P + ...) mod M over the ids (the boundary mark is
+# vocab_size + 1), then mod the bucket count. M < 2**31 and P < 2**21 keep every product inside int64, so that
+# PyTorch and the exported ONNX graph (Mul, Add, Mod on int64) compute the same buckets.
+NGRAM_HASH_PRIME = 1_000_003
+NGRAM_HASH_MODULUS = 2_147_483_647
+
+
+def ngram_buckets(input_ids: torch.LongTensor, attention_mask: torch.Tensor | None, config: CharGRUConfig):
+    """
+    The hashed character n-grams of each row's real characters: `(buckets, valid)`, both `(batch, width + 2,
+    n-gram lengths)`. Row `b`'s text is read as `<text>` (a boundary mark each side); entry `[b, e, k]` is the n-gram
+    of length `ngram_range[0] + k` that ends at position `e` of it, `valid` where it lies inside `<text>` (a lone mark
+    is not a 1-gram). Each row's characters are gathered to the front first, so padding on either side gives what
+    the text gives alone.
+    """
+    batch_size, width = input_ids.shape
+    mask = torch.ones_like(input_ids) if attention_mask is None else attention_mask[:, -width:].to(torch.int64)
+    lengths = mask.sum(dim=1, keepdim=True)
+    starts = torch.argmax(mask, dim=1, keepdim=True)
+    steps = torch.arange(width, device=input_ids.device)[None, :]
+    gathered = torch.gather(input_ids, 1, torch.clamp(starts + steps, max=width - 1))
+    boundary = torch.full_like(input_ids[:, :1], config.vocab_size + 1)
+    marked = torch.cat([boundary, gathered, boundary], dim=1)  # position e: 0 = "<", 1..L = the text, L + 1 = ">"
+    ends = torch.arange(width + 2, device=input_ids.device)[None, :]
+    marked = torch.where(ends == lengths + 1, boundary, marked)
+    symbols = marked + 1
+    smallest, largest = config.ngram_range
+    hashes, buckets, valid = symbols, [], []
+    for n in range(1, largest + 1):
+        if n > 1:  # the (n-1)-gram ending one position earlier, extended by this position's symbol
+            earlier = torch.cat([torch.zeros_like(hashes[:, :1]), hashes[:, :-1]], dim=1)
+            hashes = torch.remainder(earlier * NGRAM_HASH_PRIME + symbols, NGRAM_HASH_MODULUS)
+        if n < smallest:
+            continue
+        inside = (ends >= n - 1) & (ends <= lengths + 1)
+        if n == 1:
+            inside = inside & (ends >= 1) & (ends <= lengths)
+        buckets.append(torch.remainder(hashes, config.ngram_buckets))
+        valid.append(inside.expand(batch_size, -1))
+    return torch.stack(buckets, dim=-1), torch.stack(valid, dim=-1)
+
+
+class CharNgramBag(nn.Module):
+    """The mean embedding of a text's hashed character n-grams (fastText's bag, computed from `input_ids`)."""
+
+    def __init__(self, config: CharGRUConfig):
+        super().__init__()
+        self.config = config
+        self.embeddings = NgramEmbedding(config.ngram_buckets, config.ngram_embedding_size)
+
+    def forward(self, input_ids: torch.LongTensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
+        buckets, valid = ngram_buckets(input_ids, attention_mask, self.config)
+        weights = valid.to(self.embeddings.weight.dtype)[..., None]
+        total = (self.embeddings(buckets) * weights).sum(dim=(1, 2))
+        return total / weights.sum(dim=(1, 2)).clamp(min=1)
+
+
 class CharGRUForSequenceClassification(CharGRUPreTrainedModel):
     """
     GRU over the text (one way or both); its final state, or its outputs pooled over the real characters
@@ -246,8 +313,13 @@ class CharGRUForSequenceClassification(CharGRUPreTrainedModel):
         self.char_gru = CharGRUModel(config)
         head_size = config.vocab_size if config.symbol_groups else config.num_labels
         readout_size = self.char_gru.output_size * (2 if config.classifier_readout == "pooled" else 1)
-        if config.symbol_groups and readout_size != config.hidden_size:
-            raise ValueError("a symbol-group head reads an LM's state: it needs classifier_readout 'last', one way")
+        if config.symbol_groups and (readout_size != config.hidden_size or config.ngram_range):
+            raise ValueError(
+                "a symbol-group head reads an LM's state: it needs classifier_readout 'last', one way, no n-grams"
+            )
+        self.ngram_bag = CharNgramBag(config) if config.ngram_range else None
+        if self.ngram_bag is not None:
+            readout_size += config.ngram_embedding_size
         self.classifier = nn.Linear(readout_size, head_size)
         self.post_init()
 
@@ -277,8 +349,15 @@ class CharGRUForSequenceClassification(CharGRUPreTrainedModel):
         groups = [self.vocabulary.encode(symbols).tolist() for symbols in self.config.symbol_groups.values()]
         return torch.stack([torch.logsumexp(log_probs[..., ids], dim=-1) for ids in groups], dim=-1)
 
+    def _features(self, outputs: CharGRUOutput, attention_mask, input_ids: torch.LongTensor) -> torch.Tensor:
+        """What the head reads per row: the GRU's readout, and beside it the n-gram bag when the config has one."""
+        readout = self._readout(outputs, attention_mask)
+        if self.ngram_bag is None:
+            return readout
+        return torch.cat([readout, self.char_gru.dropout(self.ngram_bag(input_ids, attention_mask))], dim=-1)
+
     def _readout(self, outputs: CharGRUOutput, attention_mask: torch.LongTensor | None) -> torch.Tensor:
-        """What the head reads per row: the last layer's final state(s), or its outputs' mean and max over real ones."""
+        """The GRU's part: the last layer's final state(s), or its outputs' mean and max over the real characters."""
         if self.config.classifier_readout == "pooled":
             hidden = outputs.last_hidden_state  # zeros at padding
             if attention_mask is None:
@@ -307,7 +386,7 @@ class CharGRUForSequenceClassification(CharGRUPreTrainedModel):
             there is none), which trains the head on the state after every prefix of the text.
         """
         outputs = self.char_gru(input_ids, attention_mask=attention_mask, return_dict=True)
-        logits = self._head(self._readout(outputs, attention_mask))
+        logits = self._head(self._features(outputs, attention_mask, input_ids))
         loss = None
         if labels is not None and labels.dim() == 2:
             if self.config.bidirectional or self.config.classifier_readout != "last":

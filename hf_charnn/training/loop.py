@@ -20,6 +20,7 @@ model or the data stream (see checkpoints.compare_settings).
 import dataclasses
 import itertools
 import math
+import sys
 import time
 import uuid
 from pathlib import Path
@@ -79,7 +80,12 @@ def _build_optimizer(config: TrainingConfig, model, plan: SchedulePlan):
             model.parameters(), lr=config.learning_rate, momentum=config.momentum, weight_decay=config.weight_decay
         )
     else:  # adamw (config.check accepts only OPTIMIZERS)
-        optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
+        # A model with an n-gram bag updates millions of embedding rows every step: the fused kernel makes that step
+        # 1.8x faster on a 2-core CPU (measured). Runs without one keep the kernel their published figures came from.
+        fused = bool(config.ngram_range) or None
+        optimizer = torch.optim.AdamW(
+            model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay, fused=fused
+        )
 
     def lr_factor(step: int) -> float:
         steps_total = plan.total
@@ -245,7 +251,9 @@ def train(config: TrainingConfig, task: Task | None = None) -> dict:
         initial=state.step,
         desc="training",
         leave=False,
-        disable=not (config.progress_bar and accelerator.is_local_main_process),
+        # Redrawn frames only where a person watches: in a log file (stderr not a terminal) each validation's one
+        # line is all that is written, as Trainer's disable_tqdm.
+        disable=not (config.progress_bar and accelerator.is_local_main_process and sys.stderr.isatty()),
     )
     while state.step < run.total_steps and state.epoch < run.last_epoch:
         running = torch.zeros(3, dtype=torch.float64, device=accelerator.device)  # loss sum, targets, correct
@@ -291,7 +299,9 @@ def _fit_to_budget(run: Run, accelerator: Accelerator, spent: float):
     state = run.state
     run.timing.append((state.step, spent))
     planned = state.planned_steps
-    if len(run.timing) > 2:  # a process's first steps are slow (allocation, warm-up): timed from its second
+    if (
+        len(run.timing) > 2 and run.config.fit_schedule_to_budget
+    ):  # a process's first steps are slow (allocation, warm-up): timed from its second
         (first_step, first_spent), (step, now) = run.timing[1], run.timing[-1]
         per_step = (now - first_spent) / max(1, step - first_step)
         upper = run.config.max_steps or run.config.epochs * run.steps_per_epoch
@@ -302,6 +312,11 @@ def _fit_to_budget(run: Run, accelerator: Accelerator, spent: float):
         decision = broadcast(torch.tensor(decision, dtype=torch.float64, device=accelerator.device)).tolist()
     run.plan.total = state.planned_steps = int(decision[1])
     if decision[0]:
+        if not run.config.fit_schedule_to_budget:
+            accelerator.print(
+                f"time budget {run.config.max_train_time} spent at step {state.step} of {run.total_steps}: the run "
+                "stops here, before its schedule's end (a stop-only cap: the schedule is the data's, not fitted to it)"
+            )
         run.total_steps = state.step
         run.stopped_by = "time budget"
 
@@ -505,7 +520,12 @@ def _finish(run: Run, accelerator: Accelerator, precision: dict, wall_start: flo
     if run.stopped_by:
         summary["stopped_by"] = run.stopped_by
     if run.budget is not None:
-        summary["time_budget"] = {"seconds": run.budget, "train_seconds": state.train_seconds, "steps": state.step}
+        summary["time_budget"] = {
+            "seconds": run.budget,
+            "train_seconds": state.train_seconds,
+            "steps": state.step,
+            "schedule_fitted": run.config.fit_schedule_to_budget,
+        }
     summary.update(run.task.summary_extras())
     if state.step == run.total_steps:
         accelerator.wait_for_everyone()

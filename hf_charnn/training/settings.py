@@ -44,6 +44,7 @@ SCHEDULE_SETTINGS = (
     "stop_after_epoch",
     "early_stopping_patience",
     "max_train_time",
+    "fit_schedule_to_budget",
 )
 RUN_SETTINGS = (
     "output_dir",
@@ -101,6 +102,11 @@ class TrainingConfig:
     # classifier reading (see models/configuration_char_gru.py)
     bidirectional: bool = False
     classifier_readout: str = "last"  # "last" state, or "pooled": mean + max over the real characters
+    # classifier: a bag of hashed character n-grams of these lengths beside the GRU (None or []: none); see
+    # models/configuration_char_gru.py
+    ngram_range: list | None = None
+    ngram_buckets: int = 65536
+    ngram_embedding_size: int = 64
     max_length: int | None = None  # classifier: texts are cut to their first N characters (training and scoring)
     group_by_length: bool = False  # classifier: batches of texts of similar lengths (less padding), per seed
     class_weight: str | None = None  # classifier: "balanced" weighs each label's loss by 1 / its share
@@ -128,6 +134,9 @@ class TrainingConfig:
     metric_for_best_model: str | None = None  # keep the best validation step's model (see BEST_MODEL_METRICS)
     early_stopping_patience: int | None = None  # stop after N validations without a better metric
     max_train_time: str | None = None  # "90s", "5m", "2h": stop when spent, the schedule fitted to it
+    # False: the budget only stops the run (the schedule stays the data's, so that the same command trains the same
+    # model); a recipe's cap is such a stop. True (a --max-train-time of one's own): the schedule is fitted to it.
+    fit_schedule_to_budget: bool = True
     overwrite_output_dir: bool = False  # a fresh run into a folder holding another run: remove that run first
     # run
     max_train_rows: int | None = None  # train on the first N rows only (for timing a slow preset's epoch)
@@ -245,6 +254,16 @@ class TrainingConfig:
             )
         if self.task == "lm" and (self.bidirectional or self.classifier_readout != "last" or self.class_weight):
             raise UserError("--bidirectional, --classifier-readout and --class-weight are for classifiers")
+        from ..models.configuration_char_gru import check_ngram_settings
+
+        try:
+            check_ngram_settings(self.ngram_range or None, self.ngram_buckets, self.ngram_embedding_size)
+        except ValueError as error:
+            raise UserError(f"--{str(error).replace('_', '-')}") from None
+        if self.task == "lm" and self.ngram_range:
+            raise UserError("--ngram-range is for classifiers (an LM predicts from its GRU state alone)")
+        if self.ngram_range and self.prefix_labels and not self.names_data():
+            raise UserError("--prefix-labels trains the state after every prefix: it cannot read an n-gram bag")
         if self.task == "lm" and (self.max_length or self.group_by_length):
             raise UserError("--max-length and --group-by-length are for classifiers (an LM reads --chunk-size)")
         if self.prefix_labels and not self.names_data() and (self.bidirectional or self.classifier_readout != "last"):
@@ -297,6 +316,9 @@ class TrainingConfig:
             dropout=self.dropout,
             bidirectional=self.bidirectional,
             classifier_readout=self.classifier_readout,
+            ngram_range=list(self.ngram_range) if self.ngram_range else None,
+            ngram_buckets=self.ngram_buckets,
+            ngram_embedding_size=self.ngram_embedding_size,
         )
 
 

@@ -29,12 +29,17 @@ CARD_HYPERPARAMETERS = (
     "prefix_labels",
     "bidirectional",
     "classifier_readout",
+    "ngram_range",
+    "ngram_buckets",
+    "ngram_learning_rate_scale",
     "max_length",
     "group_by_length",
     "class_weight",
     "metric_for_best_model",
     "early_stopping_patience",
+    "lr_plateau_patience",
     "max_train_time",
+    "fit_schedule_to_budget",
     "seed",
 )
 LEARNING_CURVES_FILE = "learning_curves.png"

@@ -450,6 +450,9 @@ def _add_training_flags(parser: argparse.ArgumentParser, task: str):
         )
         group.add_argument("--ngram-buckets", type=int, help="hash buckets of the n-gram bag (default 65536)")
         group.add_argument("--ngram-embedding-size", type=int, help="width of the n-gram bag (default 64)")
+        group.add_argument(
+            "--ngram-learning-rate-scale", type=float, help="the bag's learning rate as a multiple of --learning-rate"
+        )
         group.add_argument("--max-length", type=int, help="cut texts to their first N characters")
         group.add_argument(
             "--group-by-length",
@@ -488,9 +491,15 @@ def _add_training_flags(parser: argparse.ArgumentParser, task: str):
         "--early-stopping-patience",
         type=int,
         help="stop after N validations without a better --metric-for-best-model (default metric: "
-        + ("loss" if task == "lm" else "macro_f1 for labels of unequal sizes, else accuracy")
+        + ("loss" if task == "lm" else "accuracy")
         + ")",
     )
+    run.add_argument(
+        "--lr-plateau-patience",
+        type=int,
+        help="cut the learning rate after every N validations without a better --metric-for-best-model",
+    )
+    run.add_argument("--lr-plateau-factor", type=float, help="what each such cut multiplies the rate by (0.3)")
     run.add_argument(
         "--max-train-time", help="a training-time budget (90s, 5m, 2h): the schedule is fitted to it, then it stops"
     )

@@ -221,6 +221,7 @@ def test_a_stop_only_budget_stops_without_refitting_the_schedule(tmp_path):
         fit_schedule_to_budget=False,
         lr_schedule="linear",
         warmup_ratio=0.0,
+        logging_steps=1,
     )
     summary = train(config)
     assert summary["stopped_by"] == "time budget" and summary["time_budget"]["schedule_fitted"] is False
@@ -246,3 +247,34 @@ def test_a_log_file_gets_one_line_per_validation_and_no_progress_frames(tmp_path
     ]
     metrics = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     assert len(validations) == sum("validation_accuracy" in row for row in metrics) >= 2
+
+
+def test_the_learning_rate_is_cut_after_validations_without_a_better_one_and_resumes_cut(tmp_path):
+    from test_recipes import ScriptedValidation, classifier_config
+
+    from hf_charnn.training.loop import train
+
+    folder = tmp_path / "data"
+    folder.mkdir()
+    files = {
+        "train": write_csv(folder / "train.csv", labeled_rows(300, 0)),
+        "validation": write_csv(folder / "val.csv", labeled_rows(60, 1)),
+    }
+    settings = dict(
+        epochs=50, eval_steps=2, save_steps=2, lr_schedule="constant", warmup_ratio=0.0, lr_plateau_patience=1
+    )
+    ScriptedValidation.SCRIPT = [50.0, 70.0, 65.0, 60.0, 90.0, 55.0]
+    first = classifier_config(files, tmp_path / "run", max_steps=6, **settings)
+    first.metric_for_best_model = "accuracy"
+    task = ScriptedValidation(first)
+    task.seen = []
+    train(first, task)  # validations at 2, 4, 6: 50, 70 (better), 65 (not: the rate x 0.3)
+    resumed = classifier_config(files, tmp_path / "run", resume_from="latest", max_steps=12, **settings)
+    resumed.metric_for_best_model = "accuracy"
+    task = ScriptedValidation(resumed)
+    task.seen = [None] * 3
+    train(resumed, task)  # 8: 60 (x 0.3 again), 10: 90 (better), 12: 55 (x 0.3)
+    rows = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    rates = {row["step"]: row["learning_rate"] / first.learning_rate for row in rows}
+    assert rates[2] == pytest.approx(1.0) and rates[6] == pytest.approx(1.0)  # cut after the row is written
+    assert rates[8] == pytest.approx(0.3) and rates[10] == pytest.approx(0.09) and rates[12] == pytest.approx(0.09)

@@ -47,6 +47,7 @@ class TrainerState:
     best_step: int | None = None
     evaluations_without_improvement: int = 0
     planned_steps: int = 0  # --max-train-time: the steps the schedule is fitted to (estimated from step times)
+    lr_scale: float = 1.0  # --lr-plateau-patience: the learning rate's cut so far
     # Sums since the last metrics row (this process's share; rows reduce them over processes).
     loss_sum: float = 0.0
     targets: int = 0
@@ -65,6 +66,7 @@ RUN_FIELDS = (
     "best_step",
     "evaluations_without_improvement",
     "planned_steps",
+    "lr_scale",
 )
 PROCESS_FIELDS = ("loss_sum", "targets", "correct", "chars", "seconds_since_row")
 

@@ -43,6 +43,8 @@ SCHEDULE_SETTINGS = (
     "save_total_limit",
     "stop_after_epoch",
     "early_stopping_patience",
+    "lr_plateau_patience",
+    "lr_plateau_factor",
     "max_train_time",
     "fit_schedule_to_budget",
 )
@@ -107,6 +109,7 @@ class TrainingConfig:
     ngram_range: list | None = None
     ngram_buckets: int = 65536
     ngram_embedding_size: int = 64
+    ngram_learning_rate_scale: float = 1.0  # the bag's learning rate, as a multiple of learning_rate
     max_length: int | None = None  # classifier: texts are cut to their first N characters (training and scoring)
     group_by_length: bool = False  # classifier: batches of texts of similar lengths (less padding), per seed
     class_weight: str | None = None  # classifier: "balanced" weighs each label's loss by 1 / its share
@@ -133,6 +136,9 @@ class TrainingConfig:
     save_total_limit: int = 2  # checkpoints of this run kept (at least 1), besides the best one
     metric_for_best_model: str | None = None  # keep the best validation step's model (see BEST_MODEL_METRICS)
     early_stopping_patience: int | None = None  # stop after N validations without a better metric
+    # Cut the learning rate by lr_plateau_factor after every N validations without a better metric (None: never).
+    lr_plateau_patience: int | None = None
+    lr_plateau_factor: float = 0.3
     max_train_time: str | None = None  # "90s", "5m", "2h": stop when spent, the schedule fitted to it
     # False: the budget only stops the run (the schedule stays the data's, so that the same command trains the same
     # model); a recipe's cap is such a stop. True (a --max-train-time of one's own): the schedule is fitted to it.
@@ -234,6 +240,7 @@ class TrainingConfig:
             "eval_streams",
             "max_length",
             "early_stopping_patience",
+            "lr_plateau_patience",
         ):
             value = getattr(self, name)
             if value is not None and value < 1:

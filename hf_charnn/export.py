@@ -79,16 +79,46 @@ def _graphs():
             steps = torch.arange(input_ids.shape[1], device=input_ids.device)[None, :]
             positions = torch.clamp(starts[:, None] + steps, max=input_ids.shape[1] - 1)
             gathered = torch.gather(input_ids, 1, positions)
-            hidden = self.model.char_gru(gathered, return_dict=True).last_hidden_state
             real = (steps < lengths[:, None]).to(torch.int64)
+            last = torch.clamp(lengths - 1, min=0)[:, None, None]
+            if self.model.config.bidirectional:
+                hidden, final = self._both_directions(gathered, steps, lengths, last)
+            else:
+                hidden = self.model.char_gru(gathered, return_dict=True).last_hidden_state
+                final = torch.gather(hidden, 1, last.expand(-1, 1, hidden.shape[-1]))[:, 0][None]
             if self.model.config.classifier_readout == "pooled":  # mean and max over the real positions only
                 outputs = CharGRUOutput(last_hidden_state=hidden * real[..., None].to(hidden.dtype))
             else:
-                last = torch.clamp(lengths - 1, min=0)
-                final = torch.gather(hidden, 1, last[:, None, None].expand(-1, 1, hidden.shape[-1]))[:, 0]
-                outputs = CharGRUOutput(state=final[None])
+                outputs = CharGRUOutput(state=final)
             # The readout, and the n-gram bag (hashed from the gathered ids: the same buckets as PyTorch's) if any.
             return self.model._head(self.model._features(outputs, real, gathered))
+
+        def _both_directions(self, gathered, steps, lengths, last):
+            """
+            A bidirectional GRU over rows padded on the right: the backward direction reads each row's real
+            characters reversed (padding left after them), and its outputs are put back in reading order. Returns
+            the last layer's outputs and its final states (forward after the last character, backward after the
+            first), as `CharGRUModel` gives them.
+            """
+            gru = self.model.char_gru.gru
+            reversed_steps = torch.where(steps < lengths[:, None], lengths[:, None] - 1 - steps, steps)
+
+            def reverse(tensor):
+                return torch.gather(tensor, 1, reversed_steps[..., None].expand(-1, -1, tensor.shape[-1]))
+
+            hidden = self.model.char_gru.embeddings(gathered)
+            for layer in range(gru.num_layers):
+                outputs, finals = [], []
+                for direction in range(2):
+                    index = 2 * layer + direction
+                    inputs = hidden if direction == 0 else reverse(hidden)
+                    initial = inputs.new_zeros(1, inputs.shape[0], gru.hidden_size)
+                    weights = gru._flat_weights[4 * index : 4 * index + 4]
+                    output, _ = torch.gru(inputs, initial, weights, True, 1, 0.0, False, False, True)
+                    finals.append(torch.gather(output, 1, last.expand(-1, 1, output.shape[-1]))[:, 0])
+                    outputs.append(output if direction == 0 else reverse(output))
+                hidden = torch.cat(outputs, dim=-1)
+            return hidden, torch.stack(finals)
 
     return LanguageModelStep, ClassifierGraph
 
@@ -145,9 +175,6 @@ def export_onnx(model, path: Path):
 
     language_model_step, classifier_graph = _graphs()
     model = model.eval().float()
-    if getattr(model.config, "bidirectional", False):
-        # The graph reads padded rows whole; a backward direction would read the padding first.
-        raise UserError("ONNX export of a bidirectional classifier is not supported yet; export a one-way model")
     if _is_classifier(model):
         graph, names, outputs = classifier_graph(model), ["input_ids", "attention_mask"], ["logits"]
         axes = {

@@ -90,12 +90,15 @@ def test_padded_rows_give_what_each_text_gives_alone(bidirectional, readout):
         assert not torch.allclose(torch.cat([model(row[None]).logits for row in rows]), alone)
 
 
-@pytest.mark.parametrize("readout", ["last", "pooled"])
-def test_the_onnx_graph_hashes_and_scores_as_pytorch(tmp_path, readout):
+@pytest.mark.parametrize(
+    "bidirectional,readout,layers", [(False, "last", 1), (False, "pooled", 1), (True, "pooled", 1), (True, "last", 2)]
+)
+def test_the_onnx_graph_hashes_and_scores_as_pytorch(tmp_path, bidirectional, readout, layers):
+    """One-way and bidirectional (the recipe's) classifiers with a bag: onnxruntime gives PyTorch's logits."""
     pytest.importorskip("onnxruntime", reason="the [onnx] extra is not installed")
     from hf_charnn.export import export_onnx, sample_inputs, session_for, torch_outputs
 
-    model = ngram_model(bidirectional=False, readout=readout)
+    model = ngram_model(bidirectional=bidirectional, readout=readout, num_hidden_layers=layers)
     with torch.no_grad():  # rows large enough that a wrong bucket would show
         model.ngram_bag.embeddings.weight.normal_(0, 1)
     export_onnx(model, tmp_path / "model.onnx")

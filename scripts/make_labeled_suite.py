@@ -40,6 +40,9 @@ import unicodedata
 from collections import Counter, defaultdict
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from make_words_dataset import package_version  # noqa: E402
+
 SEED = 1234
 HALVES = {
     "tuning": ["words", "cyrillic-words", "package-descriptions", "brackets", "code-languages"],
@@ -100,15 +103,6 @@ def write_set(out: Path, name: str, splits: dict, about: str):
     )
     (folder / "README.md").write_text(f"# {name} (scripts/make_labeled_suite.py)\n\n{about}\n\n{summary}\n")
     print(f"{name}: {summary}")
-
-
-def package_version(package: str) -> str:
-    try:
-        return subprocess.run(
-            ["dpkg-query", "-W", "-f=${Version}", package], capture_output=True, text=True, check=True
-        ).stdout
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
 
 
 # -- the sets ----------------------------------------------------------------------------------------------------------

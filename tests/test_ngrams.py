@@ -13,10 +13,19 @@ from safetensors.torch import load_file
 from test_labels import labeled_rows, run_cli, write_csv
 
 import hf_charnn
-from hf_charnn.models.modeling_char_gru import NGRAM_HASH_MODULUS, NGRAM_HASH_PRIME, ngram_buckets, pad_ids
+from hf_charnn.models.modeling_char_gru import NGRAM_HASH_MODULUS, NGRAM_HASH_PRIME, ngram_buckets
 
 COLUMNS = ["--text-column", "sentence", "--label-column", "kind"]
 FIXTURES = Path(__file__).parent / "fixtures" / "saved_models"
+
+
+def labeled_files(folder: Path) -> dict:
+    """300 training and 60 validation rows of the three-label sentences (as test_recipes' `files`)."""
+    folder.mkdir()
+    return {
+        "train": write_csv(folder / "train.csv", labeled_rows(300, 0)),
+        "validation": write_csv(folder / "val.csv", labeled_rows(60, 1)),
+    }
 
 
 def ngram_model(bidirectional=True, readout="pooled", **config):
@@ -54,11 +63,9 @@ def reference_buckets(ids: list, smallest: int, largest: int, buckets: int, boun
 def test_the_hash_is_the_documented_one_for_texts_padded_either_side():
     config = ngram_model().config
     rows = [torch.tensor(row) for row in ([0, 1], [5], [3, 3, 3, 3, 3, 3, 26, 2], [26, 0, 7, 11])]
-    ids, mask = pad_ids(rows, config.vocab_size)
-    width = ids.shape[1]
-    left_ids, left_mask = torch.full_like(ids, config.vocab_size), torch.zeros_like(mask)
-    for index, row in enumerate(rows):
-        left_ids[index, width - len(row) :], left_mask[index, width - len(row) :] = row, 1
+    from test_recipes import left_and_right_padded
+
+    ids, mask, left_ids, left_mask = left_and_right_padded(rows, config.vocab_size)
     for batch_ids, batch_mask in ((ids, mask), (left_ids, left_mask)):
         buckets, valid = ngram_buckets(batch_ids, batch_mask, config)
         for index, row in enumerate(rows):
@@ -70,20 +77,11 @@ def test_the_hash_is_the_documented_one_for_texts_padded_either_side():
 
 @pytest.mark.parametrize("bidirectional,readout", [(True, "pooled"), (False, "last"), (False, "pooled")])
 def test_padded_rows_give_what_each_text_gives_alone(bidirectional, readout):
+    from test_recipes import assert_padded_rows_score_as_alone
+
     model = ngram_model(bidirectional, readout)
-    texts = ["a", "the cat sat", "on the mat " * 9, "xyz"]
-    rows = [torch.from_numpy(model.vocabulary.encode(text)) for text in texts]
-    with torch.no_grad():
-        alone = torch.cat([model(row[None]).logits for row in rows])
-        right_ids, right_mask = pad_ids(rows, 27)
-        right = model(right_ids, attention_mask=right_mask).logits
-        width = right_ids.shape[1]
-        left_ids, left_mask = torch.full_like(right_ids, 27), torch.zeros_like(right_mask)
-        for index, row in enumerate(rows):
-            left_ids[index, width - len(row) :], left_mask[index, width - len(row) :] = row, 1
-        left = model(left_ids, attention_mask=left_mask).logits
-    torch.testing.assert_close(right, alone, atol=1e-5, rtol=1e-5)
-    torch.testing.assert_close(left, alone, atol=1e-5, rtol=1e-5)
+    alone = assert_padded_rows_score_as_alone(model)
+    rows = [torch.from_numpy(model.vocabulary.encode(text)) for text in ["a", "the cat sat", "on the mat " * 9, "xyz"]]
     # The bag is read: other n-gram rows change the prediction.
     with torch.no_grad():
         model.ngram_bag.embeddings.weight.mul_(100)
@@ -134,21 +132,9 @@ def test_the_onnx_graph_hashes_and_scores_as_pytorch(tmp_path, bidirectional, re
 
 
 def test_the_option_works_through_remote_code_and_pipeline(tmp_path):
-    model = ngram_model()
-    model.save_pretrained(tmp_path / "model")
-    hf_charnn.CharTokenizer.for_model(model.config).save_pretrained(tmp_path / "model")
-    script = (
-        "import sys, json; sys.modules['hf_charnn'] = None\n"
-        "from transformers import pipeline\n"
-        f"classify = pipeline('text-classification', model={str(tmp_path / 'model')!r}, trust_remote_code=True,"
-        " top_k=None)\n"
-        "out = classify(['the cat', 'a much longer text than the other one'])\n"
-        "print(json.dumps([[round(x['score'], 6) for x in sorted(row, key=lambda x: x['label'])] for row in out]))\n"
-    )
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=REPO_ROOT.parent)
-    assert result.returncode == 0, result.stderr[-3000:]
-    remote = np.array(json.loads(result.stdout))
-    np.testing.assert_allclose(remote, model.predict_proba(["the cat", "a much longer text than the other one"]), 1e-5)
+    from test_recipes import remote_code_pipeline_matches
+
+    remote_code_pipeline_matches(ngram_model(), tmp_path / "model")
     saved = json.loads((tmp_path / "model" / "config.json").read_text())
     assert saved["ngram_range"] == [1, 4] and saved["ngram_buckets"] == 997
 
@@ -210,12 +196,7 @@ def test_a_stop_only_budget_stops_without_refitting_the_schedule(tmp_path):
 
     from hf_charnn.training.loop import train
 
-    folder = tmp_path / "data"
-    folder.mkdir()
-    files = {
-        "train": write_csv(folder / "train.csv", labeled_rows(300, 0)),
-        "validation": write_csv(folder / "val.csv", labeled_rows(60, 1)),
-    }
+    files = labeled_files(tmp_path / "data")
     config = classifier_config(
         files,
         tmp_path / "run",
@@ -257,12 +238,7 @@ def test_the_learning_rate_is_cut_after_validations_without_a_better_one_and_res
 
     from hf_charnn.training.loop import train
 
-    folder = tmp_path / "data"
-    folder.mkdir()
-    files = {
-        "train": write_csv(folder / "train.csv", labeled_rows(300, 0)),
-        "validation": write_csv(folder / "val.csv", labeled_rows(60, 1)),
-    }
+    files = labeled_files(tmp_path / "data")
     settings = dict(
         epochs=50, eval_steps=2, save_steps=2, lr_schedule="constant", warmup_ratio=0.0, lr_plateau_patience=1
     )

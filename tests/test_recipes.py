@@ -44,21 +44,32 @@ def test_bidirectional_and_pooled_classifiers_predict_the_same_padded_and_alone(
         bidirectional=bidirectional,
         classifier_readout=readout,
     )
-    model = hf_charnn.CharGRUForSequenceClassification(config).eval()
+    assert_padded_rows_score_as_alone(hf_charnn.CharGRUForSequenceClassification(config).eval())
+
+
+def left_and_right_padded(rows: list, pad_id: int):
+    """(right_ids, right_mask, left_ids, left_mask) of id rows: `pad_ids`, and the same rows shifted to the end (the
+    tokenizer pads on the left)."""
+    right_ids, right_mask = hf_charnn.models.modeling_char_gru.pad_ids(rows, pad_id)
+    width = right_ids.shape[1]
+    left_ids, left_mask = torch.full_like(right_ids, pad_id), torch.zeros_like(right_mask)
+    for index, row in enumerate(rows):
+        left_ids[index, width - len(row) :], left_mask[index, width - len(row) :] = row, 1
+    return right_ids, right_mask, left_ids, left_mask
+
+
+def assert_padded_rows_score_as_alone(model) -> torch.Tensor:
+    """Four texts of 1 to 99 characters: padded on the right, on the left and alone, the same logits (returned)."""
     texts = ["a", "the cat sat", "on the mat " * 9, "xyz"]
     rows = [torch.from_numpy(model.vocabulary.encode(text)) for text in texts]
     with torch.no_grad():
         alone = torch.cat([model(row[None]).logits for row in rows])
-        right_ids, right_mask = hf_charnn.models.modeling_char_gru.pad_ids(rows, 27)
+        right_ids, right_mask, left_ids, left_mask = left_and_right_padded(rows, model.config.vocab_size)
         right = model(right_ids, attention_mask=right_mask).logits
-        # Left padding (as the tokenizer pads): the same rows shifted to the end.
-        width = right_ids.shape[1]
-        left_ids, left_mask = torch.full_like(right_ids, 27), torch.zeros_like(right_mask)
-        for index, row in enumerate(rows):
-            left_ids[index, width - len(row) :], left_mask[index, width - len(row) :] = row, 1
         left = model(left_ids, attention_mask=left_mask).logits
     torch.testing.assert_close(right, alone, atol=1e-5, rtol=1e-5)
     torch.testing.assert_close(left, alone, atol=1e-5, rtol=1e-5)
+    return alone
 
 
 def test_the_unpacked_padded_path_equals_a_packed_gru():
@@ -78,27 +89,30 @@ def test_the_unpacked_padded_path_equals_a_packed_gru():
     torch.testing.assert_close(ours.state, state, atol=1e-6, rtol=1e-6)
 
 
+def remote_code_pipeline_matches(model, folder):
+    """Save `model` into `folder`, classify two texts there through remote code (hf_charnn unimportable) and the
+    pipeline, and check the probabilities against the model's own."""
+    model.save_pretrained(folder)
+    hf_charnn.CharTokenizer.for_model(model.config).save_pretrained(folder)
+    texts = ["the cat", "a much longer text than the other one"]
+    script = (
+        "import sys, json; sys.modules['hf_charnn'] = None\n"
+        "from transformers import pipeline\n"
+        f"classify = pipeline('text-classification', model={str(folder)!r}, trust_remote_code=True, top_k=None)\n"
+        f"out = classify({texts!r})\n"
+        "print(json.dumps([[round(x['score'], 6) for x in sorted(row, key=lambda x: x['label'])] for row in out]))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=REPO_ROOT.parent)
+    assert result.returncode == 0, result.stderr[-3000:]
+    np.testing.assert_allclose(np.array(json.loads(result.stdout)), model.predict_proba(texts), atol=1e-5)
+
+
 def test_a_bidirectional_pooled_classifier_loads_as_remote_code_in_a_pipeline(tmp_path):
     torch.manual_seed(0)
     config = hf_charnn.CharGRUConfig(
         embedding_size=8, hidden_size=16, num_labels=2, bidirectional=True, classifier_readout="pooled"
     )
-    model = hf_charnn.CharGRUForSequenceClassification(config).eval()
-    model.save_pretrained(tmp_path / "model")
-    hf_charnn.CharTokenizer.for_model(model.config).save_pretrained(tmp_path / "model")
-    script = (
-        "import sys, json; sys.modules['hf_charnn'] = None\n"
-        "from transformers import pipeline\n"
-        f"classify = pipeline('text-classification', model={str(tmp_path / 'model')!r}, trust_remote_code=True,"
-        " top_k=None)\n"
-        "out = classify(['the cat', 'a much longer text than the other one'])\n"
-        "print(json.dumps([[round(x['score'], 6) for x in sorted(row, key=lambda x: x['label'])] for row in out]))\n"
-    )
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=REPO_ROOT.parent)
-    assert result.returncode == 0, result.stderr[-3000:]
-    remote = np.array(json.loads(result.stdout))
-    local = model.predict_proba(["the cat", "a much longer text than the other one"])
-    np.testing.assert_allclose(remote, local, atol=1e-5)
+    remote_code_pipeline_matches(hf_charnn.CharGRUForSequenceClassification(config).eval(), tmp_path / "model")
 
 
 def test_length_grouped_batches_are_reproducible_cover_every_row_and_cut_padding():

@@ -48,7 +48,7 @@ def require_onnx():
 def _graphs():
     import torch
 
-    from .models.modeling_char_gru import CharGRUOutput
+    from .models.modeling_char_gru import CharGRUOutput, gather_to_front
 
     class LanguageModelStep(torch.nn.Module):
         """(input_ids, state) -> (logits, state_out): the LM's forward pass with the state carried in and out."""
@@ -64,8 +64,8 @@ def _graphs():
     class ClassifierGraph(torch.nn.Module):
         """
         (input_ids, attention_mask) -> logits. Each row's real characters (one contiguous run, padded on either side)
-        are gathered to the front, the GRU reads the whole width, and the head reads the last layer's output after
-        each row's last real character: padding after it cannot reach it, so no packing is needed.
+        are gathered to the front and each layer and direction reads the whole width (the backward one over each row
+        reversed): padding after the real characters cannot reach them, so no packing is needed.
         """
 
         def __init__(self, model):
@@ -73,52 +73,15 @@ def _graphs():
             self.model = model
 
         def forward(self, input_ids, attention_mask):
-            mask = attention_mask.to(torch.int64)
-            lengths = mask.sum(dim=1)
-            starts = torch.argmax(mask, dim=1)
+            gathered, lengths = gather_to_front(input_ids, attention_mask)
             steps = torch.arange(input_ids.shape[1], device=input_ids.device)[None, :]
-            positions = torch.clamp(starts[:, None] + steps, max=input_ids.shape[1] - 1)
-            gathered = torch.gather(input_ids, 1, positions)
             real = (steps < lengths[:, None]).to(torch.int64)
-            last = torch.clamp(lengths - 1, min=0)[:, None, None]
-            if self.model.config.bidirectional:
-                hidden, final = self._both_directions(gathered, steps, lengths, last)
-            else:
-                hidden = self.model.char_gru(gathered, return_dict=True).last_hidden_state
-                final = torch.gather(hidden, 1, last.expand(-1, 1, hidden.shape[-1]))[:, 0][None]
-            if self.model.config.classifier_readout == "pooled":  # mean and max over the real positions only
-                outputs = CharGRUOutput(last_hidden_state=hidden * real[..., None].to(hidden.dtype))
-            else:
-                outputs = CharGRUOutput(state=final)
-            # The readout, and the n-gram bag (hashed from the gathered ids: the same buckets as PyTorch's) if any.
+            backbone = self.model.char_gru
+            # The model's own padded path, less its checks and the putting back (the readout reads rows in front).
+            hidden, state = backbone.run_front_gathered(backbone.embeddings(gathered), torch.clamp(lengths, min=1))
+            outputs = CharGRUOutput(last_hidden_state=hidden * real[..., None].to(hidden.dtype), state=state)
+            # The readout (last state or mean + max over the real positions), and the n-gram bag if any.
             return self.model._head(self.model._features(outputs, real, gathered))
-
-        def _both_directions(self, gathered, steps, lengths, last):
-            """
-            A bidirectional GRU over rows padded on the right: the backward direction reads each row's real
-            characters reversed (padding left after them), and its outputs are put back in reading order. Returns
-            the last layer's outputs and its final states (forward after the last character, backward after the
-            first), as `CharGRUModel` gives them.
-            """
-            gru = self.model.char_gru.gru
-            reversed_steps = torch.where(steps < lengths[:, None], lengths[:, None] - 1 - steps, steps)
-
-            def reverse(tensor):
-                return torch.gather(tensor, 1, reversed_steps[..., None].expand(-1, -1, tensor.shape[-1]))
-
-            hidden = self.model.char_gru.embeddings(gathered)
-            for layer in range(gru.num_layers):
-                outputs, finals = [], []
-                for direction in range(2):
-                    index = 2 * layer + direction
-                    inputs = hidden if direction == 0 else reverse(hidden)
-                    initial = inputs.new_zeros(1, inputs.shape[0], gru.hidden_size)
-                    weights = gru._flat_weights[4 * index : 4 * index + 4]
-                    output, _ = torch.gru(inputs, initial, weights, True, 1, 0.0, False, False, True)
-                    finals.append(torch.gather(output, 1, last.expand(-1, 1, output.shape[-1]))[:, 0])
-                    outputs.append(output if direction == 0 else reverse(output))
-                hidden = torch.cat(outputs, dim=-1)
-            return hidden, torch.stack(finals)
 
     return LanguageModelStep, ClassifierGraph
 

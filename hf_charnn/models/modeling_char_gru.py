@@ -209,10 +209,25 @@ class CharGRUModel(CharGRUPreTrainedModel):
             raise ValueError(
                 "attention_mask must mark one contiguous run of characters per row (left or right padding)"
             )
-        # Where the backward direction reads: each row's real characters last to first, then padding.
-        reversed_steps = torch.where(is_real, lengths[:, None] - 1 - steps[None, :], steps[None, :])
-        last = (lengths - 1)[:, None, None]
         hidden = embeds.gather(1, positions[..., None].expand(-1, -1, embeds.shape[-1]))
+        hidden, final_states = self.run_front_gathered(hidden, lengths, state)
+        rows = torch.arange(batch_size, device=mask.device)[:, None].expand(-1, width)
+        restored = hidden.new_zeros(hidden.shape)
+        restored[rows[is_real], positions[is_real]] = hidden[is_real]
+        return restored, final_states
+
+    def run_front_gathered(self, hidden: torch.Tensor, lengths: torch.Tensor, state: torch.Tensor | None = None):
+        """
+        Every layer and direction over rows whose `lengths` real characters come first (padding after them, where it
+        cannot reach them), unpacked; the backward direction reads each row's real characters reversed. Returns the
+        last layer's outputs (in reading order) and the final states (forward after the last character, backward
+        after the first), as `nn.GRU` stacks them. The padded forward path and the ONNX classifier graph both use it.
+        """
+        batch_size, width = hidden.shape[:2]
+        steps = torch.arange(width, device=hidden.device)[None, :]
+        # Where the backward direction reads: each row's real characters last to first, then padding.
+        reversed_steps = torch.where(steps < lengths[:, None], lengths[:, None] - 1 - steps, steps)
+        last = (lengths - 1)[:, None, None]
         directions = 2 if self.gru.bidirectional else 1
         weights, final_states = self.gru._flat_weights, []
         for layer in range(self.gru.num_layers):
@@ -233,10 +248,7 @@ class CharGRUModel(CharGRUPreTrainedModel):
                 final_states.append(output.gather(1, last.expand(-1, 1, output.shape[-1]))[:, 0])
                 outputs.append(output if direction == 0 else _reverse_rows(output, reversed_steps))
             hidden = torch.cat(outputs, dim=-1) if directions == 2 else outputs[0]
-        rows = torch.arange(batch_size, device=mask.device)[:, None].expand(-1, width)
-        restored = hidden.new_zeros(hidden.shape)
-        restored[rows[is_real], positions[is_real]] = hidden[is_real]
-        return restored, torch.stack(final_states)
+        return hidden, torch.stack(final_states)
 
 
 def _reverse_rows(tensor: torch.Tensor, reversed_steps: torch.Tensor) -> torch.Tensor:
@@ -251,6 +263,18 @@ NGRAM_HASH_PRIME = 1_000_003
 NGRAM_HASH_MODULUS = 2_147_483_647
 
 
+def gather_to_front(input_ids: torch.LongTensor, attention_mask: torch.Tensor | None):
+    """
+    Each row's real characters (one contiguous run, padded on either side) moved to the front, and the rows' lengths:
+    what follows a row's length repeats its last id and is never read as text. Traceable (the ONNX graph uses it).
+    """
+    width = input_ids.shape[1]
+    mask = torch.ones_like(input_ids) if attention_mask is None else attention_mask[:, -width:].to(torch.int64)
+    starts = torch.argmax(mask, dim=1, keepdim=True)
+    steps = torch.arange(width, device=input_ids.device)[None, :]
+    return torch.gather(input_ids, 1, torch.clamp(starts + steps, max=width - 1)), mask.sum(dim=1)
+
+
 def ngram_buckets(input_ids: torch.LongTensor, attention_mask: torch.Tensor | None, config: CharGRUConfig):
     """
     The hashed character n-grams of each row's real characters: `(buckets, valid)`, both `(batch, width + 2,
@@ -260,11 +284,8 @@ def ngram_buckets(input_ids: torch.LongTensor, attention_mask: torch.Tensor | No
     the text gives alone.
     """
     batch_size, width = input_ids.shape
-    mask = torch.ones_like(input_ids) if attention_mask is None else attention_mask[:, -width:].to(torch.int64)
-    lengths = mask.sum(dim=1, keepdim=True)
-    starts = torch.argmax(mask, dim=1, keepdim=True)
-    steps = torch.arange(width, device=input_ids.device)[None, :]
-    gathered = torch.gather(input_ids, 1, torch.clamp(starts + steps, max=width - 1))
+    gathered, lengths = gather_to_front(input_ids, attention_mask)
+    lengths = lengths[:, None]
     boundary = torch.full_like(input_ids[:, :1], config.vocab_size + 1)
     marked = torch.cat([boundary, gathered, boundary], dim=1)  # position e: 0 = "<", 1..L = the text, L + 1 = ">"
     ends = torch.arange(width + 2, device=input_ids.device)[None, :]

@@ -83,9 +83,9 @@ def _build_optimizer(config: TrainingConfig, model, plan: SchedulePlan):
     else:  # adamw (config.check accepts only OPTIMIZERS)
         # A model with an n-gram bag updates millions of embedding rows every step: the fused kernel makes that step
         # 1.8x faster on a 2-core CPU (measured). Runs without one keep the kernel their published figures came from.
-        fused = bool(config.ngram_range) or None
-        groups = [{"params": list(model.parameters())}]
         bag = getattr(model, "ngram_bag", None)
+        fused = bag is not None or None
+        groups = [{"params": list(model.parameters())}]
         if bag is not None and config.ngram_learning_rate_scale != 1.0:
             # The bag's rows are each read by few texts of a batch: they learn at their own (larger) rate.
             rows = {id(parameter) for parameter in bag.parameters()}
@@ -311,9 +311,8 @@ def _fit_to_budget(run: Run, accelerator: Accelerator, spent: float):
     state = run.state
     run.timing.append((state.step, spent))
     planned = state.planned_steps
-    if (
-        len(run.timing) > 2 and run.config.fit_schedule_to_budget
-    ):  # a process's first steps are slow (allocation, warm-up): timed from its second
+    # A process's first steps are slow (allocation, warm-up): timed from its second. A stop-only cap plans nothing.
+    if len(run.timing) > 2 and run.config.fit_schedule_to_budget:
         (first_step, first_spent), (step, now) = run.timing[1], run.timing[-1]
         per_step = (now - first_spent) / max(1, step - first_step)
         upper = run.config.max_steps or run.config.epochs * run.steps_per_epoch

@@ -449,7 +449,15 @@ def _add_training_flags(parser: argparse.ArgumentParser, task: str):
             "--no-ngrams", dest="ngram_range", action="store_const", const=[], help="no n-gram bag (the GRU alone)"
         )
         group.add_argument("--ngram-buckets", type=int, help="hash buckets of the n-gram bag (default 65536)")
-        group.add_argument("--ngram-embedding-size", type=int, help="width of the n-gram bag (default 64)")
+        group.add_argument(
+            "--ngram-embedding-size", type=int, help="width of the n-gram bag (default 64; 0: none, with --ngram-linear)"
+        )
+        group.add_argument(
+            "--ngram-linear",
+            action=argparse.BooleanOptionalAction,
+            default=None,
+            help="also a linear classifier over the same n-grams (an SVM's, fitted first), its scores added to the GRU's",
+        )
         group.add_argument(
             "--ngram-learning-rate-scale", type=float, help="the bag's learning rate as a multiple of --learning-rate"
         )

@@ -80,8 +80,8 @@ def _graphs():
             # The model's own padded path, less its checks and the putting back (the readout reads rows in front).
             hidden, state = backbone.run_front_gathered(backbone.embeddings(gathered), torch.clamp(lengths, min=1))
             outputs = CharGRUOutput(last_hidden_state=hidden * real[..., None].to(hidden.dtype), state=state)
-            # The readout (last state or mean + max over the real positions), and the n-gram bag if any.
-            return self.model._head(self.model._features(outputs, real, gathered))
+            # The readout (last state or mean + max over the real positions), the n-gram bag and linear part if any.
+            return self.model._logits(outputs, real, gathered)
 
     return LanguageModelStep, ClassifierGraph
 

@@ -123,6 +123,7 @@ def run_hf_charnn(files: dict, work: Path) -> dict:
         "steps": summary["steps"],
         "stopped_by": summary.get("stopped_by"),
         "recipe": summary.get("recipe", {}).get("settings"),
+        "mix": summary.get("ngram_linear"),
     }
 
 
@@ -184,9 +185,17 @@ def main():
             + f"{'yes' if fast_enough else 'no'} |"
         )
         last = ours_runs[-1]
+        mix = last["mix"]
         details.append(
-            f"- {name}: best step {last['best']} of {last['steps']}"
+            f"- {name}: "
+            + (f"best step {last['best']} of {last['steps']}" if last["best"] else f"{last['steps']} steps")
             + (f", stopped by {last['stopped_by']}" if last["stopped_by"] else "")
+            + (
+                f", scores {mix['chosen']['recurrent_scale']:g} x GRU + {mix['chosen']['ngram_linear_scale']:g} x "
+                f"linear n-grams (fitted in {mix['fit']['seconds']:g} s, {mix['fit']['solver']} solver)"
+                if mix
+                else ""
+            )
             + f", {last['chars_per_second']:,.0f} train chars/s; runs: "
             + ", ".join(f"{run['accuracy']:.2f} / {run['macro_f1']:.2f}" for run in ours_runs)
             + f"; recipe {last['recipe']}"

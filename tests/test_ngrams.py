@@ -177,11 +177,15 @@ def test_the_default_recipe_trains_the_same_model_twice(tmp_path, capsys):
         summary = json.loads((tmp_path / run / "eval_results.json").read_text())
         settings = summary["recipe"]["settings"]
         assert settings["ngram_range"] == [1, 4] and settings["fit_schedule_to_budget"] is False
-        assert settings["class_weight"] is None and settings["metric_for_best_model"] == "accuracy"
+        assert settings["class_weight"] is None and settings["ngram_linear"] is True
+        assert settings["metric_for_best_model"] is None and settings["early_stopping_patience"] is None
         metrics = [json.loads(line) for line in (tmp_path / run / "metrics.jsonl").read_text().splitlines()]
         results.append((summary, metrics, load_file(tmp_path / run / "model.safetensors")))
     (first, first_rows, first_weights), (second, second_rows, second_weights) = results
-    assert first["results"] == second["results"] and first["best"] == second["best"]
+    assert first["results"] == second["results"]
+    for summary in (first, second):
+        summary["ngram_linear"]["fit"].pop("seconds")
+    assert first["ngram_linear"] == second["ngram_linear"]
     drop = {"train_seconds", "train_chars_per_second"}
     assert [{k: v for k, v in row.items() if k not in drop} for row in first_rows] == [
         {k: v for k, v in row.items() if k not in drop} for row in second_rows
@@ -257,3 +261,93 @@ def test_the_learning_rate_is_cut_after_validations_without_a_better_one_and_res
     rates = {row["step"]: row["learning_rate"] / first.learning_rate for row in rows}
     assert rates[2] == pytest.approx(1.0) and rates[6] == pytest.approx(1.0)  # cut after the row is written
     assert rates[8] == pytest.approx(0.3) and rates[10] == pytest.approx(0.09) and rates[12] == pytest.approx(0.09)
+
+
+# -- the linear n-gram part (an SVM's, fitted first; training/linear.py) ------------------------------------------
+def texts_and_labels(rows: list) -> tuple[list, list]:
+    kinds = {"question": 0, "shout": 1, "plain": 2}
+    return [hf_charnn.normalize_text(text) for text, _ in rows], [kinds[kind] for _, kind in rows]
+
+
+def fitted_linear_model(texts: list, labels: list, **config):
+    from hf_charnn.training.linear import fit_ngram_linear
+
+    model = ngram_model(ngram_linear=True, **config)
+    rows = [model.vocabulary.encode(text) for text in texts]
+    return model, rows, fit_ngram_linear(model, rows, labels)
+
+
+def test_the_linear_part_is_the_svm_scikit_learn_fits_on_the_same_features():
+    """Counted in plain Python (the reference hash), weighted and fitted by scikit-learn: the model's linear scores."""
+    from scipy.sparse import csr_matrix
+    from sklearn.svm import LinearSVC
+
+    from hf_charnn.training.linear import SVM_C
+
+    texts, labels = texts_and_labels(labeled_rows(200, 0))
+    model, rows, fit = fitted_linear_model(texts, labels)
+    assert fit["rows"] == 200 and not any(p.requires_grad for p in model.ngram_linear.parameters())
+    boundary, buckets = model.config.vocab_size + 1, model.config.ngram_buckets
+    counts = np.zeros((len(rows), buckets))
+    for index, row in enumerate(rows):
+        np.add.at(counts[index], reference_buckets(row.tolist(), 1, 4, buckets, boundary), 1)
+    idf = np.log((1 + len(rows)) / (1 + (counts > 0).sum(0))) + 1
+    features = counts * idf / np.sqrt((counts * idf**2).sum(1, keepdims=True))
+    svm = LinearSVC(C=SVM_C, tol=1e-8, max_iter=100_000, random_state=0).fit(csr_matrix(features), labels)
+    model.config.recurrent_scale = 0.0
+    from hf_charnn.models.modeling_char_gru import pad_ids
+
+    with torch.no_grad():
+        ids, mask = pad_ids(rows, model.config.vocab_size)
+        scores = model(ids, attention_mask=mask).logits.numpy()
+    # Both solved to liblinear's tolerance (ours the default, the reference far tighter): equal to 1e-3.
+    np.testing.assert_allclose(scores, svm.decision_function(csr_matrix(features)), atol=1e-3)
+    np.testing.assert_allclose(model.ngram_linear.idf.numpy(), idf, rtol=1e-6)
+
+
+
+
+@pytest.mark.parametrize("bag", [8, 0])
+def test_with_the_linear_part_padded_rows_give_what_each_text_gives_alone_and_onnx_agrees(tmp_path, bag):
+    from test_recipes import assert_padded_rows_score_as_alone
+
+    model, _, _ = fitted_linear_model(*texts_and_labels(labeled_rows(120, 0)), ngram_embedding_size=bag)
+    assert (model.ngram_bag is None) == (bag == 0)
+    model.config.ngram_linear_scale, model.config.recurrent_scale = 4.0, 1.0
+    assert_padded_rows_score_as_alone(model)
+    pytest.importorskip("onnxruntime", reason="the [onnx] extra is not installed")
+    from hf_charnn.export import export_onnx, sample_inputs, session_for, torch_outputs
+
+    export_onnx(model, tmp_path / "model.onnx")
+    session = session_for(tmp_path / "model.onnx")
+    for batch, length in ((1, 1), (3, 9), (4, 60)):
+        inputs = sample_inputs(model, batch, length, seed=4)
+        np.testing.assert_allclose(session.run(None, inputs)[0], torch_outputs(model, inputs)[0], atol=1e-4, rtol=0)
+
+
+def test_training_fits_the_linear_part_first_and_weighs_it_on_validation(tmp_path, capsys):
+    """The run's saved model scores with the chosen weights; the figures tried are in the summary."""
+    files = labeled_files(tmp_path / "data")
+    argv = ["train-classifier", "--train-file", files["train"], "--validation-file", files["validation"], *COLUMNS]
+    argv += ["--embedding-size", "8", "--hidden-size", "16", "--ngram-buckets", "512", "--epochs", "2"]
+    code, out, _ = run_cli(capsys, *argv, "--no-progress-bar", "--output-dir", tmp_path / "run")
+    assert code == 0 and "linear n-gram part: fitted on 300 texts" in out and "scores weighed on validation" in out
+    summary = json.loads((tmp_path / "run" / "eval_results.json").read_text())
+    assert summary["recipe"]["settings"]["ngram_linear"] is True
+    chosen, tried = summary["ngram_linear"]["chosen"], summary["ngram_linear"]["tried"]
+    assert chosen in tried and len(tried) == 9
+    assert chosen["accuracy"] + chosen["macro_f1"] == max(row["accuracy"] + row["macro_f1"] for row in tried)
+    model = hf_charnn.CharGRUForSequenceClassification.from_pretrained(tmp_path / "run")
+    assert model.config.ngram_linear_scale == chosen["ngram_linear_scale"]
+    assert model.config.recurrent_scale == chosen["recurrent_scale"]
+    assert summary["results"]["accuracy"] == pytest.approx(chosen["accuracy"])
+    assert float(model.ngram_linear.idf.max()) > 1.0  # fitted, and saved with the model
+
+
+def test_the_linear_part_needs_n_grams(tmp_path, capsys):
+    train = write_csv(tmp_path / "train.csv", labeled_rows(40, 0))
+    argv = ["train-classifier", "--train-file", train, *COLUMNS, "--no-ngrams", "--ngram-linear"]
+    code, _, err = run_cli(capsys, *argv, "--output-dir", tmp_path / "run")
+    assert code == 2 and "--ngram-linear reads the text's n-grams" in err and len(err.strip().splitlines()) == 1
+    with pytest.raises(ValueError, match="ngram_linear reads"):
+        hf_charnn.CharGRUConfig(ngram_linear=True)

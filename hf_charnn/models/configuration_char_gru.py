@@ -8,9 +8,11 @@ from transformers import PretrainedConfig
 CLASSIFIER_READOUTS = ("last", "pooled")
 
 
-def check_ngram_settings(ngram_range, ngram_buckets, ngram_embedding_size=1):
-    """The one check of the n-gram bag's settings (the config and the command line both call it): a ValueError."""
+def check_ngram_settings(ngram_range, ngram_buckets, ngram_embedding_size=1, ngram_linear=False):
+    """The one check of the n-gram settings (the config and the command line both call it): a ValueError."""
     if ngram_range is None:
+        if ngram_linear:
+            raise ValueError("ngram_linear reads the text's n-grams: give an ngram_range too (say 1 4)")
         return
     if len(ngram_range) != 2 or not all(isinstance(n, int) and not isinstance(n, bool) for n in ngram_range):
         raise ValueError(f"ngram_range {list(ngram_range)}: give two whole numbers, the shortest and longest n-gram")
@@ -18,10 +20,10 @@ def check_ngram_settings(ngram_range, ngram_buckets, ngram_embedding_size=1):
         raise ValueError(
             f"ngram_range {list(ngram_range)}: needs 1 <= min <= max (say 1 4: every 1- to 4-character n-gram)"
         )
-    if ngram_buckets < 1 or ngram_embedding_size < 1:
+    if ngram_buckets < 1 or ngram_embedding_size < (0 if ngram_linear else 1):
         raise ValueError(
             f"ngram_buckets {ngram_buckets}, ngram_embedding_size {ngram_embedding_size}: both must be at least 1 "
-            "(2**16 buckets and 64 wide are the usual sizes)"
+            "(2**16 buckets and 64 wide are the usual sizes; a width of 0, no bag, only beside ngram_linear)"
         )
 
 
@@ -92,7 +94,17 @@ class CharGRUConfig(PretrainedConfig):
         ngram_buckets (`int`, defaults to 65536):
             Rows of the n-gram embedding (hash buckets).
         ngram_embedding_size (`int`, defaults to 64):
-            Width of the n-gram embedding.
+            Width of the n-gram embedding (0: no bag, with `ngram_linear`).
+        ngram_linear (`bool`, defaults to `False`):
+            Classifier only: also a linear classifier over the same hashed n-grams, as a char n-gram SVM reads them:
+            each n-gram weighted by its bucket's inverse document frequency (the `idf` buffer, from the training
+            texts), the text's vector normalised to length 1, one row of `num_labels` weights a bucket. Its scores are
+            added to the head's, `ngram_linear_scale * linear + recurrent_scale * head`. The training loop fits it
+            first (`hf_charnn.training.linear`), like LinearSVC, and the scales are chosen on validation at the end.
+        ngram_linear_scale (`float`, defaults to 1.0):
+            Weight of the linear n-gram scores in the logits.
+        recurrent_scale (`float`, defaults to 1.0):
+            Weight of the head's scores (GRU readout and bag) in the logits (0: the linear part alone decides).
         use_cache (`bool`, defaults to `True`):
             Whether the LM returns its GRU state, so that `generate()` feeds one character a step.
     """
@@ -117,6 +129,9 @@ class CharGRUConfig(PretrainedConfig):
         ngram_range: list[int] | None = None,
         ngram_buckets: int = 65536,
         ngram_embedding_size: int = 64,
+        ngram_linear: bool = False,
+        ngram_linear_scale: float = 1.0,
+        recurrent_scale: float = 1.0,
         pad_token_id: int | None = None,
         **kwargs,
     ):
@@ -142,10 +157,13 @@ class CharGRUConfig(PretrainedConfig):
             )
         if ngram_range is not None:
             ngram_range = [int(n) if isinstance(n, float) and n.is_integer() else n for n in ngram_range]
-        check_ngram_settings(ngram_range, ngram_buckets, ngram_embedding_size)
+        check_ngram_settings(ngram_range, ngram_buckets, ngram_embedding_size, ngram_linear)
         self.ngram_range = list(ngram_range) if ngram_range is not None else None
         self.ngram_buckets = ngram_buckets
         self.ngram_embedding_size = ngram_embedding_size
+        self.ngram_linear = bool(ngram_linear)
+        self.ngram_linear_scale = float(ngram_linear_scale)
+        self.recurrent_scale = float(recurrent_scale)
         self.bidirectional = bool(bidirectional)
         self.classifier_readout = classifier_readout
         # Declared because v5's base config no longer does. The models set it to the tokenizer's padding id

@@ -92,6 +92,10 @@ class NgramEmbedding(nn.Embedding):
     """The n-gram bag's rows (its own class, so that `_init_weights` gives them their own scale)."""
 
 
+class NgramLabelWeights(nn.Embedding):
+    """The linear n-gram classifier's weights, a row of label scores a bucket (zeros until it is fitted)."""
+
+
 class CharGRUPreTrainedModel(PreTrainedModel):
     config: CharGRUConfig
     config_class = CharGRUConfig
@@ -129,7 +133,9 @@ class CharGRUPreTrainedModel(PreTrainedModel):
     def _init_weights(self, module: nn.Module):
         # transformers' default init skips nn.GRU; the helpers from `transformers.initialization` leave
         # loaded tensors alone, so a checkpoint's weights survive from_pretrained.
-        if isinstance(module, NgramEmbedding):
+        if isinstance(module, NgramLabelWeights):
+            init.zeros_(module.weight)
+        elif isinstance(module, NgramEmbedding):
             # Small rows, as fastText's: a text's bag is a mean of a few dozen of them and starts near zero.
             init.normal_(module.weight, std=NGRAM_INIT_STD)
         elif isinstance(module, nn.GRU):
@@ -322,6 +328,35 @@ class CharNgramBag(nn.Module):
         return total / weights.sum(dim=(1, 2)).clamp(min=1)
 
 
+class CharNgramLinear(nn.Module):
+    """
+    A linear classifier over a text's hashed character n-grams, read as a char n-gram SVM reads them: each occurrence
+    weighted by its bucket's inverse document frequency (`idf`, from the training texts), the text's weights scaled to
+    length 1, and one row of label scores a bucket. Computed from `input_ids`, as the bag is.
+    """
+
+    def __init__(self, config: CharGRUConfig):
+        super().__init__()
+        self.config = config
+        self.weights = NgramLabelWeights(config.ngram_buckets, config.num_labels)
+        self.bias = nn.Parameter(torch.zeros(config.num_labels))
+        self.register_buffer("idf", torch.ones(config.ngram_buckets))
+
+    def occurrence_weights(self, input_ids: torch.LongTensor, attention_mask: torch.Tensor | None = None):
+        """`(buckets, weights)`, both `(batch, width + 2, n-gram lengths)`: each occurrence's bucket and weight."""
+        buckets, valid = ngram_buckets(input_ids, attention_mask, self.config)
+        weights = self.idf[buckets] * valid.to(self.idf.dtype)
+        # Each occurrence counted on its own, as if distinct: measured as good as the SVM's per-n-gram counts
+        # (docs/training.md), and no sorting, so the ONNX graph is a gather and a sum.
+        length = weights.square().sum(dim=(1, 2), keepdim=True).sqrt().clamp(min=1e-12)
+        return buckets, weights / length
+
+    def forward(self, input_ids: torch.LongTensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
+        buckets, weights = self.occurrence_weights(input_ids, attention_mask)
+        rows = self.weights(buckets)
+        return (rows * weights.to(rows.dtype)[..., None]).sum(dim=(1, 2)) + self.bias.to(rows.dtype)
+
+
 class CharGRUForSequenceClassification(CharGRUPreTrainedModel):
     """
     GRU over the text (one way or both); its final state, or its outputs pooled over the real characters
@@ -338,9 +373,10 @@ class CharGRUForSequenceClassification(CharGRUPreTrainedModel):
             raise ValueError(
                 "a symbol-group head reads an LM's state: it needs classifier_readout 'last', one way, no n-grams"
             )
-        self.ngram_bag = CharNgramBag(config) if config.ngram_range else None
+        self.ngram_bag = CharNgramBag(config) if config.ngram_range and config.ngram_embedding_size else None
         if self.ngram_bag is not None:
             readout_size += config.ngram_embedding_size
+        self.ngram_linear = CharNgramLinear(config) if config.ngram_linear else None
         self.classifier = nn.Linear(readout_size, head_size)
         self.post_init()
 
@@ -369,6 +405,14 @@ class CharGRUForSequenceClassification(CharGRUPreTrainedModel):
         log_probs = torch.log_softmax(scores.float(), dim=-1)
         groups = [self.vocabulary.encode(symbols).tolist() for symbols in self.config.symbol_groups.values()]
         return torch.stack([torch.logsumexp(log_probs[..., ids], dim=-1) for ids in groups], dim=-1)
+
+    def _logits(self, outputs: CharGRUOutput, attention_mask, input_ids: torch.LongTensor) -> torch.Tensor:
+        """The head's scores, and with `ngram_linear` the linear n-gram scores added, each at its config scale."""
+        logits = self._head(self._features(outputs, attention_mask, input_ids))
+        if self.ngram_linear is None or self.config.ngram_linear_scale == 0:
+            return logits
+        linear = self.ngram_linear(input_ids, attention_mask).to(logits.dtype)
+        return self.config.recurrent_scale * logits + self.config.ngram_linear_scale * linear
 
     def _features(self, outputs: CharGRUOutput, attention_mask, input_ids: torch.LongTensor) -> torch.Tensor:
         """What the head reads per row: the GRU's readout, and beside it the n-gram bag when the config has one."""
@@ -407,7 +451,7 @@ class CharGRUForSequenceClassification(CharGRUPreTrainedModel):
             there is none), which trains the head on the state after every prefix of the text.
         """
         outputs = self.char_gru(input_ids, attention_mask=attention_mask, return_dict=True)
-        logits = self._head(self._features(outputs, attention_mask, input_ids))
+        logits = self._logits(outputs, attention_mask, input_ids)
         loss = None
         if labels is not None and labels.dim() == 2:
             if self.config.bidirectional or self.config.classifier_readout != "last":

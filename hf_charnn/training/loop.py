@@ -547,6 +547,7 @@ def _finish(run: Run, accelerator: Accelerator, precision: dict, wall_start: flo
         unwrapped = accelerator.unwrap_model(run.model)
         if run.best is not None and state.best_step is not None:
             summary["best"] = _load_best(run, unwrapped)
+        summary.update(run.task.finish_model(unwrapped))
         unwrapped.eval()
         if accelerator.is_main_process:
             scoring_start = time.perf_counter()

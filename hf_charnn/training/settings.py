@@ -110,6 +110,8 @@ class TrainingConfig:
     ngram_buckets: int = 65536
     ngram_embedding_size: int = 64
     ngram_learning_rate_scale: float = 1.0  # the bag's learning rate, as a multiple of learning_rate
+    # classifier: a linear n-gram classifier (an SVM's) fitted first, its scores added to the GRU's (training/linear.py)
+    ngram_linear: bool = False
     max_length: int | None = None  # classifier: texts are cut to their first N characters (training and scoring)
     group_by_length: bool = False  # classifier: batches of texts of similar lengths (less padding), per seed
     class_weight: str | None = None  # classifier: "balanced" weighs each label's loss by 1 / its share
@@ -263,8 +265,14 @@ class TrainingConfig:
             raise UserError("--bidirectional, --classifier-readout and --class-weight are for classifiers")
         from ..models.configuration_char_gru import check_ngram_settings
 
+        if self.ngram_linear and not self.ngram_range:
+            if "ngram_linear" in self.explicit_settings:
+                raise UserError("--ngram-linear reads the text's n-grams: give --ngram-range too (say 1 4)")
+            self.ngram_linear = False  # --no-ngrams: neither the bag nor the linear part
         try:
-            check_ngram_settings(self.ngram_range or None, self.ngram_buckets, self.ngram_embedding_size)
+            check_ngram_settings(
+                self.ngram_range or None, self.ngram_buckets, self.ngram_embedding_size, self.ngram_linear
+            )
         except ValueError as error:
             raise UserError(f"--{str(error).replace('_', '-')}") from None
         if self.task == "lm" and self.ngram_range:
@@ -326,6 +334,7 @@ class TrainingConfig:
             ngram_range=list(self.ngram_range) if self.ngram_range else None,
             ngram_buckets=self.ngram_buckets,
             ngram_embedding_size=self.ngram_embedding_size,
+            ngram_linear=self.ngram_linear,
         )
 
 

@@ -17,6 +17,7 @@ import statistics
 
 import numpy as np
 import torch
+from accelerate import PartialState
 
 from ..card import CardWords, data_description, describe_vocabulary, example_text
 from ..data.corpus import load_corpus
@@ -26,7 +27,7 @@ from ..dynamic_evaluation import REPORT_CHARS, STATS_CHARS, evaluate_dynamic, gr
 from ..errors import DataError
 from ..evaluation import bits_per_char, classification_report, evaluate_labeled, evaluate_lm, score_text
 from ..models.modeling_char_gru import CharGRUForCausalLM, CharGRUForSequenceClassification
-from . import recipes
+from . import linear, recipes
 from .settings import AUTO_PRESET, BEST_MODEL_METRICS
 
 EXACT_SCORING_CHARS = 20_000  # validation texts up to this long are scored exactly (one stream)
@@ -112,6 +113,10 @@ class Task:
 
     def new_model(self):
         return self.model_class(self.config.model_config(self.vocabulary))
+
+    def finish_model(self, model) -> dict:
+        """After training, with the best step's weights loaded: the task's last choices; what the summary says of them."""
+        return {}
 
     # -- steps, validation, evaluation
     def counts(self, batch: dict, outputs) -> tuple[torch.Tensor, torch.Tensor]:
@@ -295,6 +300,7 @@ class SequenceClassificationTask(Task):
         self.validation_loader = None
         self.class_weights = None
         self.statistics: dict = {}  # of the training texts (recipes.labeled_statistics)
+        self.linear_fit: dict | None = None  # what fitting the linear n-gram part measured (training/linear.py)
 
     def load(self):
         config = self.config
@@ -357,7 +363,32 @@ class SequenceClassificationTask(Task):
         if self.config.init_from:
             # The backbone (embedding + GRU) comes from the LM; the classifier head starts fresh.
             return self.model_class.from_pretrained(self.config.init_from, dropout=self.config.dropout)
-        return self.model_class(self.config.model_config(self.vocabulary, self.label_names))
+        model = self.model_class(self.config.model_config(self.vocabulary, self.label_names))
+        if model.ngram_linear is not None:
+            # The linear n-gram part is fitted first, to convergence, and frozen; the GRU then trains on its own
+            # (its scores alone in the loss and in validation) and the two are weighed on validation at the end.
+            rows = self.train_dataset.ids
+            if self.config.max_train_rows is not None:
+                rows = rows[: self.config.max_train_rows]
+            self.linear_fit = linear.fit_ngram_linear(model, rows, self.train_dataset.labels[: len(rows)])
+            PartialState().print(
+                f"linear n-gram part: fitted on {len(rows):,} texts ({self.linear_fit['buckets_used']:,} buckets used) "
+                f"in {self.linear_fit['seconds']:g} s, training accuracy {self.linear_fit['train_accuracy']:g}%",
+            )
+            model.config.ngram_linear_scale = 0.0
+        return model
+
+    def finish_model(self, model):
+        if model.ngram_linear is None:
+            return {}
+        rows = self.validation_dataset.ids
+        choice = linear.choose_logit_scales(model, rows, self.validation_dataset.labels, self.label_names)
+        chosen = choice["chosen"]
+        PartialState().print(
+            f"scores weighed on validation: {chosen['recurrent_scale']:g} x GRU + {chosen['ngram_linear_scale']:g} x "
+            f"linear n-grams ({chosen['accuracy']:.2f}% accuracy, {chosen['macro_f1']:.2f} macro-F1)"
+        )
+        return {"ngram_linear": {"fit": self.linear_fit, **choice}}
 
     def counts(self, batch, outputs):
         targets = batch["labels"]

@@ -1,0 +1,154 @@
+"""
+The classifier's linear n-gram part (`CharNgramLinear`), fitted before the GRU trains, and the weights of the two
+parts' scores, chosen on validation after it.
+
+The linear part is what a char n-gram SVM is (TF-IDF weighted n-grams, each text's vector of length 1, one weight
+vector a label) and it is fitted the way scikit-learn's `LinearSVC` fits one: the L2-regularised squared hinge loss,
+one label against the rest, the bias regularised as an extra feature of value 1, solved to convergence (by liblinear itself, on the
+sparse matrix of the training texts' n-grams). A convex fit reaches in seconds what SGD on the same
+weights reaches slowly or not at all; the features come from the model's own `occurrence_weights`, so what was fitted
+is what the model (and its ONNX graph) computes.
+"""
+
+import time
+import warnings
+
+import numpy as np
+import torch
+
+from ..evaluation import classification_report
+from ..models.modeling_char_gru import pad_ids
+
+FEATURE_BATCH = 256  # texts a batch when the n-grams are counted
+# The inverse regularisation strength (scikit-learn's C): 1.0 scored above the baseline SVM's 0.5 on validation on 4 of
+# the 4 tuning sets it was tried on (docs/training.md).
+SVM_C = 1.0
+DUAL_ITERATIONS = 100  # liblinear's dual solver, the fast one for short texts; past this, the primal (long texts)
+# The weights tried for the linear scores beside the GRU's (whose weight is 1), and the linear part alone; the first
+# best on validation wins (accuracy + macro-F1).
+LINEAR_SCALES = (0.0, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0)
+
+
+def _batches(rows: list, batch_size: int):
+    order = sorted(range(len(rows)), key=lambda index: len(rows[index]))  # similar lengths: little padding
+    for start in range(0, len(order), batch_size):
+        yield order[start : start + batch_size]
+
+
+@torch.no_grad()
+def ngram_counts(model, rows: list, batch_size: int = FEATURE_BATCH) -> torch.Tensor:
+    """How often each hashed n-gram occurs in each row of ids: a sparse `(rows, buckets)` float64 matrix."""
+    from ..models.modeling_char_gru import ngram_buckets
+
+    config, pad_id = model.config, model.config.vocab_size
+    row_parts, bucket_parts = [], []
+    for indices in _batches(rows, batch_size):
+        input_ids, attention_mask = pad_ids([rows[index] for index in indices], pad_id)
+        buckets, valid = ngram_buckets(input_ids, attention_mask, config)
+        row_of = torch.as_tensor(indices)[:, None, None].expand_as(buckets)
+        row_parts.append(row_of[valid])
+        bucket_parts.append(buckets[valid])
+    coordinates = torch.stack([torch.cat(row_parts), torch.cat(bucket_parts)])
+    ones = torch.ones(coordinates.shape[1], dtype=torch.float64)
+    return torch.sparse_coo_tensor(
+        coordinates, ones, (len(rows), config.ngram_buckets), check_invariants=False
+    ).coalesce()
+
+
+def fit_ngram_linear(model, rows: list, labels, c: float = SVM_C) -> dict:
+    """
+    Fit `model.ngram_linear` (its `idf`, weights and bias) on training `rows` (id arrays) and their label ids, and
+    freeze it; returns what the summary says of the fit.
+    """
+    start = time.perf_counter()
+    linear, num_labels = model.ngram_linear, model.config.num_labels
+    counts = ngram_counts(model, rows)
+    (row_index, bucket), count = counts.indices(), counts.values()
+    # Smoothed inverse document frequency, as scikit-learn's TfidfTransformer: log((1 + n) / (1 + df)) + 1.
+    document_frequency = torch.bincount(bucket, minlength=model.config.ngram_buckets).to(torch.float64)
+    idf = torch.log((1 + len(rows)) / (1 + document_frequency)) + 1
+    # Each text's vector: count x idf, scaled to length 1 with every occurrence counted on its own (the model's way).
+    length = torch.zeros(len(rows), dtype=torch.float64).index_add_(0, row_index, count * idf[bucket] ** 2).sqrt()
+    values = count * idf[bucket] / length[row_index]
+    # scikit-learn's LinearSVC itself (liblinear) on the training texts' matrix: the SVM's solution in about a second.
+    from scipy.sparse import csr_matrix
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.svm import LinearSVC
+
+    features = csr_matrix((values.numpy(), (row_index.numpy(), bucket.numpy())), shape=(len(rows), len(idf)))
+    label_ids = np.asarray(labels)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)  # not converged: the primal solver below
+        svm = LinearSVC(C=c, dual=True, max_iter=DUAL_ITERATIONS, random_state=0).fit(features, label_ids)
+    solver = "dual"
+    if np.max(svm.n_iter_) >= DUAL_ITERATIONS:
+        # Long texts (many n-grams a row) slow the dual's coordinate descent; liblinear's primal Newton solver
+        # converges there in a dozen iterations (measured on code snippets: 5 s against 18 s unconverged).
+        svm = LinearSVC(C=c, dual=False, random_state=0).fit(features, label_ids)
+        solver = "primal"
+    coef, intercept = svm.coef_, svm.intercept_
+    if coef.shape[0] == 1:  # two labels: one weight vector, the second label's; the first's is its negative
+        coef, intercept = np.concatenate([-coef, coef]), np.concatenate([-intercept, intercept])
+    weights = np.zeros((model.config.ngram_buckets, num_labels))
+    weights[:, svm.classes_] = coef.T
+    bias = np.zeros(num_labels)
+    bias[svm.classes_] = intercept
+    with torch.no_grad():
+        linear.idf.copy_(idf.to(linear.idf.dtype))
+        linear.weights.weight.copy_(torch.from_numpy(weights).to(linear.weights.weight.dtype))
+        linear.bias.copy_(torch.from_numpy(bias).to(linear.bias.dtype))
+    train_accuracy = float(np.mean(svm.predict(features) == label_ids) * 100)
+    linear.requires_grad_(False)  # the GRU trains beside it; the fit is final
+    return {
+        "rows": len(rows),
+        "buckets_used": int(torch.count_nonzero(document_frequency)),
+        "c": c,
+        "solver": solver,
+        "iterations": int(np.max(svm.n_iter_)),
+        "train_accuracy": round(train_accuracy, 2),
+        "seconds": round(time.perf_counter() - start, 2),
+    }
+
+
+@torch.no_grad()
+def _scores(model, rows: list, linear_scale: float, recurrent_scale: float) -> torch.Tensor:
+    config = model.config
+    saved = config.ngram_linear_scale, config.recurrent_scale
+    config.ngram_linear_scale, config.recurrent_scale = linear_scale, recurrent_scale
+    try:
+        logits = torch.zeros(len(rows), config.num_labels)
+        for indices in _batches(rows, FEATURE_BATCH):
+            input_ids, attention_mask = pad_ids([rows[index] for index in indices], config.vocab_size, model.device)
+            logits[indices] = model(input_ids, attention_mask=attention_mask).logits.float().cpu()
+        return logits
+    finally:
+        config.ngram_linear_scale, config.recurrent_scale = saved
+
+
+def choose_logit_scales(model, rows: list, labels: list, label_names: list) -> dict:
+    """
+    Set `model.config`'s `ngram_linear_scale` and `recurrent_scale` to the pair in LINEAR_SCALES (beside the GRU's 1)
+    or (linear alone) that scores best on validation `rows`; returns every pair's figures.
+    """
+    was_training = model.training
+    model.eval()
+    recurrent = _scores(model, rows, 0.0, 1.0)
+    linear = _scores(model, rows, 1.0, 0.0)
+    model.train(was_training)
+    candidates = [(scale, 1.0) for scale in LINEAR_SCALES] + [(1.0, 0.0)]
+    tried, best = [], None
+    for linear_scale, recurrent_scale in candidates:
+        predicted = (recurrent_scale * recurrent + linear_scale * linear).argmax(-1).tolist()
+        report = classification_report(labels, predicted, label_names)
+        row = {
+            "ngram_linear_scale": linear_scale,
+            "recurrent_scale": recurrent_scale,
+            "accuracy": report["accuracy"],
+            "macro_f1": report["macro_f1"],
+        }
+        tried.append(row)
+        if best is None or row["accuracy"] + row["macro_f1"] > best["accuracy"] + best["macro_f1"]:
+            best = row
+    model.config.ngram_linear_scale = best["ngram_linear_scale"]
+    model.config.recurrent_scale = best["recurrent_scale"]
+    return {"chosen": best, "tried": tried}

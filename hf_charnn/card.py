@@ -32,6 +32,7 @@ CARD_HYPERPARAMETERS = (
     "ngram_range",
     "ngram_buckets",
     "ngram_learning_rate_scale",
+    "ngram_linear",
     "max_length",
     "group_by_length",
     "class_weight",

@@ -450,13 +450,15 @@ def _add_training_flags(parser: argparse.ArgumentParser, task: str):
         )
         group.add_argument("--ngram-buckets", type=int, help="hash buckets of the n-gram bag (default 65536)")
         group.add_argument(
-            "--ngram-embedding-size", type=int, help="width of the n-gram bag (default 64; 0: none, with --ngram-linear)"
+            "--ngram-embedding-size",
+            type=int,
+            help="width of the n-gram bag (default 64; 0: no bag, with --ngram-linear)",
         )
         group.add_argument(
             "--ngram-linear",
             action=argparse.BooleanOptionalAction,
             default=None,
-            help="also a linear classifier over the same n-grams (an SVM's, fitted first), its scores added to the GRU's",
+            help="also a linear classifier over the same n-grams (an SVM's, fitted first); its scores add to the GRU's",
         )
         group.add_argument(
             "--ngram-learning-rate-scale", type=float, help="the bag's learning rate as a multiple of --learning-rate"

@@ -402,8 +402,8 @@ def test_a_labeled_run_resumes_to_the_same_result_and_refuses_other_data(tmp_pat
     assert run_cli(capsys, *common, "--output-dir", tmp_path / "whole")[0] == 0
     assert run_cli(capsys, *common, "--output-dir", tmp_path / "parts", "--stop-after-epoch", "1")[0] == 0
     assert run_cli(capsys, *common, "--output-dir", tmp_path / "parts", "--resume-from", "latest")[0] == 0
-    # (no preset: the recipe sized to the data validates twice an epoch, in batches grouped by length)
-    assert rows(tmp_path / "parts") == rows(tmp_path / "whole") and len(rows(tmp_path / "whole")) == 6
+    # (no preset: the recipe sized to the data validates once an epoch, in batches grouped by length)
+    assert rows(tmp_path / "parts") == rows(tmp_path / "whole") and len(rows(tmp_path / "whole")) == 3
     write_csv(train, labeled_rows(200, 1))  # other texts under the same name
     code, _, err = run_cli(capsys, *common, "--output-dir", tmp_path / "parts", "--resume-from", "latest")
     assert code == 2 and "cannot resume" in err and "train" in err
@@ -454,3 +454,20 @@ def test_evaluate_classifier_asks_for_a_file_for_other_labels(trained, capsys):
     assert code == 2 and "classifies into plain, question, shout, not vowel/consonant: pass --file" in err
     code, _, err = run_cli(capsys, "evaluate-classifier", trained / "model", "--file", trained / "test.csv")
     assert code == 2 and "no column 'text' (columns: sentence, kind); pass --text-column" in err
+
+
+def test_how_often_a_run_validates_does_not_change_what_it_trains(tmp_path, capsys):
+    """Each pass over the validation loader draws a seed from its own generator, not the dropout masks' global one."""
+    from safetensors.torch import load_file
+
+    train = write_csv(tmp_path / "train.csv", labeled_rows(120, 0))
+    validation = write_csv(tmp_path / "val.csv", labeled_rows(30, 1))
+    weights = []
+    for every in ("1", "1000"):
+        argv = ["train-classifier", "--train-file", train, "--validation-file", validation, "--text-column", "sentence"]
+        argv += ["--label-column", "kind", "--epochs", "2", "--eval-steps", every, "--dropout", "0.3", *TINY]
+        assert run_cli(capsys, *argv, "--output-dir", tmp_path / every)[0] == 0
+        weights.append(load_file(tmp_path / every / "model.safetensors"))
+    assert weights[0].keys() == weights[1].keys()
+    for name in weights[0]:
+        assert torch.equal(weights[0][name], weights[1][name]), name

@@ -305,8 +305,6 @@ def test_the_linear_part_is_the_svm_scikit_learn_fits_on_the_same_features():
     np.testing.assert_allclose(model.ngram_linear.idf.numpy(), idf, rtol=1e-6)
 
 
-
-
 @pytest.mark.parametrize("bag", [8, 0])
 def test_with_the_linear_part_padded_rows_give_what_each_text_gives_alone_and_onnx_agrees(tmp_path, bag):
     from test_recipes import assert_padded_rows_score_as_alone
@@ -342,6 +340,18 @@ def test_training_fits_the_linear_part_first_and_weighs_it_on_validation(tmp_pat
     assert model.config.recurrent_scale == chosen["recurrent_scale"]
     assert summary["results"]["accuracy"] == pytest.approx(chosen["accuracy"])
     assert float(model.ngram_linear.idf.max()) > 1.0  # fitted, and saved with the model
+    card = (tmp_path / "run" / "README.md").read_text()
+    assert f"{chosen['ngram_linear_scale']:g} x a linear classifier over the same hashed n-grams" in card
+
+
+def test_the_linear_part_works_through_remote_code_and_pipeline(tmp_path):
+    from test_recipes import remote_code_pipeline_matches
+
+    model, _, _ = fitted_linear_model(*texts_and_labels(labeled_rows(120, 0)))
+    model.config.ngram_linear_scale, model.config.recurrent_scale = 8.0, 1.0
+    remote_code_pipeline_matches(model, tmp_path / "model")
+    saved = json.loads((tmp_path / "model" / "config.json").read_text())
+    assert saved["ngram_linear"] is True and saved["ngram_linear_scale"] == 8.0
 
 
 def test_the_linear_part_needs_n_grams(tmp_path, capsys):

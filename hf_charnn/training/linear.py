@@ -4,10 +4,10 @@ parts' scores, chosen on validation after it.
 
 The linear part is what a char n-gram SVM is (TF-IDF weighted n-grams, each text's vector of length 1, one weight
 vector a label) and it is fitted the way scikit-learn's `LinearSVC` fits one: the L2-regularised squared hinge loss,
-one label against the rest, the bias regularised as an extra feature of value 1, solved to convergence (by liblinear itself, on the
-sparse matrix of the training texts' n-grams). A convex fit reaches in seconds what SGD on the same
-weights reaches slowly or not at all; the features come from the model's own `occurrence_weights`, so what was fitted
-is what the model (and its ONNX graph) computes.
+one label against the rest, the bias regularised as an extra feature of value 1, solved to convergence (by liblinear
+itself, on the sparse matrix of the training texts' n-grams). A convex fit reaches in seconds what SGD on the same
+weights reaches slowly or not at all. The n-grams are counted with the model's own hash and weighted as its
+`occurrence_weights` weighs them, so what was fitted is what the model (and its ONNX graph) computes.
 """
 
 import time
@@ -20,8 +20,8 @@ from ..evaluation import classification_report
 from ..models.modeling_char_gru import pad_ids
 
 FEATURE_BATCH = 256  # texts a batch when the n-grams are counted
-# The inverse regularisation strength (scikit-learn's C): 1.0 scored above the baseline SVM's 0.5 on validation on 4 of
-# the 4 tuning sets it was tried on (docs/training.md).
+# The inverse regularisation strength (scikit-learn's C): 1.0 scored above the baseline SVM's 0.5 on validation on 3 of
+# the 4 tuning sets it was tried on (docs/training.md, "Recipe measurements").
 SVM_C = 1.0
 DUAL_ITERATIONS = 100  # liblinear's dual solver, the fast one for short texts; past this, the primal (long texts)
 # The weights tried for the linear scores beside the GRU's (whose weight is 1), and the linear part alone; the first

@@ -115,7 +115,7 @@ class Task:
         return self.model_class(self.config.model_config(self.vocabulary))
 
     def finish_model(self, model) -> dict:
-        """After training, with the best step's weights loaded: the task's last choices; what the summary says of them."""
+        """After training (the best step's weights loaded): the task's last choices; what the summary says of them."""
         return {}
 
     # -- steps, validation, evaluation
@@ -403,8 +403,15 @@ class SequenceClassificationTask(Task):
         # Any process count: each process takes VALIDATION_ROWS_PER_PROCESS rows of a batch; the uneven last batch
         # is evened out by Accelerate and its repeats dropped again by gather_for_metrics.
         batch = VALIDATION_ROWS_PER_PROCESS * accelerator.num_processes
+        # Its own generator: each pass over a DataLoader draws a seed from a generator, and from the global one (the
+        # dropout masks' source) without it, so how often a run validated would change what it trained.
         self.validation_loader = accelerator.prepare_data_loader(
-            torch.utils.data.DataLoader(self.validation_dataset, batch_size=batch, collate_fn=self.collate_fn)
+            torch.utils.data.DataLoader(
+                self.validation_dataset,
+                batch_size=batch,
+                collate_fn=self.collate_fn,
+                generator=torch.Generator().manual_seed(0),
+            )
         )
 
     def validate(self, model, accelerator):
@@ -453,7 +460,7 @@ class SequenceClassificationTask(Task):
             dataset_type=data["type"],
             dataset_name=data["name"],
             training_data=f"{data['train']}, labels from its `{config.label_column}` column, texts from "
-            f"`{config.text_column}`.",
+            f"`{config.text_column}`.{mix_words(summary)}",
             limits=(
                 "A small character-level model: it sees spelling, case and punctuation, not meaning beyond what its "
                 f"training texts teach. It reads only its vocabulary's symbols ({self.vocabulary.kind}){unseen}. Check "
@@ -462,6 +469,20 @@ class SequenceClassificationTask(Task):
             example=example_text(self.vocabulary, "some text to classify"),
             not_used=("chunk_size", "carry_state", "prefix_labels"),
         )
+
+
+def mix_words(summary: dict) -> str:
+    """The card's words for a classifier with a linear n-gram part: how its scores were weighed."""
+    mix = summary.get("ngram_linear")
+    if not mix:
+        return ""
+    chosen, fit = mix["chosen"], mix["fit"] or {}
+    return (
+        f" Scores: {chosen['recurrent_scale']:g} x the GRU's head + {chosen['ngram_linear_scale']:g} x a linear "
+        f"classifier over the same hashed n-grams (an n-gram SVM's, fitted by liblinear on the training texts"
+        + (f", C={fit['c']:g}" if fit else "")
+        + f"), the weights chosen on validation ({chosen['accuracy']:.2f} % accuracy there)."
+    )
 
 
 TASKS = {"lm": LanguageModelingTask, "classifier": SequenceClassificationTask}

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from ..evaluation import classification_report
-from ..models.modeling_char_gru import pad_ids
+from ..models.modeling_char_gru import ngram_buckets, pad_ids
 
 FEATURE_BATCH = 256  # texts a batch when the n-grams are counted
 # The inverse regularisation strength (scikit-learn's C): 1.0 scored above the baseline SVM's 0.5 on validation on 3 of
@@ -38,8 +38,6 @@ def _batches(rows: list, batch_size: int):
 @torch.no_grad()
 def ngram_counts(model, rows: list, batch_size: int = FEATURE_BATCH) -> torch.Tensor:
     """How often each hashed n-gram occurs in each row of ids: a sparse `(rows, buckets)` float64 matrix."""
-    from ..models.modeling_char_gru import ngram_buckets
-
     config, pad_id = model.config, model.config.vocab_size
     row_parts, bucket_parts = [], []
     for indices in _batches(rows, batch_size):
@@ -111,18 +109,16 @@ def fit_ngram_linear(model, rows: list, labels, c: float = SVM_C) -> dict:
 
 
 @torch.no_grad()
-def _scores(model, rows: list, linear_scale: float, recurrent_scale: float) -> torch.Tensor:
-    config = model.config
-    saved = config.ngram_linear_scale, config.recurrent_scale
-    config.ngram_linear_scale, config.recurrent_scale = linear_scale, recurrent_scale
-    try:
-        logits = torch.zeros(len(rows), config.num_labels)
-        for indices in _batches(rows, FEATURE_BATCH):
-            input_ids, attention_mask = pad_ids([rows[index] for index in indices], config.vocab_size, model.device)
-            logits[indices] = model(input_ids, attention_mask=attention_mask).logits.float().cpu()
-        return logits
-    finally:
-        config.ngram_linear_scale, config.recurrent_scale = saved
+def _part_scores(model, rows: list) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each row's scores from the GRU's head and from the linear part, apart, in one pass over `rows`."""
+    head = torch.zeros(len(rows), model.config.num_labels)
+    linear = torch.zeros(len(rows), model.config.num_labels)
+    for indices in _batches(rows, FEATURE_BATCH):
+        input_ids, attention_mask = pad_ids([rows[index] for index in indices], model.config.vocab_size, model.device)
+        outputs = model.char_gru(input_ids, attention_mask=attention_mask, return_dict=True)
+        head[indices] = model._head(model._features(outputs, attention_mask, input_ids)).float().cpu()
+        linear[indices] = model.ngram_linear(input_ids, attention_mask).float().cpu()
+    return head, linear
 
 
 def choose_logit_scales(model, rows: list, labels: list, label_names: list) -> dict:
@@ -132,8 +128,7 @@ def choose_logit_scales(model, rows: list, labels: list, label_names: list) -> d
     """
     was_training = model.training
     model.eval()
-    recurrent = _scores(model, rows, 0.0, 1.0)
-    linear = _scores(model, rows, 1.0, 0.0)
+    recurrent, linear = _part_scores(model, rows)
     model.train(was_training)
     candidates = [(scale, 1.0) for scale in LINEAR_SCALES] + [(1.0, 0.0)]
     tried, best = [], None

@@ -34,7 +34,7 @@ _LAZY_ATTRIBUTES = {
     "encode_text": "data.sources",
     "load_model": "models.auto",
     "train": "training.loop",
-    "TrainingConfig": "training.settings",
+    "TrainingConfig": "training.tasks",
 }
 
 

@@ -1,5 +1,5 @@
 """
-Model cards and their figures: the card of a trained model (`model_cards/{lm,classifier}.md`, with `model-index`
+Model cards and their figures: the card of a trained model (its task's template in `model_cards/`, with `model-index`
 metadata), the learning curves and the confusion matrix. A task says what its card tells in its own words
 (`CardWords`); this module renders them. The training loop writes the card; `hub.py` uploads it.
 """
@@ -117,12 +117,21 @@ def plot_learning_curves(rows: list[dict], path: Path, metric: str, label: str) 
     return True
 
 
+@dataclasses.dataclass
+class ModelIndex:
+    """What a task's card reports as `model-index`: its pipeline tag and metrics (type, name, results key, digits)."""
+
+    pipeline_tag: str
+    metrics: tuple
+    on_test: bool = False  # also the test split's figures, when the run has one
+
+
 def model_card(
-    kind: str,
-    results: dict,
     config,
+    results: dict,
     train_seconds: float,
     words: CardWords,
+    index: ModelIndex,
     repo_id: str | None = None,
     test_results: dict | None = None,
     curves: bool = False,
@@ -134,46 +143,32 @@ def model_card(
     best: dict | None = None,
 ):
     """
-    The card of an LM (`kind="lm"`) or a classifier, rendered from `model_cards/{lm,classifier}.md`, with the eval
-    results as `model-index`: an LM's perplexity and bits per character (or byte) on the validation text, and on the
-    test split when there is one; a classifier's accuracy and macro-F1.
+    The card of a trained model, rendered from its task's template (`model_cards/<config.card_template>`), with the
+    eval results as `model-index` (`index`: the task's metrics on the validation data, and on the test split where
+    the task reports it).
     """
     import torch
     from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
-    template = CARD_TEMPLATES / ("lm.md" if kind == "lm" else "classifier.md")
+    template = CARD_TEMPLATES / config.card_template
     if not template.is_file():
         raise UserError(
             f"model card template {template} not found; set HF_CHARNN_CARD_TEMPLATES to the model_cards folder"
         )
-    repo_id = repo_id or default_repo_id(kind)
+    repo_id = repo_id or default_repo_id(config.task)
     rate, rate_name = ("bpb", "Bits per byte") if "bpb" in results else ("bpc", "Bits per character")
     dataset = dict(dataset_type=words.dataset_type, dataset_name=words.dataset_name)
     evaluations = []
-    if kind == "lm":
-        for split, scored in ((words.validation_split, results), ("test", test_results)):
-            if scored is None:
-                continue
-            common = dict(task_type="text-generation", **dataset, dataset_split=split)
-            evaluations += [
-                EvalResult(
-                    **common,
-                    metric_type="perplexity",
-                    metric_name="Perplexity",
-                    metric_value=round(scored["perplexity"], 4),
-                ),
-                EvalResult(**common, metric_type=rate, metric_name=rate_name, metric_value=round(scored[rate], 4)),
-            ]
-        pipeline_tag = "text-generation"
-    else:
-        common = dict(task_type="text-classification", **dataset, dataset_split=words.validation_split)
-        evaluations = [
-            EvalResult(
-                **common, metric_type="accuracy", metric_name="Accuracy", metric_value=round(results["accuracy"], 2)
-            ),
-            EvalResult(**common, metric_type="f1", metric_name="Macro F1", metric_value=round(results["macro_f1"], 2)),
+    splits = ((words.validation_split, results), ("test", test_results if index.on_test else None))
+    for split, scored in splits:
+        if scored is None:
+            continue
+        common = dict(task_type=index.pipeline_tag, **dataset, dataset_split=split)
+        evaluations += [
+            EvalResult(**common, metric_type=kind, metric_name=name, metric_value=round(scored[key], digits))
+            for kind, name, key, digits in index.metrics
         ]
-        pipeline_tag = "text-classification"
+    pipeline_tag = index.pipeline_tag
     card_data = ModelCardData(
         language="en",
         license="apache-2.0",
@@ -184,7 +179,7 @@ def model_card(
         model_name=repo_id.split("/")[-1],
         eval_results=evaluations,
     )
-    values = dataclasses.asdict(config)
+    values = config.as_dict()
     return ModelCard.from_template(
         card_data,
         template_path=str(template),
@@ -240,8 +235,10 @@ def default_repo_id(task: str) -> str:
 
 def card_for_repo(card: str, repo_id: str) -> str:
     """A card rendered before its push, naming the repo it is pushed to (title, model-index name, Use snippet)."""
-    for task in ("lm", "classifier"):
-        placeholder = default_repo_id(task)
+    from .training.tasks import registered_tasks
+
+    for settings_class in registered_tasks():
+        placeholder = default_repo_id(settings_class.task)
         card = card.replace(placeholder, repo_id)
         name = placeholder.split("/")[-1]
         card = card.replace(f"# {name}\n", f"# {repo_id.split('/')[-1]}\n").replace(
@@ -250,12 +247,14 @@ def card_for_repo(card: str, repo_id: str) -> str:
     return card
 
 
-def data_description(config) -> dict:
-    """A run's named data in words: {"type": its model-index id, "name": what validates, "train": what was read}."""
+def data_description(config, file_kind: str) -> dict:
+    """
+    A run's named data in words: {"type": its model-index id, "name": what validates, "train": what was read}.
+    `file_kind`: what a training file holds, in the task's words ("text", "labeled texts").
+    """
     if config.train_file:
-        kind = "labeled texts" if config.task == "classifier" else "text"
         return {
-            "type": kind,
+            "type": file_kind,
             "name": Path(config.train_file).name,
             "train": f"the file `{Path(config.train_file).name}`",
         }
@@ -265,4 +264,6 @@ def data_description(config) -> dict:
             "name": config.dataset_name,
             "train": f"the dataset `{config.dataset_name}`",
         }
-    return {"type": "text8", "name": "text8 (90M / 5M / 5M split)", "train": "the first 90M characters of text8"}
+    if getattr(config, "corpus", None) == "text8":
+        return {"type": "text8", "name": "text8 (90M / 5M / 5M split)", "train": "the first 90M characters of text8"}
+    raise ValueError("the run names no data: the exercise's tasks describe their own")

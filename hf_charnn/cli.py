@@ -1,5 +1,6 @@
 """
-The `hf-charnn` command line. Bad input gives one line on stderr and exit code 2, never a traceback.
+The `hf-charnn` command line. Bad input (a `UserError` or `DataError`, or a flag argparse refuses) gives one line on
+stderr and exit code 2; any other exception is a bug of ours and keeps its traceback.
 
 The command line is where the layers meet: a run that names no data trains the text8 exercise
 (`hf_charnn.exercise`), and text8 models are scored and demoed with the exercise's checks and tabs. It is the only
@@ -7,7 +8,6 @@ module that imports the exercise.
 """
 
 import argparse
-import dataclasses
 import json
 import sys
 import time
@@ -150,30 +150,13 @@ def cmd_evaluate_classifier(args):
 
 def _labeled_file_for(model, args) -> tuple[list[str], list[int]]:
     """A labeled file's texts (checked against the model's vocabulary) and its labels as the model's label ids."""
-    from types import SimpleNamespace
+    from .data.labeled import labeled_file_for_model
 
-    from .data.labeled import read_labeled_file, text_and_label_columns
-    from .models.tokenization_char_gru import normalize_text
-
-    columns = SimpleNamespace(text_column=args.text_column, label_column=args.label_column)
-    texts, labels, names = text_and_label_columns(read_labeled_file(args.file), args.file, columns)
-    label2id = {str(name): index for name, index in model.config.label2id.items()}
-    gold = []
-    for row, label in enumerate(labels):
-        name = names[label] if names is not None else str(label)
-        if name not in label2id:
-            raise UserError(
-                f"{args.file}, row {row + 1}: label {name!r} is not one of the model's labels ({', '.join(label2id)})"
-            )
-        gold.append(label2id[name])
-    if args.normalize:
-        texts = [normalize_text(text) for text in texts]
-    for row, text in enumerate(texts):
-        try:
-            model.vocabulary.encode(text, source=f"{args.file}, row {row + 1}")
-        except ValueError as error:
-            raise UserError(str(error)) from None
-    return texts, gold
+    labels = [model.config.id2label[index] for index in range(model.config.num_labels)]
+    split = labeled_file_for_model(
+        args.file, labels, model.vocabulary, args.text_column, args.label_column, normalize=args.normalize
+    )
+    return split.texts, split.labels
 
 
 def train_run(config) -> dict:
@@ -189,29 +172,29 @@ def train_run(config) -> dict:
 
 def cmd_train(args):
     from .training.processes import close_distributed
-    from .training.settings import AUTO_PRESET, TrainingConfig
+    from .training.settings import AUTO_PRESET, names_data, settings_from_flags
+    from .training.tasks import task_settings
 
-    fields = {field.name for field in dataclasses.fields(TrainingConfig)} - {"task", "preset"}
+    settings_class = args.settings_class
     # The preset, then the --config file, then the flags given: each layer overrides the one before.
-    from_file = _read_settings_file(args.config) if args.config else {}
-    if from_file.pop("task", args.task) != args.task:
-        other = "a classifier" if args.task == "lm" else "an LM"
-        raise UserError(f"{args.config}: settings of {other} run; use the other train command")
+    from_file = _read_settings_file(args.config, settings_class) if args.config else {}
+    file_task = from_file.pop("task", settings_class.task)
+    if file_task != settings_class.task:
+        raise UserError(
+            f"{args.config}: settings of a {file_task} run; train them with "
+            f"`hf-charnn {task_settings(file_task).command}`"
+        )
     file_preset = from_file.pop("preset", None)
-    flags = {key: value for key, value in vars(args).items() if key in fields and value is not None}
-    settings = {"output_dir": f"runs/{args.task}", **from_file, **flags}
-    names_data = any(settings.get(name) for name in ("train_file", "dataset_name", "corpus"))
+    settings = {**from_file, **settings_from_flags(args, settings_class)}
     # One's own data and no preset: a recipe sized to it (training/recipes.py); the exercise keeps its defaults.
-    preset = args.preset or file_preset or (AUTO_PRESET if names_data else "default")
-    summary = train_run(TrainingConfig.from_preset(args.task, preset, **settings))
+    preset = args.preset or file_preset or (AUTO_PRESET if names_data(settings) else "default")
+    summary = train_run(settings_class.from_preset(preset=preset, **settings))
     _print_result(summary, args.output)
     close_distributed()  # under `accelerate launch`: this process trains no more
 
 
-def _read_settings_file(path: str) -> dict:
-    """TrainingConfig settings from a JSON object (a run's training_config.json, or a sweep's run settings)."""
-    from .training.settings import TrainingConfig
-
+def _read_settings_file(path: str, settings_class) -> dict:
+    """A task's settings from a JSON object (a run's training_config.json, or a sweep's run settings)."""
     file = Path(path)
     if not file.is_file():
         raise UserError(f"{file}: config file not found")
@@ -221,8 +204,7 @@ def _read_settings_file(path: str) -> dict:
         raise UserError(f"{file}: not valid JSON ({error})") from None
     if not isinstance(settings, dict):
         raise UserError(f"{file}: needs a JSON object of training settings")
-    TrainingConfig.check_setting_names(settings, str(file))
-    return settings
+    return settings_class.own_settings(settings, str(file))
 
 
 def cmd_prepare_data(args):
@@ -329,14 +311,17 @@ def _scores_of_export(args, result: dict) -> dict:
     from .models.modeling_char_gru import pad_ids
 
     root = Path(result["folder"]).parent
-    if result["kind"] == "lm":
-        model = load_model(args.model_dir, "lm")
+    model = load_model(args.model_dir, result["kind"])
+    if not hasattr(model, "predict_batch"):  # an LM: bits per character of --text
+        if not args.text:
+            raise UserError(f"{args.model_dir} is an LM: score --text with it (--file is for classifiers)")
         ids = _text_ids(model, args.text, args.normalize)
         scores = {"torch": bits_per_char(model.score_long_text(ids), len(ids))}
         for name, file in result["files"].items():
             scores[name] = bits_per_char(log_prob_of(session_for(root / file), model, ids), len(ids))
         return {"text": str(args.text), "bpc" if model.vocabulary.kind != "bytes" else "bpb": scores}
-    model = load_model(args.model_dir, "classifier")
+    if not args.file:
+        raise UserError(f"{args.model_dir} is a classifier: score --file with it (--text is for LMs)")
     texts, gold = _labeled_file_for(model, args)
     input_ids, attention_mask = pad_ids([model.vocabulary.encode(text) for text in texts], model.vocabulary.size)
     labels = [model.config.id2label[index] for index in range(model.config.num_labels)]
@@ -369,25 +354,14 @@ def cmd_report(args):
     print(f"wrote {write_report(args.sweep_dir)}")
 
 
-def _add_training_flags(parser: argparse.ArgumentParser, task: str):
-    from . import exercise  # noqa: F401  (registers its presets: lm-transfer)
-    from .training.settings import (
-        AUTO_PRESET,
-        BEST_MODEL_METRICS,
-        CLASS_WEIGHTS,
-        CLASSIFIER_READOUTS,
-        LR_SCHEDULES,
-        MIXED_PRECISION_CHOICES,
-        OPTIMIZERS,
-        PRESETS,
-        REPORT_TO_CHOICES,
-    )
+def _add_train_command(commands, settings_class):
+    """A task's training command: its preset, a --config file, and one flag per field of its settings."""
+    from .training.settings import AUTO_PRESET, add_setting_flags
 
-    parser.add_argument("--data-dir", help=DATA_DIR_HELP)
-    parser.add_argument("--output-dir", help=f"where checkpoints, metrics and the model go (default: runs/{task})")
+    parser = commands.add_parser(settings_class.command, help=settings_class.command_help)
     parser.add_argument(
         "--preset",
-        choices=sorted([*PRESETS[task], AUTO_PRESET]),
+        choices=sorted([*settings_class.presets, AUTO_PRESET]),
         help="starting hyperparameters (default: the --config file's; else with --train-file / --dataset-name / "
         "--corpus, auto: a recipe sized to the data, printed with its reasons; else default, the exercise's)",
     )
@@ -395,197 +369,9 @@ def _add_training_flags(parser: argparse.ArgumentParser, task: str):
         "--config",
         help="a JSON object of training settings (e.g. a run's training_config.json): over the preset, under flags",
     )
-    group = parser.add_argument_group("hyperparameters (each overrides the preset)")
-    group.add_argument("--embedding-size", type=int)
-    group.add_argument("--hidden-size", type=int)
-    group.add_argument("--num-hidden-layers", type=int)
-    group.add_argument("--dropout", type=float)
-    group.add_argument("--optimizer", choices=OPTIMIZERS)
-    group.add_argument("--learning-rate", "--lr", type=float)
-    group.add_argument("--weight-decay", type=float)
-    group.add_argument("--momentum", type=float, help="SGD momentum")
-    group.add_argument("--lr-schedule", choices=LR_SCHEDULES)
-    group.add_argument("--warmup-ratio", type=float)
-    group.add_argument("--max-grad-norm", type=float, help="gradient clipping (0 turns it off)")
-    group.add_argument("--batch-size", type=int)
-    group.add_argument("--epochs", type=int)
-    group.add_argument("--max-steps", type=int, help="stop after this many optimizer steps (overrides --epochs)")
-    group.add_argument("--seed", type=int)
-    group.add_argument(
-        "--mixed-precision",
-        choices=MIXED_PRECISION_CHOICES,
-        help="auto (default): bf16 on CUDA GPUs that support it, and on a CPU only where a bf16 step of this run's "
-        "shape "
-        "measures faster (the verdict is cached); loss stays fp32",
-    )
-    if task == "lm":
-        group.add_argument("--chunk-size", type=int, help="characters per training window")
-        group.add_argument(
-            "--carry-state",
-            action=argparse.BooleanOptionalAction,
-            default=None,
-            help="carry the GRU state across consecutive windows (truncated BPTT)",
-        )
-    else:
-        group.add_argument(
-            "--bidirectional",
-            action=argparse.BooleanOptionalAction,
-            default=None,
-            help="the GRU also reads each text backwards",
-        )
-        group.add_argument(
-            "--classifier-readout",
-            choices=CLASSIFIER_READOUTS,
-            help="what the head reads: the last state, or pooled (mean + max over the real characters)",
-        )
-        group.add_argument(
-            "--ngram-range",
-            type=int,
-            nargs=2,
-            metavar=("MIN", "MAX"),
-            help="also read the text's hashed character n-grams of MIN to MAX characters, as a bag beside the GRU",
-        )
-        group.add_argument(
-            "--no-ngrams", dest="ngram_range", action="store_const", const=[], help="no n-gram bag (the GRU alone)"
-        )
-        group.add_argument("--ngram-buckets", type=int, help="hash buckets of the n-gram bag (default 65536)")
-        group.add_argument(
-            "--ngram-embedding-size",
-            type=int,
-            help="width of the n-gram bag (default 64; 0: no bag, with --ngram-linear)",
-        )
-        group.add_argument(
-            "--ngram-linear",
-            action=argparse.BooleanOptionalAction,
-            default=None,
-            help="also a linear classifier over the same n-grams (an SVM's, fitted first); its scores add to the GRU's",
-        )
-        group.add_argument(
-            "--ngram-learning-rate-scale", type=float, help="the bag's learning rate as a multiple of --learning-rate"
-        )
-        group.add_argument("--max-length", type=int, help="cut texts to their first N characters")
-        group.add_argument(
-            "--group-by-length",
-            action=argparse.BooleanOptionalAction,
-            default=None,
-            help="batches of texts of similar lengths (less padding; the same batches for the same seed)",
-        )
-        group.add_argument(
-            "--class-weight", choices=CLASS_WEIGHTS, help="balanced: weigh each label's loss by 1 / its share"
-        )
-        group.add_argument(
-            "--prefix-labels",
-            action=argparse.BooleanOptionalAction,
-            default=None,
-            help="vowel/consonant task: also train on every prefix of each example (its next character's label)",
-        )
-    _add_data_flags(parser, task)
-    run = parser.add_argument_group("run")
-    run.add_argument("--eval-steps", type=int, help="validate every N steps (default: after each epoch)")
-    if task == "lm":
-        run.add_argument(
-            "--eval-chars", type=int, help="mid-run validation reads the first N characters (the end reads all)"
-        )
-        run.add_argument(
-            "--eval-streams",
-            type=int,
-            help="score validation text as N warmed-up streams (default: 1 up to 20k chars, then more)",
-        )
-        run.add_argument("--eval-warmup", type=int, help="characters that warm each scoring stream up (default 256)")
-    run.add_argument(
-        "--metric-for-best-model",
-        help=f"{', '.join(BEST_MODEL_METRICS[task])}: keep the best validation step's model (its checkpoint is never "
-        "pruned) and save it at the end",
-    )
-    run.add_argument(
-        "--early-stopping-patience",
-        type=int,
-        help="stop after N validations without a better --metric-for-best-model (default metric: "
-        + ("loss" if task == "lm" else "accuracy")
-        + ")",
-    )
-    run.add_argument(
-        "--lr-plateau-patience",
-        type=int,
-        help="cut the learning rate after every N validations without a better --metric-for-best-model",
-    )
-    run.add_argument("--lr-plateau-factor", type=float, help="what each such cut multiplies the rate by (0.3)")
-    run.add_argument(
-        "--max-train-time", help="a training-time budget (90s, 5m, 2h): the schedule is fitted to it, then it stops"
-    )
-    run.add_argument("--logging-steps", type=int, help="also log the training loss every N steps")
-    run.add_argument("--save-steps", type=int, help="checkpoint every N steps (default: after each epoch)")
-    run.add_argument("--save-total-limit", type=int, help="checkpoints of this run kept, at least 1 (default 2)")
-    run.add_argument(
-        "--resume-from",
-        help="latest, or a checkpoints/step-N folder: continue that run (its model and data settings must not change)",
-    )
-    run.add_argument(
-        "--overwrite-output-dir",
-        action="store_true",
-        default=None,
-        help="start a new run in an output dir that holds another run's checkpoints or model (removes them first)",
-    )
-    run.add_argument("--stop-after-epoch", type=int, help="stop after this epoch (the checkpoint stays resumable)")
-    run.add_argument("--normalize", action="store_true", default=None, help="map input text into text8 form")
-    run.add_argument("--report-to", choices=REPORT_TO_CHOICES, help="an experiment tracker")
-    run.add_argument("--cpu", action="store_true", default=None, help="train on the CPU even if a GPU is present")
-    run.add_argument("--no-progress-bar", dest="progress_bar", action="store_false", default=None)
-    run.add_argument("--output", help="also write the final summary JSON here")
-    parser.set_defaults(func=cmd_train, task=task)
-
-
-def _add_data_flags(parser: argparse.ArgumentParser, task: str):
-    """
-    Where a run's texts come from: for the LM a corpus, for the classifier labeled texts (default: the exercise's).
-    """
-    from .training.settings import CORPORA, VOCABS
-
-    if task == "lm":
-        data = parser.add_argument_group("corpus (default: the exercise's text8-100k.txt and text8-dev.txt)")
-        data.add_argument("--train-file", help="plain text to train on (.txt, .gz or .zip)")
-        data.add_argument(
-            "--validation-file", help="plain text to validate on (default: the last 5 %% of --train-file)"
-        )
-        data.add_argument("--test-file", help="plain text scored once at the end")
-    else:
-        data = parser.add_argument_group("labeled texts (default: the exercise's vowel/consonant example files)")
-        data.add_argument(
-            "--train-file", help="labeled texts to train on: .csv, .tsv, .json or .jsonl with a text and a label column"
-        )
-        data.add_argument(
-            "--validation-file",
-            help="labeled texts to validate on (default: a stratified 5 %% of --train-file, see below)",
-        )
-        data.add_argument("--test-file", help="labeled texts scored once at the end")
-    data.add_argument("--dataset-name", help="datasets.load_dataset name: a Hub id or a local folder / builder")
-    data.add_argument("--dataset-config", help="the dataset's configuration name")
-    data.add_argument("--text-column", help="the text column of the files or dataset (default: text)")
-    if task == "lm":
-        data.add_argument("--corpus", choices=CORPORA, help="text8: the whole text8, split 90M / 5M / 5M")
-        data.add_argument("--text8-source", help="text8's URL (default), a local text8.zip, or the text8 file")
-    else:
-        data.add_argument(
-            "--label-column", help="the label column (default: label); its values become the model's labels"
-        )
-    data.add_argument(
-        "--validation-split-percentage",
-        type=float,
-        help="held out of the training data when no validation data is given (5; for labeled texts, 5 %% of each label)",  # noqa: E501
-    )
-    data.add_argument(
-        "--vocab",
-        choices=VOCABS,
-        help="auto (default): text8 when every character is a text8 symbol, else the data's own characters when "
-        "there are at most 255, else bytes; chars; bytes (any text%s); text8"
-        % (", metrics per byte" if task == "lm" else ""),
-    )
-    data.add_argument(
-        "--unk",
-        action="store_true",
-        default=None,
-        help="a chars vocabulary gets <unk>, where unseen characters go at inference",
-    )
+    parser.add_argument("--output", help="also write the final summary JSON here")
+    add_setting_flags(parser, settings_class)
+    parser.set_defaults(func=cmd_train, settings_class=settings_class)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -652,13 +438,11 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate_clf.add_argument("--output", help="also write the JSON here")
     evaluate_clf.set_defaults(func=cmd_evaluate_classifier)
 
-    _add_training_flags(commands.add_parser("train-lm", help="train the character LM"), "lm")
-    _add_training_flags(
-        commands.add_parser(
-            "train-classifier", help="train a classifier: your labeled texts, or the vowel/consonant exercise"
-        ),
-        "classifier",
-    )
+    from . import exercise  # noqa: F401  (registers its settings: its fields, its presets)
+    from .training.tasks import registered_tasks
+
+    for settings_class in registered_tasks():
+        _add_train_command(commands, settings_class)
 
     generate = commands.add_parser("generate", help="continue a prompt with a saved LM")
     generate.add_argument("model_dir")
@@ -746,7 +530,7 @@ def main(argv: list[str] | None = None) -> int:
     transformers_logging.disable_progress_bar()  # weight loading/saving bars would bury the JSON
     try:
         args.func(args)
-    except (UserError, OSError, ValueError) as error:
+    except UserError as error:  # (DataError too) bad input, named; any other exception is a bug: its traceback shows
         print(f"hf-charnn {args.command}: error: {error}", file=sys.stderr)
         return EXIT_USER_ERROR
     except KeyboardInterrupt:

@@ -201,10 +201,10 @@ def export_folder(
     `onnx/export.json`; returns what it holds. An `onnx/` that holds another export is kept unless `overwrite`.
     """
     require_onnx()
-    from .models.auto import is_classifier_folder, load_model
+    from .models.auto import load_model, task_of_folder
 
     folder = Path(model_dir)
-    kind = "classifier" if is_classifier_folder(folder) else "lm"
+    kind = task_of_folder(folder).task
     model = load_model(folder, kind)
     target = Path(output_dir or folder) / ONNX_DIR
     if (target / MODEL_FILE).exists() and not overwrite:
@@ -222,8 +222,8 @@ def export_folder(
         )
     record = {
         "kind": kind,
-        "inputs": ["input_ids", "state"] if kind == "lm" else ["input_ids", "attention_mask"],
-        "outputs": ["logits", "state_out"] if kind == "lm" else ["logits"],
+        "inputs": list(sample_inputs(model, 1, 1)),
+        "outputs": ["logits"] if _is_classifier(model) else ["logits", "state_out"],
         "opset": OPSET,
         "files": {"fp32": f"{ONNX_DIR}/{MODEL_FILE}"},
         "checked_shapes": [list(shape) for shape in CHECK_SHAPES],
@@ -236,15 +236,15 @@ def export_folder(
     (target / EXPORT_FILE).write_text(json.dumps(record, indent=2) + "\n")
     if output_dir is None and (folder / "README.md").is_file():
         card = folder / "README.md"
-        card.write_text(card_with_onnx_section(card.read_text(), kind, model.vocabulary.kind))
+        card.write_text(card_with_onnx_section(card.read_text(), _is_classifier(model), model.vocabulary.kind))
     return {**record, "folder": str(target)}
 
 
-def card_with_onnx_section(card: str, kind: str, vocab_kind: str) -> str:
+def card_with_onnx_section(card: str, classifier: bool, vocab_kind: str) -> str:
     """The model card with an "ONNX" section (how to run `onnx/model.onnx` in onnxruntime), before "## Training"."""
     if "## ONNX" in card:
         return card
-    if kind == "lm":
+    if not classifier:
         encode = (
             'ids = np.array([["abcdefghijklmnopqrstuvwxyz ".index(c) for c in "the united states"]])'
             if vocab_kind == "text8"

@@ -1,6 +1,5 @@
 """Uploading a saved model folder to the Hub (one commit), and its demo Space."""
 
-import dataclasses
 from pathlib import Path
 
 from .card import card_for_repo
@@ -102,8 +101,7 @@ def _portable_training_config(folder: Path) -> bytes | None:
     settings = read_training_config(folder)
     if not settings:
         return None
-    known = {field.name for field in dataclasses.fields(TrainingConfig)}
-    config = TrainingConfig(**{key: value for key, value in settings.items() if key in known})
+    config = TrainingConfig.from_saved(settings)
     return (json.dumps(config.portable(), indent=2) + "\n").encode()
 
 

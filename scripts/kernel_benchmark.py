@@ -107,7 +107,7 @@ def make_step(variant: str, task: str, embedding: int, hidden: int, batch: int, 
 
 def time_variant(variant: str, shape: tuple, steps: int) -> dict:
     _, task, embedding, hidden, batch, length, _ = shape
-    shape_config = TrainingConfig(task=task, embedding_size=embedding, hidden_size=hidden)
+    shape_config = TrainingConfig.from_preset(task, embedding_size=embedding, hidden_size=hidden)
     threads = torch.get_num_threads()
     if variant == "1 thread":
         torch.set_num_threads(1)

@@ -20,8 +20,8 @@ def test_hand_written_gru_matches_nn_gru():
 
 def test_each_variant_times_a_real_training_step():
     shape = ("tiny", "lm", 4, 8, 2, 6, True)
-    flops_per_char = kernel_benchmark.TrainingConfig(
-        task="lm", embedding_size=4, hidden_size=8
+    flops_per_char = kernel_benchmark.TrainingConfig.from_preset(
+        "lm", embedding_size=4, hidden_size=8
     ).training_flops_per_char(27)  # the text8 LM's head
     for variant in ("eager", "1 thread", "scan"):
         numbers = kernel_benchmark.time_variant(variant, shape, steps=2)

@@ -17,7 +17,7 @@ import hf_charnn
 from hf_charnn.data.labeled import LengthGroupedBatches
 from hf_charnn.training import TrainingConfig
 from hf_charnn.training.loop import train
-from hf_charnn.training.tasks import SequenceClassificationTask
+from hf_charnn.training.tasks.classification.task import SequenceClassificationTask
 
 TINY = ["--embedding-size", "8", "--hidden-size", "16", "--batch-size", "16", "--no-progress-bar"]
 COLUMNS = ["--text-column", "sentence", "--label-column", "kind"]

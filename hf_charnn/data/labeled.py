@@ -151,27 +151,29 @@ def read_labeled_file(path: str | Path):
             datasets_logging.enable_progress_bar()
 
 
-def text_and_label_columns(dataset, source: str, config) -> tuple[list[str], list, list[str] | None]:
+def text_and_label_columns(
+    dataset, source: str, text_column: str, label_column: str
+) -> tuple[list[str], list, list[str] | None]:
     """(texts, raw labels, the ClassLabel's names or None) of a split; a missing column or an empty text is an error."""
-    missing = [column for column in (config.text_column, config.label_column) if column not in dataset.column_names]
+    missing = [column for column in (text_column, label_column) if column not in dataset.column_names]
     if missing:
-        flag = "--text-column" if missing[0] == config.text_column else "--label-column"
+        flag = "--text-column" if missing[0] == text_column else "--label-column"
         raise DataError(f"{source}: no column {missing[0]!r} (columns: {', '.join(dataset.column_names)}); pass {flag}")
-    texts = dataset[config.text_column]
+    texts = dataset[text_column]
     for row, text in enumerate(texts):
         if text is None or str(text) == "":
             raise DataError(
-                f"{source}, row {row + 1}: empty text in column {config.text_column!r}; fill it in or remove the row"
+                f"{source}, row {row + 1}: empty text in column {text_column!r}; fill it in or remove the row"
             )
-    labels = dataset[config.label_column]
+    labels = dataset[label_column]
     for row, label in enumerate(labels):
         if label is None or label == "":
             raise DataError(
-                f"{source}, row {row + 1}: no label in column {config.label_column!r}; fill it in or remove the row"
+                f"{source}, row {row + 1}: no label in column {label_column!r}; fill it in or remove the row"
             )
     from datasets import ClassLabel
 
-    feature = dataset.features[config.label_column]
+    feature = dataset.features[label_column]
     names = list(feature.names) if isinstance(feature, ClassLabel) else None
     return [str(text) for text in texts], labels, names  # (a CSV cell of digits is read as a number: it is still text)
 
@@ -187,9 +189,14 @@ def _label_names(labels: list, names: list[str] | None) -> list[str]:
 
 
 def _label_ids(
-    labels: list, names: list[str] | None, label_names: list[str], trained: set[int] | None, source: str
+    labels: list,
+    names: list[str] | None,
+    label_names: list[str],
+    trained: set[int] | None,
+    source: str,
+    known_by: str = "the training data",
 ) -> list[int]:
-    """Label ids of a split; a label the training data does not have is an error naming the row."""
+    """Label ids of a split; a label the training data (or a model, `known_by`) lacks is an error naming the row."""
     to_id = {name: index for index, name in enumerate(label_names)}
     ids = []
     for row, label in enumerate(labels):
@@ -199,9 +206,9 @@ def _label_ids(
         if index is None or (trained is not None and index not in trained):
             shown = label_names[index] if index is not None else label
             raise DataError(
-                f"{source}, row {row + 1}: label {shown!r} does not appear in the training data (its labels: "
-                f"{', '.join(label_names[i] for i in sorted(trained)) if trained else ', '.join(label_names)}); "
-                "every label needs training examples"
+                f"{source}, row {row + 1}: label {shown!r} does not appear in {known_by} (its labels: "
+                f"{', '.join(label_names[i] for i in sorted(trained)) if trained else ', '.join(label_names)})"
+                + ("; every label needs training examples" if trained is not None else "")
             )
         ids.append(index)
     return ids
@@ -247,14 +254,13 @@ def _raw_splits(config) -> tuple[dict, str]:
 
 def load_labeled_data(config) -> LabeledData:
     """The run's labeled splits, label names and vocabulary (see the module docstring)."""
-    if config.corpus:
-        raise UserError(
-            "--corpus text8 is an LM corpus; a classifier reads labeled texts (--train-file or --dataset-name)"
-        )
     if not (config.train_file or config.dataset_name):
         raise UserError("no labeled texts named: pass --train-file or --dataset-name")
     raw, description = _raw_splits(config)
-    columns = {split: text_and_label_columns(dataset, source, config) for split, (dataset, source) in raw.items()}
+    columns = {
+        split: text_and_label_columns(dataset, source, config.text_column, config.label_column)
+        for split, (dataset, source) in raw.items()
+    }
     train_texts, train_labels, names = columns["train"]
     label_names = _label_names(train_labels, names)
     train = LabeledTexts(
@@ -300,6 +306,34 @@ def load_labeled_data(config) -> LabeledData:
         description,
         fingerprint,
     )
+
+
+def labeled_file_for_model(
+    path: str | Path,
+    label_names: list[str],
+    vocabulary: Vocabulary,
+    text_column: str = "text",
+    label_column: str = "label",
+    normalize: bool = False,
+) -> LabeledTexts:
+    """
+    A labeled file to score a trained model on, read as training reads its files: its labels as the model's label
+    ids (`label_names`, in id order), its texts normalised when asked and checked against the model's vocabulary.
+    Errors name the file and the row.
+    """
+    source = str(path)
+    texts, labels, names = text_and_label_columns(read_labeled_file(path), source, text_column, label_column)
+    if names is not None:  # a ClassLabel's ids are the file's own: its names are what match the model's
+        labels = [names[label] if label >= 0 else None for label in labels]
+    split = LabeledTexts(texts, _label_ids(labels, None, label_names, None, source, "the model's labels"), source)
+    if normalize:
+        split = _normalized(split)
+    for row, text in enumerate(split.texts):
+        try:
+            vocabulary.encode(text, source=f"{source}, row {row + 1}")
+        except ValueError as error:  # a character the model cannot read (the message names it and where)
+            raise DataError(str(error)) from None
+    return split
 
 
 def _normalized(split: LabeledTexts) -> LabeledTexts:

@@ -15,7 +15,9 @@ from ..data.cache import digest
 from ..data.corpus import Corpus
 from ..errors import UserError
 from ..models.tokenization_char_gru import Vocabulary
-from ..training.tasks import LanguageModelingTask, SequenceClassificationTask, scoring_streams
+from ..training.tasks import load_class
+from ..training.tasks.classification.task import SequenceClassificationTask
+from ..training.tasks.language_modeling.task import LanguageModelingTask, scoring_streams
 from .files import (
     EXAMPLE_LENGTH,
     classification_dataset,
@@ -123,6 +125,12 @@ class VowelConsonantTask(SequenceClassificationTask):
             "exercise data",
         )
 
+    def new_model(self):
+        if self.config.init_from:  # the LM-transfer recipe (transfer.py)
+            # The backbone (embedding + GRU) comes from the LM; the classifier head starts fresh.
+            return self.model_class.from_pretrained(self.config.init_from, dropout=self.config.dropout)
+        return super().new_model()
+
     def start_lines(self):
         return [f"vocabulary: {self.vocabulary_reason}"]
 
@@ -169,7 +177,11 @@ def _examples_digest(*example_lists) -> str:
 
 def exercise_task(config):
     """The exercise's task for a config that names no data: its LM, or its vowel/consonant classifier."""
-    return (ExerciseLanguageModelingTask if config.task == "lm" else VowelConsonantTask)(config)
+    general = load_class(type(config).task_class)
+    for task_class in (ExerciseLanguageModelingTask, VowelConsonantTask):
+        if issubclass(task_class, general):
+            return task_class(config)
+    raise UserError(f"the exercise has no {config.task} task: give the data to train on (--train-file)")
 
 
 __all__ = ["ExerciseLanguageModelingTask", "VowelConsonantTask", "exercise_task", "holdout_examples"]

@@ -131,13 +131,27 @@ def check_model_folder(model_dir: str | Path) -> Path:
     return folder
 
 
+def _architectures(source: str | Path) -> list[str]:
+    try:
+        return json.loads((Path(source) / "config.json").read_text()).get("architectures") or []
+    except (OSError, ValueError):
+        return []
+
+
 def is_classifier_folder(source: str | Path) -> bool:
     """Whether a local model folder holds a classifier (its config's `architectures` say so)."""
-    try:
-        architectures = json.loads((Path(source) / "config.json").read_text()).get("architectures") or []
-    except (OSError, ValueError):
-        return False
-    return any("SequenceClassification" in name for name in architectures)
+    return any("SequenceClassification" in name for name in _architectures(source))
+
+
+def task_of_folder(source: str | Path):
+    """The settings class of the task whose model a saved folder holds (training/tasks), from its `architectures`."""
+    from ..training.tasks import registered_tasks, task_for_architectures
+
+    settings_class = task_for_architectures(_architectures(check_model_folder(source)))
+    if settings_class is None:
+        models = ", ".join(task.architecture for task in registered_tasks())
+        raise UserError(f"{source}: config.json names none of hf_charnn's models ({models}); re-save the model")
+    return settings_class
 
 
 def looks_like_repo_id(source: str) -> bool:
@@ -146,12 +160,17 @@ def looks_like_repo_id(source: str) -> bool:
 
 
 def load_model(model_dir: str | Path, task: str):
-    """A saved LM (`task="lm"`) or classifier, in eval mode, through the Auto classes: a folder or a Hub repo id."""
-    from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification
+    """
+    A saved model of a task (a registered task's name: "lm", "classifier"), in eval mode, through the task's Auto
+    class: a folder or a Hub repo id.
+    """
+    import transformers
+
+    from ..training.tasks import task_settings
 
     register_auto_classes()
 
-    auto_class = AutoModelForCausalLM if task == "lm" else AutoModelForSequenceClassification
+    auto_class = getattr(transformers, task_settings(task).auto_class)
     if looks_like_repo_id(str(model_dir)):
         try:
             return auto_class.from_pretrained(str(model_dir)).eval()

@@ -27,6 +27,19 @@ def check_ngram_settings(ngram_range, ngram_buckets, ngram_embedding_size=1, ngr
         )
 
 
+def check_position_labels(config):
+    """
+    The one check of labels per position (prefix labels, `CharGRUForSequenceClassification.forward`): the head then
+    reads the state after every prefix, which only a one-way GRU read at its last state, with no n-grams of the whole
+    text beside it, has. A ValueError.
+    """
+    if config.bidirectional or config.classifier_readout != "last" or config.ngram_range:
+        raise ValueError(
+            "prefix_labels train the head on the state after every prefix: they need a one-way GRU read at its last "
+            "state, with no n-grams (not bidirectional, classifier_readout last, no ngram_range)"
+        )
+
+
 class _PaddingRowIsNotAnError(logging.Filter):
     """
     transformers warns when a config's `pad_token_id` is not a predicted symbol (`0 <= id < vocab_size`). These models'

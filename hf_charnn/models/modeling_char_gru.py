@@ -23,7 +23,7 @@ from transformers.modeling_outputs import SequenceClassifierOutput
 from transformers.utils import ModelOutput
 from transformers.utils.generic import can_return_tuple
 
-from .configuration_char_gru import CharGRUConfig
+from .configuration_char_gru import CharGRUConfig, check_position_labels
 from .tokenization_char_gru import Vocabulary
 
 
@@ -454,8 +454,7 @@ class CharGRUForSequenceClassification(CharGRUPreTrainedModel):
         logits = self._logits(outputs, attention_mask, input_ids)
         loss = None
         if labels is not None and labels.dim() == 2:
-            if self.config.bidirectional or self.config.classifier_readout != "last":
-                raise ValueError("labels per position (prefix labels) need a one-way GRU read at its last state")
+            check_position_labels(self.config)
             # One label per position: the head reads the state after every prefix of the text.
             prefix_logits = self._head(outputs.last_hidden_state)
             loss = nn.functional.cross_entropy(prefix_logits.flatten(0, 1).float(), labels.flatten(), ignore_index=-100)

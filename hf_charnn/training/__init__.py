@@ -1,22 +1,26 @@
 """
-Training: settings and presets (`settings.py`), tasks (`tasks.py`), the one loop (`loop.py`), checkpoints, precision,
-the run folder's files, processes, and sweeps.
+Training: the shared settings (`settings.py`), the task registry and each task's settings, presets and `Task`
+(`tasks/`), the one loop (`loop.py`), checkpoints, precision, the run folder's files, processes, and sweeps.
 
     from hf_charnn.training import TrainingConfig, train
     summary = train(TrainingConfig.from_preset("lm", "default", train_file="my.txt", output_dir="runs/mine"))
 
-The names below load on first use: `hf_charnn.training.settings` alone (what `--help` reads) needs no torch.
+The names below load on first use: `hf_charnn.training.settings` and the task declarations (what `--help`
+reads) need no torch.
 """
 
 import importlib
 
 _LAZY_ATTRIBUTES = {
-    "PRESETS": "settings",
-    "TrainingConfig": "settings",
-    "register_preset": "settings",
-    "Task": "tasks",
-    "LanguageModelingTask": "tasks",
-    "SequenceClassificationTask": "tasks",
+    "TrainingConfig": "tasks",
+    "register_preset": "tasks",
+    "register_task": "tasks",
+    "task_settings": "tasks",
+    "Task": "tasks.base",
+    "LanguageModelingSettings": "tasks.language_modeling",
+    "SequenceClassificationSettings": "tasks.classification",
+    "LanguageModelingTask": "tasks.language_modeling.task",
+    "SequenceClassificationTask": "tasks.classification.task",
     "task_for": "tasks",
     "train": "loop",
     "save_trained_model": "loop",

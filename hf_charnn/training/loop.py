@@ -59,7 +59,8 @@ from .run_folder import (
     write_training_config,
 )
 from .settings import TrainingConfig
-from .tasks import Task, task_for
+from .tasks import task_for
+from .tasks.base import Task
 
 
 class TrainingDiverged(UserError):
@@ -221,7 +222,7 @@ def _run_record(config: TrainingConfig, accelerator: Accelerator, task: Task, ch
     """This run's record; on resume, the checkpoint's run id after its settings and data are checked against ours."""
     run_id = broadcast_object_list([uuid.uuid4().hex])[0]
     vocabulary = {"kind": task.vocabulary.kind, "symbols": "".join(task.vocabulary.symbols)}
-    current = RunRecord(run_id, dataclasses.asdict(config), task.fingerprint, vocabulary, accelerator.num_processes)
+    current = RunRecord(run_id, config.as_dict(), task.fingerprint, vocabulary, accelerator.num_processes)
     if checkpoint is None:
         return current
     saved = read_run_record(checkpoint)
@@ -360,7 +361,7 @@ def _open_output_dir(run: Run, accelerator: Accelerator):
             "hf_charnn",
             config={
                 key: value
-                for key, value in dataclasses.asdict(config).items()
+                for key, value in config.as_dict().items()
                 if isinstance(value, int | float | str | bool)  # what trackers take as hyperparameters
             },
         )
@@ -594,11 +595,11 @@ def save_trained_model(model, output_dir: Path, task: Task, summary: dict):
     if confusion:
         plot_confusion_matrix(summary["results"]["confusion_matrix"], output_dir / CONFUSION_MATRIX_FILE)
     card = model_card(
-        task.kind,
-        summary["results"],
         config,
+        summary["results"],
         summary["train_seconds"],
         task.card_words(summary),
+        task.model_index(),
         test_results=summary.get("test_results"),
         curves=curves,
         precision=summary["mixed_precision"]["used"],

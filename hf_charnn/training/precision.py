@@ -110,7 +110,7 @@ def choose_mixed_precision(
         "rows": min(config.batch_size, PROBE_ROWS),
         "length": min(length, PROBE_MAX_LENGTH),  # the run's own sequence length (the task's `sequence_length`)
     }
-    if config.bidirectional:  # (one-way shapes keep their earlier cache keys)
+    if config.model_config().bidirectional:  # (one-way shapes keep their earlier cache keys)
         shape["bidirectional"] = True
     key = json.dumps({"cpu": cpu_model(), "torch": torch.__version__, **shape}, sort_keys=True)
     verdicts = _read_verdicts()

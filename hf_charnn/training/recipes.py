@@ -14,7 +14,7 @@ import dataclasses
 import numpy as np
 
 from .linear import SVM_C
-from .settings import PRESETS
+from .tasks.language_modeling import PRESETS as LM_PRESETS
 
 # A classifier's schedule: about this many characters read (epochs x (characters + PER_ROW_COST a row) an epoch).
 CHARS_READ = 6_000_000
@@ -178,13 +178,13 @@ def lm_recipe(stats: dict) -> Recipe:
     """An LM's settings from its training text's size (see the module docstring): the measured presets, by size."""
     chars = stats["chars"]
     if chars < 300_000:
-        settings = dict(PRESETS["lm"]["default"])
+        settings = dict(LM_PRESETS["default"])
         reasons = [
             f"{chars:,} symbols (under 300k): the default LM (1 x 384, dropout 0.25 against overfitting, 14 epochs)"
         ]
     elif chars < 5_000_000:
         epochs = int(np.clip(round(LM_CHARS_READ / chars), 2, 14))
-        settings = {**PRESETS["lm"]["small-corpus"], "epochs": epochs, "max_train_time": MID_CORPUS_BUDGET}
+        settings = {**LM_PRESETS["small-corpus"], "epochs": epochs, "max_train_time": MID_CORPUS_BUDGET}
         reasons = [
             f"{chars:,} symbols (300k-5M): the small-corpus LM (1 x 384, dropout 0.1), {epochs} epochs (about "
             f"{LM_CHARS_READ / 1e6:g}M symbols read) or {MID_CORPUS_BUDGET} of training, whichever ends first (the "
@@ -192,7 +192,7 @@ def lm_recipe(stats: dict) -> Recipe:
         ]
     else:
         settings = {
-            **PRESETS["lm"]["small-corpus"],
+            **LM_PRESETS["small-corpus"],
             "hidden_size": 512,
             "dropout": 0.0,
             "epochs": 1,

@@ -25,7 +25,7 @@ from pathlib import Path
 from ..errors import UserError
 from .checkpoints import complete_checkpoints
 from .run_folder import METRICS_FILE, read_eval_results, read_metrics, read_training_config
-from .settings import TASKS, TrainingConfig
+from .tasks import registered_tasks, task_settings
 
 RESULTS_FILE = "results.md"
 SPEC_FILE = "sweep.json"
@@ -45,12 +45,13 @@ def load_spec(path: str | Path) -> dict:
     except yaml.YAMLError as error:
         # PyYAML's message spans lines (it draws a caret under the spot); the CLI's errors are one line.
         raise UserError(f"{path}: not valid YAML ({' '.join(str(error).split())})") from None
-    if not isinstance(spec, dict) or spec.get("task") not in TASKS:
-        raise UserError(f"{path}: needs `task: lm` or `task: classifier` at the top level")
+    names = [settings_class.task for settings_class in registered_tasks()]
+    if not isinstance(spec, dict) or spec.get("task") not in names:
+        raise UserError(f"{path}: needs {' or '.join(f'`task: {name}`' for name in names)} at the top level")
     if not spec.get("runs") and not spec.get("grid"):
         raise UserError(f"{path}: needs `runs` (a list of settings) or `grid` (lists of values), or both")
     for overrides in expand_runs(spec):
-        TrainingConfig.check_setting_names(overrides, str(path))
+        task_settings(spec["task"]).check_setting_names(overrides, str(path))
     return spec
 
 
@@ -120,11 +121,11 @@ def run_sweep(
 
         for run_dir, settings in pending:
             print(f"{run_dir.name}: {'resuming' if settings.get('resume_from') else 'training'}", flush=True)
-            train_function(TrainingConfig.from_preset(spec["task"], preset, **settings))
+            train_function(task_settings(spec["task"]).from_preset(preset=preset, **settings))
     else:
         # Largest runs first, so that no big run is left training alone at the end while the other jobs idle.
         def training_cost(item) -> float:
-            config = TrainingConfig.from_preset(spec["task"], preset, **item[1])
+            config = task_settings(spec["task"]).from_preset(preset=preset, **item[1])
             return config.training_flops_per_char(output_size=0) * config.epochs  # the GRU's share decides
 
         pending.sort(key=training_cost, reverse=True)
@@ -142,7 +143,7 @@ def run_sweep(
 
 def _run_in_processes(pending: list, task: str, preset: str, launcher: str | None, jobs: int):
     """
-    Each run as `LAUNCHER -m hf_charnn.train_TASK --config SETTINGS`, `jobs` at a time, logged in RUN_DIR/train.log.
+    Each run as `LAUNCHER -m hf_charnn train-TASK --config SETTINGS`, `jobs` at a time, logged in RUN_DIR/train.log.
     """
     env = os.environ.copy()
     if jobs > 1 and "OMP_NUM_THREADS" not in env:
@@ -153,7 +154,8 @@ def _run_in_processes(pending: list, task: str, preset: str, launcher: str | Non
         settings_file = run_dir / RUN_SETTINGS_FILE
         settings_file.write_text(json.dumps(settings, indent=2) + "\n")
         runner = shlex.split(launcher) if launcher else [sys.executable]
-        command = [*runner, "-m", f"hf_charnn.train_{task}", "--preset", preset, "--config", str(settings_file)]
+        command = [*runner, "-m", "hf_charnn", task_settings(task).command, "--preset", preset]
+        command += ["--config", str(settings_file)]
         log = run_dir / LOG_FILE
         print(f"{run_dir.name}: training (log: {log})", flush=True)
         with log.open("w") as handle:
@@ -192,8 +194,9 @@ def write_report(output_dir: str | Path) -> Path:
     output = Path(output_dir)
     runs = _collect(output)
     metric = _validation_metric(runs[0]["history"][0])
-    task = "lm" if metric.endswith("_perplexity") else "classifier"
-    better = min if task == "lm" else max
+    settings_class = task_settings((runs[0]["config"] or {}).get("task", "lm"))
+    headline = settings_class.headline_metric
+    better = max if settings_class.best_model_metrics[headline] else min
     columns = [
         "embedding_size",
         "hidden_size",
@@ -213,12 +216,12 @@ def write_report(output_dir: str | Path) -> Path:
         history = run["history"]
         best = better(history, key=lambda record: record[metric])
         final = run["summary"].get("results", {})
-        final_value = final.get("perplexity" if task == "lm" else "accuracy", history[-1][metric])
+        final_value = final.get(headline, history[-1][metric])
         wall = run["summary"].get("wall_seconds", history[-1]["train_seconds"])
         speed = sum(r["train_chars_per_second"] for r in history) / len(history)
         values = [str(run["config"].get(column, "")) for column in columns]
         vocabulary = run["summary"].get("vocabulary") or {"kind": run["config"].get("vocab", "text8"), "size": ""}
-        shown = f"{vocabulary['kind']} ({vocabulary['size']}{', per byte' if vocabulary['kind'] == 'bytes' and task == 'lm' else ''})"  # noqa: E501
+        shown = f"{vocabulary['kind']} ({vocabulary['size']}{', per byte' if vocabulary['kind'] == 'bytes' and 'bpb' in final else ''})"  # noqa: E501
         lines.append(
             f"| {run['name']} | {' | '.join(values)} | {shown} | {final_value:.3f} | {best['epoch']} "
             f"({best[metric]:.3f}) | {wall:.1f} | {speed:.0f} |"
@@ -233,18 +236,20 @@ def write_report(output_dir: str | Path) -> Path:
             f"in {timing['wall_seconds']:.0f} s of wall time.",
         ]
     (output / RESULTS_FILE).write_text("\n".join(lines) + "\n")
-    _plot(output, runs, task)
+    _plot(output, runs)
     return output / RESULTS_FILE
 
 
-def _plot(output: Path, runs: list[dict], task: str):
+def _plot(output: Path, runs: list[dict]):
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     metric = _validation_metric(runs[0]["history"][0])
-    metrics = ["train_loss", metric] if task == "lm" else ["train_loss", "train_accuracy", metric]
+    # Every training metric the runs logged (a classifier's accuracy too), then the validation one.
+    logged = runs[0]["history"][0]
+    metrics = [name for name in ("train_loss", "train_accuracy") if name in logged] + [metric]
     for metric in metrics:
         figure, axes = plt.subplots(figsize=(8, 5))
         axes.set_prop_cycle(color=plt.cm.tab20.colors)  # distinct colours for up to 20 runs
@@ -262,8 +267,10 @@ def _plot(output: Path, runs: list[dict], task: str):
 
 
 def _validation_metric(row: dict) -> str | None:
-    """The row's validation figure a sweep compares: perplexity (LM) or accuracy, under the task's name for it."""
+    """The row's validation figure a sweep compares: its task's headline metric (an LM's perplexity, a classifier's
+    accuracy), under the task's name for its validation data."""
+    headlines = {settings_class.headline_metric for settings_class in registered_tasks()}
     return next(
-        (key for key in row if key.split("_", 1)[-1] in ("perplexity", "accuracy") and not key.startswith("train_")),
+        (key for key in row if key.split("_", 1)[-1] in headlines and not key.startswith("train_")),
         None,
     )

@@ -1,0 +1,118 @@
+"""
+The base of every task: what differs between training one kind of model and another, so that the loop (`loop.py`)
+has no branch on the task. A task builds its data and its model, counts what a step's batch teaches, validates, runs
+the final evaluation, and says what the card and `eval_results.json` report. Its settings, presets and metrics are
+declared beside it (`<task>/__init__.py`); see `training/tasks/__init__.py`.
+"""
+
+import torch
+
+from ...card import CardWords, ModelIndex
+from .. import recipes
+from ..settings import AUTO_PRESET
+
+
+class Task:
+    """The base: what every task provides (see the module docstring). `load` fills the data attributes."""
+
+    model_class: type
+    validation_name = "validation"  # metrics rows name validation figures `{validation_name}_{metric}`
+    collate_fn = None  # None: a batch's rows are already of one length
+
+    def __init__(self, config):
+        self.config = config
+        self.train_dataset = None
+        self.validation = self.test = None
+        self.vocabulary = None
+        self.vocabulary_reason = ""
+        self.description = ""
+        self.fingerprint: dict = {}  # {split: "length:digest"}, compared on resume
+        self.recipe: recipes.Recipe | None = None  # the settings sized to the data (preset "auto")
+
+    # -- data and model
+    def load(self):
+        raise NotImplementedError
+
+    def apply_recipe(self, recipe: "recipes.Recipe"):
+        """An `auto` run: the recipe's settings go into the config (the user's own kept) and are checked."""
+        if self.config.preset != AUTO_PRESET:
+            return
+        self.recipe = recipe
+        recipe.apply(self.config)
+        self.config.check()
+
+    def start_lines(self) -> list[str]:
+        """What the run prints once its data is read."""
+        lines = [f"vocabulary: {self.vocabulary_reason}"]
+        if self.recipe is not None:
+            lines += [self.recipe.summary_line(), *(f"  because {reason}" for reason in self.recipe.reasons)]
+        return lines
+
+    def summary_extras(self) -> dict:
+        """What the run summary (and `eval_results.json`) says of the task's own choices: its recipe."""
+        return {"recipe": self.recipe.as_dict()} if self.recipe is not None else {}
+
+    def batch_sampler(self, dataset):
+        """A batch sampler for the training rows, or None: the loop's shuffled (or, carrying state, ordered) batches."""
+        return None
+
+    def loss(self, batch: dict, outputs) -> torch.Tensor:
+        """The training loss of a batch (the model's own, unless the task weighs it)."""
+        return outputs.loss
+
+    def default_best_metric(self) -> str:
+        """What picks the best model under early stopping when no `--metric-for-best-model` is given."""
+        return type(self.config).default_best_metric
+
+    def best_metric(self, name: str) -> tuple[str, bool]:
+        """(the metrics row key of `--metric-for-best-model` NAME, whether larger is better)."""
+        return f"{self.validation_name}_{name}", type(self.config).best_model_metrics[name]
+
+    @property
+    def carries_state(self) -> bool:
+        """Whether the GRU state is carried from one batch to the next (batches then come in order, unshuffled)."""
+        return False
+
+    def sequence_length(self) -> int:
+        """A typical training row's length (the precision probe times a step of this shape)."""
+        raise NotImplementedError
+
+    def new_model(self):
+        return self.model_class(self.config.model_config(self.vocabulary))
+
+    def finish_model(self, model) -> dict:
+        """After training (the best step's weights loaded): the task's last choices; what the summary says of them."""
+        return {}
+
+    # -- steps, validation, evaluation
+    def counts(self, batch: dict, outputs) -> tuple[torch.Tensor, torch.Tensor]:
+        """(targets, correct predictions) of a training batch, on the device (no host sync)."""
+        raise NotImplementedError
+
+    def train_metrics(self, loss: float, correct: int, targets: int) -> dict:
+        raise NotImplementedError
+
+    def prepare_validation(self, accelerator):
+        """Prepare what `validate` reads, once per run (under several processes too)."""
+
+    def validate(self, model, accelerator) -> dict:
+        raise NotImplementedError
+
+    def final_evaluation(self, model) -> dict:
+        """{"results": on all of the validation data, "test_results": on the test split, when there is one}."""
+        raise NotImplementedError
+
+    # -- what the run reports
+    def curve(self) -> tuple[str, str]:
+        """(the metrics row key of the learning curve's validation panel, its axis label)."""
+        raise NotImplementedError
+
+    def card_words(self, summary: dict) -> CardWords:
+        raise NotImplementedError
+
+    def model_index(self) -> ModelIndex:
+        """What the card's `model-index` reports: the pipeline tag and the metrics."""
+        raise NotImplementedError
+
+    def save_extras(self, output_dir):
+        """Files of the task's own beside the saved model (an LM: its dynamic-evaluation statistics)."""

@@ -1,0 +1,211 @@
+"""
+`SequenceClassificationTask`: a label per text, for the labeled texts a config names (`data/labeled.py`); texts of any
+length in padded batches. Its settings: `SequenceClassificationSettings` (`__init__.py`).
+"""
+
+import statistics
+
+import numpy as np
+import torch
+from accelerate import PartialState
+
+from ....card import CardWords, ModelIndex, data_description, describe_vocabulary, example_text
+from ....data.labeled import LabeledRows, LengthGroupedBatches, PaddedBatches, load_labeled_data
+from ....evaluation import classification_report, evaluate_labeled
+from ....models.modeling_char_gru import CharGRUForSequenceClassification
+from ... import linear, recipes
+from ..base import Task
+
+VALIDATION_ROWS_PER_PROCESS = 64  # classifier validation batch: this many rows on each process
+
+
+class SequenceClassificationTask(Task):
+    """A label per text, for the labeled texts a config names; texts of any length, padded on the right, read packed."""
+
+    model_class = CharGRUForSequenceClassification
+
+    def __init__(self, config):
+        super().__init__(config)
+        self.label_names: list[str] = []
+        self.validation_dataset = None
+        self.validation_loader = None
+        self.class_weights = None
+        self.statistics: dict = {}  # of the training texts (recipes.labeled_statistics)
+        self.linear_fit: dict | None = None  # what fitting the linear n-gram part measured (training/linear.py)
+
+    def load(self):
+        config = self.config
+        labeled = load_labeled_data(config)
+        self.vocabulary, self.vocabulary_reason = labeled.vocabulary, labeled.vocabulary_reason
+        self.label_names, self.description, self.fingerprint = (
+            labeled.label_names,
+            labeled.description,
+            labeled.fingerprint,
+        )
+        train = labeled.train
+        self.statistics = recipes.labeled_statistics(
+            [len(text) for text in train.texts], train.labels, len(self.label_names)
+        )
+        self.apply_recipe(recipes.classifier_recipe(self.statistics))
+        if config.class_weight == "balanced":  # each label's loss weighed by 1 / its share (sklearn's "balanced")
+            counts = np.bincount(train.labels, minlength=len(self.label_names)).astype(np.float64)
+            self.class_weights = torch.tensor(
+                np.where(counts > 0, len(train.labels) / (len(counts) * np.maximum(counts, 1)), 0.0),
+                dtype=torch.float32,
+            )
+        self.train_dataset = LabeledRows(train, labeled.vocabulary, config.max_length)
+        self.validation_dataset = LabeledRows(labeled.validation, labeled.vocabulary, config.max_length)
+        cut = (lambda texts: [text[: config.max_length] for text in texts]) if config.max_length else list
+        self.validation = (cut(labeled.validation.texts), labeled.validation.labels)
+        self.test = (cut(labeled.test.texts), labeled.test.labels) if labeled.test is not None else None
+        self.collate_fn = PaddedBatches(pad_id=labeled.vocabulary.size)
+
+    def start_lines(self):
+        return [
+            *super().start_lines(),
+            f"labels: {', '.join(self.label_names)} ({len(self.train_dataset)} training texts, "
+            f"{len(self.validation[0])} validation texts)",
+        ]
+
+    def batch_sampler(self, dataset):
+        if not self.config.group_by_length:
+            return None
+        rows = dataset.indices if isinstance(dataset, torch.utils.data.Subset) else range(len(dataset))
+        base = dataset.dataset if isinstance(dataset, torch.utils.data.Subset) else dataset
+        return LengthGroupedBatches([len(base.ids[row]) for row in rows], self.config.batch_size, self.config.seed)
+
+    def loss(self, batch, outputs):
+        labels = batch["labels"]
+        if self.class_weights is None or labels.dim() == 2:
+            return outputs.loss
+        weights = self.class_weights.to(outputs.logits.device)
+        return torch.nn.functional.cross_entropy(outputs.logits.float(), labels, weight=weights)
+
+    def sequence_length(self) -> int:
+        return int(statistics.median(len(ids) for ids in self.train_dataset.ids))
+
+    def new_model(self):
+        model = self.model_class(self.config.model_config(self.vocabulary, self.label_names))
+        if model.ngram_linear is not None:
+            # The linear n-gram part is fitted first, to convergence, and frozen; the GRU then trains on its own
+            # (its scores alone in the loss and in validation) and the two are weighed on validation at the end.
+            rows = self.train_dataset.ids
+            if self.config.max_train_rows is not None:
+                rows = rows[: self.config.max_train_rows]
+            self.linear_fit = linear.fit_ngram_linear(model, rows, self.train_dataset.labels[: len(rows)])
+            PartialState().print(
+                f"linear n-gram part: fitted on {len(rows):,} texts ({self.linear_fit['buckets_used']:,} buckets used) "
+                f"in {self.linear_fit['seconds']:g} s, training accuracy {self.linear_fit['train_accuracy']:g}%",
+            )
+            model.config.ngram_linear_scale = 0.0
+        return model
+
+    def finish_model(self, model):
+        if model.ngram_linear is None:
+            return {}
+        rows = self.validation_dataset.ids
+        choice = linear.choose_logit_scales(model, rows, self.validation_dataset.labels, self.label_names)
+        chosen = choice["chosen"]
+        PartialState().print(
+            f"scores weighed on validation: {chosen['recurrent_scale']:g} x GRU + {chosen['ngram_linear_scale']:g} x "
+            f"linear n-grams ({chosen['accuracy']:.2f}% accuracy, {chosen['macro_f1']:.2f} macro-F1)"
+        )
+        return {"ngram_linear": {"fit": self.linear_fit, **choice}}
+
+    def counts(self, batch, outputs):
+        targets = batch["labels"]
+        if targets.dim() == 2:
+            targets = targets[:, -1]  # one label per position (prefix labels): accuracy is about the whole text
+        return (targets != -100).sum(), (outputs.logits.argmax(-1) == targets).sum()
+
+    def train_metrics(self, loss, correct, targets):
+        return {"train_accuracy": 100.0 * correct / max(targets, 1)}
+
+    def prepare_validation(self, accelerator):
+        # Any process count: each process takes VALIDATION_ROWS_PER_PROCESS rows of a batch; the uneven last batch
+        # is evened out by Accelerate and its repeats dropped again by gather_for_metrics.
+        batch = VALIDATION_ROWS_PER_PROCESS * accelerator.num_processes
+        # Its own generator: each pass over a DataLoader draws a seed from a generator, and from the global one (the
+        # dropout masks' source) without it, so how often a run validated would change what it trained.
+        self.validation_loader = accelerator.prepare_data_loader(
+            torch.utils.data.DataLoader(
+                self.validation_dataset,
+                batch_size=batch,
+                collate_fn=self.collate_fn,
+                generator=torch.Generator().manual_seed(0),
+            )
+        )
+
+    def validate(self, model, accelerator):
+        gold, predicted, loss_sum = [], [], 0.0
+        for batch in self.validation_loader:
+            logits = model(input_ids=batch["input_ids"], attention_mask=batch.get("attention_mask")).logits.float()
+            labels = batch["labels"]
+            if labels.dim() == 2:
+                labels = labels[:, -1]
+            losses = torch.nn.functional.cross_entropy(logits, labels, reduction="none")
+            predictions, labels, losses = accelerator.gather_for_metrics((logits.argmax(-1), labels, losses))
+            gold += labels.tolist()
+            predicted += predictions.tolist()
+            loss_sum += float(losses.sum())
+        report = classification_report(gold, predicted, self.label_names)
+        name = self.validation_name
+        return {
+            f"{name}_accuracy": report["accuracy"],
+            f"{name}_macro_f1": report["macro_f1"],
+            f"{name}_loss": loss_sum / max(len(gold), 1),
+        }
+
+    def final_evaluation(self, model):
+        results = {"results": evaluate_labeled(model, *self.validation, self.label_names)}
+        if self.test is not None:
+            results["test_results"] = evaluate_labeled(model, *self.test, self.label_names)
+        return results
+
+    def curve(self):
+        return f"{self.validation_name}_accuracy", "validation accuracy (%)"
+
+    def model_index(self):
+        metrics = (("accuracy", "Accuracy", "accuracy", 2), ("f1", "Macro F1", "macro_f1", 2))
+        return ModelIndex("text-classification", metrics)
+
+    def card_words(self, summary):
+        config, data = self.config, data_description(self.config, "labeled texts")
+        labels = ", ".join(f"`{label}`" for label in self.label_names)
+        unseen = (
+            "; a character it was not trained on is an error"
+            if self.vocabulary.kind == "chars" and not self.vocabulary.unk
+            else ""
+        )
+        return CardWords(
+            about=(
+                f"A character-level GRU text classifier trained with `hf_charnn` on {data['train']}: it reads a text "
+                f"character by character ({describe_vocabulary(self.vocabulary)}) and predicts one of "
+                f"{len(self.label_names)} labels ({labels})."
+            ),
+            dataset_type=data["type"],
+            dataset_name=data["name"],
+            training_data=f"{data['train']}, labels from its `{config.label_column}` column, texts from "
+            f"`{config.text_column}`.{mix_words(summary)}",
+            limits=(
+                "A small character-level model: it sees spelling, case and punctuation, not meaning beyond what its "
+                f"training texts teach. It reads only its vocabulary's symbols ({self.vocabulary.kind}){unseen}. Check "
+                "its per-label scores above before relying on it."
+            ),
+            example=example_text(self.vocabulary, "some text to classify"),
+            not_used=("chunk_size", "carry_state", "prefix_labels"),
+        )
+
+
+def mix_words(summary: dict) -> str:
+    """The card's words for a classifier with a linear n-gram part: how its scores were weighed."""
+    mix = summary.get("ngram_linear")
+    if not mix:
+        return ""
+    chosen, fit = mix["chosen"], mix["fit"] or {}
+    return (
+        f" Scores: {chosen['recurrent_scale']:g} x the GRU's head + {chosen['ngram_linear_scale']:g} x a linear "
+        f"classifier over the same hashed n-grams (an n-gram SVM's, fitted by liblinear on the training texts"
+        + (f", C={fit['c']:g}" if fit else "")
+        + f"), the weights chosen on validation ({chosen['accuracy']:.2f} % accuracy there)."
+    )

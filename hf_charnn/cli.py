@@ -23,8 +23,11 @@ def _print_result(result: dict, output: str | None):
     text = json.dumps(result, indent=2)
     print(text)
     if output:
-        Path(output).parent.mkdir(parents=True, exist_ok=True)
-        Path(output).write_text(text + "\n")
+        try:
+            Path(output).parent.mkdir(parents=True, exist_ok=True)
+            Path(output).write_text(text + "\n")
+        except OSError as error:
+            raise UserError(f"{output}: cannot write the result ({error.strerror}); give another --output") from None
 
 
 def cmd_baseline(args):

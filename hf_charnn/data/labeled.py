@@ -134,6 +134,7 @@ def read_labeled_file(path: str | Path):
             f"{path}: file is empty; expected a header (CSV/TSV) or one JSON object a line, with a text and a label"
         )
     from datasets import load_dataset
+    from datasets.exceptions import DatasetsError
     from datasets.utils import logging as datasets_logging
 
     builder, options = FILE_FORMATS[path.suffix.lower()]
@@ -141,7 +142,7 @@ def read_labeled_file(path: str | Path):
     datasets_logging.disable_progress_bar()  # a bar per small file would bury the messages (and errors) that matter
     try:
         return load_dataset(builder, data_files={"rows": str(path)}, split="rows", **options)
-    except Exception as error:  # a parser error deep inside datasets/pyarrow: one line, naming the file
+    except (OSError, ValueError, DatasetsError) as error:  # a parser error inside datasets/pyarrow: one line
         first_line = str(error).splitlines()[0] if str(error) else error.__class__.__name__
         raise DataError(
             f"{path}: cannot be read as {path.suffix.lower()[1:].upper()} ({first_line[:200]}); check the file"

@@ -13,11 +13,12 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DataError, UserError
-from ..models.tokenization_char_gru import CHARACTERS, UnknownCharacter, Vocabulary, normalize_text
+from ..models.tokenization_char_gru import CHARACTERS, MAX_SYMBOLS, UnknownCharacter, Vocabulary, normalize_text
 from .cache import READ_BLOCK, cached_ids, file_digest
 
 TEXT8_URL = "http://mattmahoney.net/dc/text8.zip"
-MAX_CHARS = 256  # a source with more distinct characters cannot be cached as uint8 character ids
+# A source with more distinct characters cannot be cached as uint8 character ids: the vocabulary's limit (one home).
+MAX_CHARS = MAX_SYMBOLS
 _TEXT8 = Vocabulary()
 
 
@@ -237,7 +238,7 @@ def text8_ids(source: str = TEXT8_URL) -> np.ndarray:
 
         try:
             path = DownloadManager(download_config=DownloadConfig()).download(source)
-        except Exception as error:  # requests / fsspec / offline-mode errors: all mean "not fetched"
+        except (OSError, ValueError) as error:  # requests / fsspec / offline-mode errors (OSErrors): "not fetched"
             raise UserError(
                 f"cannot fetch text8 from {source} ({error.__class__.__name__}: "
                 f"{str(error).splitlines()[0] if str(error) else ''}); "
@@ -253,11 +254,12 @@ def load_dataset_splits(config) -> tuple[dict, dict]:
     validate and test: {"train": "train", "validation": "validation" | "valid" | "dev" | None, "test": "test" | None}.
     """
     from datasets import load_dataset
+    from datasets.exceptions import DatasetsError
 
     name = config.dataset_name
     try:
         splits = load_dataset(name, config.dataset_config)
-    except Exception as error:  # not found, offline, unreachable, a bad builder: one clear line
+    except (OSError, ValueError, DatasetsError) as error:  # not found, offline, unreachable, a bad builder: one line
         first_line = str(error).splitlines()[0] if str(error) else ""
         raise UserError(
             f"dataset {name!r} could not be loaded ({error.__class__.__name__}: {first_line[:300]}); check the name "

@@ -174,7 +174,8 @@ def load_model(model_dir: str | Path, task: str):
     if looks_like_repo_id(str(model_dir)):
         try:
             return auto_class.from_pretrained(str(model_dir)).eval()
-        except Exception as error:  # not found, offline, unreachable, not a char_gru model: one line
+        except (OSError, ValueError, KeyError) as error:  # not found, offline, unreachable (Hub errors are OSErrors),
+            # not a char_gru model: one line
             raise UserError(
                 f"{model_dir}: not a model folder here, and it could not be loaded from the Hub "
                 f"({error.__class__.__name__}); check the path or the repo id (and the network, or HF_HUB_OFFLINE)"

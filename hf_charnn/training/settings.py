@@ -243,7 +243,10 @@ class TrainingConfig(ModelSettings, DataSettings, OptimizerSettings, RunSettings
         """The settings of `task` (a registered task's name) from a named preset; keyword arguments override."""
         settings_class = cls if cls.task else task_settings(task)
         if task is not None and task != settings_class.task:
-            raise UserError(f"{settings_class.__name__} holds {settings_class.task} settings, not {task}")
+            raise UserError(
+                f"{settings_class.__name__}.from_preset: {task!r} is not its task ({settings_class.task}); name the "
+                "preset as preset=..."
+            )
         if preset != AUTO_PRESET and preset not in settings_class.presets:
             choices = ", ".join([*settings_class.presets, AUTO_PRESET])
             raise UserError(f"unknown {settings_class.task} preset {preset!r}: choose one of {choices}")

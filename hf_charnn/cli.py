@@ -308,7 +308,7 @@ def _scores_of_export(args, result: dict) -> dict:
     """The exported graphs scored beside the PyTorch model: bits per character of --text (LM), accuracy of --file."""
     from pathlib import Path
 
-    from .evaluation import bits_per_char, classification_report
+    from .evaluation import bits_per_symbol, classification_report
     from .export import log_prob_of, session_for
     from .models.auto import load_model
     from .models.modeling_char_gru import pad_ids
@@ -319,9 +319,9 @@ def _scores_of_export(args, result: dict) -> dict:
         if not args.text:
             raise UserError(f"{args.model_dir} is an LM: score --text with it (--file is for classifiers)")
         ids = _text_ids(model, args.text, args.normalize)
-        scores = {"torch": bits_per_char(model.score_long_text(ids), len(ids))}
+        scores = {"torch": bits_per_symbol(model.score_long_text(ids), len(ids))}
         for name, file in result["files"].items():
-            scores[name] = bits_per_char(log_prob_of(session_for(root / file), model, ids), len(ids))
+            scores[name] = bits_per_symbol(log_prob_of(session_for(root / file), model, ids), len(ids))
         return {"text": str(args.text), "bpc" if model.vocabulary.kind != "bytes" else "bpb": scores}
     if not args.file:
         raise UserError(f"{args.model_dir} is a classifier: score --file with it (--text is for LMs)")
@@ -378,7 +378,11 @@ def _add_train_command(commands, settings_class):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from . import __version__
+    from . import (
+        __version__,
+        exercise,  # noqa: F401  (registers its settings: its fields, its presets)
+    )
+    from .training.tasks import registered_tasks, task_settings
 
     # prog is fixed so that `python -m hf_charnn` and the `hf-charnn` script print the same help.
     parser = argparse.ArgumentParser(
@@ -404,18 +408,21 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate_lm.add_argument(
         "--streams", type=int, default=1, help="score the text as N contiguous streams in one batch (1 = exact)"
     )
+    warmup = task_settings("lm").__dataclass_fields__["eval_warmup"].default  # as training scores
     evaluate_lm.add_argument(
-        "--warmup", type=int, default=256, help="characters that warm each stream's state up (not scored)"
+        "--warmup", type=int, default=warmup, help=f"characters that warm each stream's state up, not scored ({warmup})"
     )
     evaluate_lm.add_argument("--output", help="also write the JSON here")
     dynamic = evaluate_lm.add_argument_group("dynamic evaluation (a separate `dynamic` block: a different metric)")
     dynamic.add_argument("--dynamic", action="store_true", help="also score the text adapting to it as it is read")
-    # (defaults: hf_charnn.dynamic_evaluation's, which imports torch, so they are named here only in the help)
-    dynamic.add_argument("--dynamic-lr", type=float, help="eta, the step size (default 1e-4)")
+    # (None: hf_charnn.dynamic_evaluation's measured defaults; the result names the values used)
+    dynamic.add_argument("--dynamic-lr", type=float, help="eta, the step size (default: the measured best)")
     dynamic.add_argument(
-        "--dynamic-decay", type=float, help="lambda, the decay toward the trained weights (default 2e-3)"
+        "--dynamic-decay", type=float, help="lambda, the decay toward the trained weights (default: the measured best)"
     )
-    dynamic.add_argument("--dynamic-segment", type=int, help="symbols scored between two steps (default 20)")
+    dynamic.add_argument(
+        "--dynamic-segment", type=int, help="symbols scored between two steps (default: the measured best)"
+    )
     dynamic.add_argument("--dynamic-stats-from", help="training text to compute the gradient statistics from")
     dynamic.add_argument(
         "--dynamic-tune-on", help="a validation text (not --text) to choose lr and decay on, from a grid"
@@ -440,9 +447,6 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate_clf.add_argument("--confusion-matrix", help="also draw the confusion matrix into this PNG")
     evaluate_clf.add_argument("--output", help="also write the JSON here")
     evaluate_clf.set_defaults(func=cmd_evaluate_classifier)
-
-    from . import exercise  # noqa: F401  (registers its settings: its fields, its presets)
-    from .training.tasks import registered_tasks
 
     for settings_class in registered_tasks():
         _add_train_command(commands, settings_class)

@@ -74,9 +74,12 @@ def score_text(model, text, streams: int = 1, warmup: int = 256) -> float:
     return float(model.get_log_prob_sequence(text, " "))
 
 
-def bits_per_char(log_prob: float, chars: int) -> float:
-    """Average negative log2 probability per character (log_prob is in nats)."""
-    return -log_prob / chars / math.log(2)
+def bits_per_symbol(log_prob: float, symbols: int) -> float:
+    """
+    Average negative log2 probability per symbol (log_prob is in nats): bits per character, or per byte for a bytes
+    model (`scored_units` says which).
+    """
+    return -log_prob / symbols / math.log(2)
 
 
 def scored_units(model, text) -> tuple[int, str, str]:
@@ -102,7 +105,7 @@ def evaluate_lm(model, text, streams: int = 1, warmup: int = 256) -> dict:
     return {
         "loss": loss,
         "perplexity": math.exp(loss),
-        rate: bits_per_char(log_prob, count),
+        rate: bits_per_symbol(log_prob, count),
         units: count,
         "streams": streams,
     }

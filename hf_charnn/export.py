@@ -111,7 +111,7 @@ def sample_inputs(model, batch: int, length: int, seed: int = 0) -> dict:
 
 
 def torch_outputs(model, inputs: dict) -> list:
-    """What the PyTorch model gives for `inputs` (its own forward pass: packing, the full classifier head)."""
+    """What the PyTorch model gives for `inputs` (its own forward pass: the padded GRU loop, the full head)."""
     import torch
 
     with torch.no_grad():

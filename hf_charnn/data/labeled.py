@@ -6,7 +6,8 @@ column and a label column (`--text-column`, `--label-column`).
 
 The labels found in the training data become the model's `id2label` (a `ClassLabel`'s names, in its order, when the
 dataset has one; else the values sorted: numerically when they are all integers). Texts have any length: batches are
-padded on the right and the GRU reads each row packed, skipping the padding (see `PaddedBatches`). Without a
+padded on the right and the GRU reads the whole width unpacked, the padding kept out of each row's state and
+readout through `attention_mask` (see `PaddedBatches`). Without a
 validation file or split, a stratified `validation_split_percentage` of each class is held out. The vocabulary is
 chosen from all the texts as an LM's is (`--vocab auto|text8|chars|bytes`, see `vocabulary.py`).
 """

@@ -13,7 +13,7 @@ import math
 
 import numpy as np
 
-from ..evaluation import bits_per_char, evaluate_labeled, score_text, scored_units
+from ..evaluation import bits_per_symbol, evaluate_labeled, score_text, scored_units
 from ..models.tokenization_char_gru import CHARACTERS
 
 SANITY_CONTEXTS = (" ", " a person ", " some kind of person ")
@@ -44,7 +44,7 @@ def evaluate_exercise_lm(model, text, streams: int = 1, warmup: int = 256) -> di
         "log_prob": log_prob,
         "avg_log_prob": average,
         "perplexity": math.exp(-average),
-        rate: bits_per_char(log_prob, count),
+        rate: bits_per_symbol(log_prob, count),
         units: count,
         "streams": streams,
     }

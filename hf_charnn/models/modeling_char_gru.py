@@ -720,8 +720,8 @@ class CharGRUForCausalLM(CharGRUPreTrainedModel, GenerationMixin):
         prefix on: row b, position i is the distribution of symbol i+1 given the first i. One forward pass.
         """
         input_ids, attention_mask = _pad_batch(texts, self.vocabulary, self.device)
-        # An empty text is scored from the initial state alone; give its row one (padding) step so the packed
-        # GRU accepts it. That step's output lies past the row's end and is never read.
+        # An empty text is scored from the initial state alone; give its row one (padding) step so that no row is
+        # empty (the padded loop needs a first step). That step's output lies past the row's end and is never read.
         attention_mask[:, 0] = 1
         outputs = self.char_gru(input_ids, attention_mask=attention_mask, return_dict=True)
         # The distribution before any character comes from the initial (zero) state.

@@ -177,16 +177,22 @@ def corpus_statistics(train_ids, vocabulary) -> dict:
 def lm_recipe(stats: dict) -> Recipe:
     """An LM's settings from its training text's size (see the module docstring): the measured presets, by size."""
     chars = stats["chars"]
+
+    def shape(settings: dict) -> str:  # the words for a preset's sizes, from the preset itself
+        return f"{settings.get('num_hidden_layers', 1)} x {settings['hidden_size']}, dropout {settings['dropout']:g}"
+
     if chars < 300_000:
         settings = dict(LM_PRESETS["default"])
         reasons = [
-            f"{chars:,} symbols (under 300k): the default LM (1 x 384, dropout 0.25 against overfitting, 14 epochs)"
+            f"{chars:,} symbols (under 300k): the default LM ({shape(settings)} against overfitting, "
+            f"{settings['epochs']} epochs)"
         ]
     elif chars < 5_000_000:
-        epochs = int(np.clip(round(LM_CHARS_READ / chars), 2, 14))
+        most = LM_PRESETS["default"]["epochs"]
+        epochs = int(np.clip(round(LM_CHARS_READ / chars), 2, most))
         settings = {**LM_PRESETS["small-corpus"], "epochs": epochs, "max_train_time": MID_CORPUS_BUDGET}
         reasons = [
-            f"{chars:,} symbols (300k-5M): the small-corpus LM (1 x 384, dropout 0.1), {epochs} epochs (about "
+            f"{chars:,} symbols (300k-5M): the small-corpus LM ({shape(settings)}), {epochs} epochs (about "
             f"{LM_CHARS_READ / 1e6:g}M symbols read) or {MID_CORPUS_BUDGET} of training, whichever ends first (the "
             "schedule is fitted to it)"
         ]
@@ -203,7 +209,7 @@ def lm_recipe(stats: dict) -> Recipe:
             "save_steps": 1_000,
         }
         reasons = [
-            f"{chars:,} symbols (5M or more): 1 x 512, no dropout (one pass over this much text does not overfit), "
-            "1 epoch, batch 64 x 128"
+            f"{chars:,} symbols (5M or more): {shape(settings)} (one pass over this much text does not overfit), "
+            f"{settings['epochs']} epoch, batch {settings['batch_size']} x {settings['chunk_size']}"
         ]
     return Recipe(data=stats, settings=settings, reasons=reasons)

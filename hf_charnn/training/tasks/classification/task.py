@@ -20,7 +20,7 @@ VALIDATION_ROWS_PER_PROCESS = 64  # classifier validation batch: this many rows 
 
 
 class SequenceClassificationTask(Task):
-    """A label per text, for the labeled texts a config names; texts of any length, padded on the right, read packed."""
+    """A label per text, for the labeled texts a config names; texts of any length, padded on the right."""
 
     model_class = CharGRUForSequenceClassification
 

@@ -12,7 +12,7 @@ from ....data.corpus import load_corpus
 from ....data.windows import LMWindows
 from ....dynamic_evaluation import REPORT_CHARS, STATS_CHARS, evaluate_dynamic, gradient_statistics, save_statistics
 from ....errors import DataError
-from ....evaluation import bits_per_char, evaluate_lm, score_text
+from ....evaluation import bits_per_symbol, evaluate_lm, score_text
 from ....models.modeling_char_gru import CharGRUForCausalLM
 from ... import recipes
 from ..base import Task
@@ -91,7 +91,7 @@ class LanguageModelingTask(Task):
         return {
             f"{name}_loss": -log_prob / len(text),
             f"{name}_perplexity": math.exp(-log_prob / len(text)),
-            f"{name}_{self.rate}": bits_per_char(log_prob, len(text)),
+            f"{name}_{self.rate}": bits_per_symbol(log_prob, len(text)),
         }
 
     def best_metric(self, name):

@@ -138,7 +138,7 @@ class Run:
     optimizer: torch.optim.Optimizer
     scheduler: object
     train_loader: DataLoader
-    progress: TrainerState
+    trainer_state: TrainerState
     stream_state: torch.Tensor | None
     steps_per_epoch: int
     total_steps: int
@@ -180,14 +180,14 @@ def _set_up_run(
     model, optimizer, train_loader, scheduler = accelerator.prepare(model, optimizer, train_loader, scheduler)
     task.prepare_validation(accelerator)
 
-    progress, stream_state = TrainerState(mixed_precision=precision), None
+    trainer_state, stream_state = TrainerState(mixed_precision=precision), None
     if checkpoint is not None:
-        progress, stream_state = load_checkpoint(accelerator, checkpoint)
-        accelerator.print(f"resumed from {checkpoint} (step {progress.step})")
-        if config.max_train_time and progress.planned_steps:
-            plan.total = progress.planned_steps
-        plan.scale = progress.lr_scale
-    progress.planned_steps = plan.total
+        trainer_state, stream_state = load_checkpoint(accelerator, checkpoint)
+        accelerator.print(f"resumed from {checkpoint} (step {trainer_state.step})")
+        if config.max_train_time and trainer_state.planned_steps:
+            plan.total = trainer_state.planned_steps
+        plan.scale = trainer_state.lr_scale
+    trainer_state.planned_steps = plan.total
     total_epochs = math.ceil(total_steps / steps_per_epoch)
     last_epoch = total_epochs if config.stop_after_epoch is None else min(total_epochs, config.stop_after_epoch)
     return Run(
@@ -198,7 +198,7 @@ def _set_up_run(
         optimizer,
         scheduler,
         train_loader,
-        progress,
+        trainer_state,
         stream_state,
         steps_per_epoch,
         total_steps,
@@ -258,40 +258,40 @@ def train(config: TrainingConfig, task: Task | None = None) -> dict:
     run = _set_up_run(config, task, accelerator, checkpoint, precision)
     _open_output_dir(run, accelerator)
 
-    progress = run.progress
+    trainer_state = run.trainer_state
     progress = tqdm(
         total=run.total_steps,
-        initial=progress.step,
+        initial=trainer_state.step,
         desc="training",
         leave=False,
         # Redrawn frames only where a person watches: in a log file (stderr not a terminal) each validation's one
         # line is all that is written, as Trainer's disable_tqdm.
         disable=not (config.progress_bar and accelerator.is_local_main_process and sys.stderr.isatty()),
     )
-    while progress.step < run.total_steps and progress.epoch < run.last_epoch:
+    while trainer_state.step < run.total_steps and trainer_state.epoch < run.last_epoch:
         running = torch.zeros(3, dtype=torch.float64, device=accelerator.device)  # loss sum, targets, correct
         segment_start = time.perf_counter()
         for batch in _epoch_batches(run, accelerator):
             running += _training_step(run, accelerator, batch)
             progress.update()
             if run.budget is not None:
-                _fit_to_budget(run, accelerator, progress.train_seconds + time.perf_counter() - segment_start)
+                _fit_to_budget(run, accelerator, trainer_state.train_seconds + time.perf_counter() - segment_start)
             due = _due(run)
             if not any(due.values()):
-                continue  # the sums and the clock are folded into `progress` only when something is due
-            _fold(progress, running, time.perf_counter() - segment_start)
+                continue  # the sums and the clock are folded into `trainer_state` only when something is due
+            _fold(trainer_state, running, time.perf_counter() - segment_start)
             if due["validate"] or due["log"]:
                 row = _record_metrics(run, accelerator, validate=due["validate"])
                 if due["validate"] and run.best is not None:
                     # The best step's checkpoint is kept (never pruned) and loaded at the end; early stopping ends here.
                     due["save"] = _track_best(run, row) or due["save"]
-                    due["run_done"] = progress.step == run.total_steps
+                    due["run_done"] = trainer_state.step == run.total_steps
                     due["save"] = due["save"] or due["run_done"]
             if due["save"]:
                 save_checkpoint(
                     accelerator,
                     config.output_dir,
-                    progress,
+                    trainer_state,
                     run.stream_state if run.carry_state else None,
                     config.save_total_limit,
                     run.record,
@@ -309,47 +309,55 @@ def _fit_to_budget(run: Run, accelerator: Accelerator, spent: float):
     learning-rate schedule is stretched or shrunk to them); once the budget is spent, the run ends at this step.
     Under several processes the main process's clock decides for all, so that they keep one schedule and stop together.
     """
-    progress = run.progress
-    run.timing.append((progress.step, spent))
-    planned = progress.planned_steps
+    trainer_state = run.trainer_state
+    run.timing.append((trainer_state.step, spent))
+    planned = trainer_state.planned_steps
     # A process's first steps are slow (allocation, warm-up): timed from its second. A stop-only cap plans nothing.
     if len(run.timing) > 2 and run.config.fit_schedule_to_budget:
         (first_step, first_spent), (step, now) = run.timing[1], run.timing[-1]
         per_step = (now - first_spent) / max(1, step - first_step)
         upper = run.config.max_steps or run.config.epochs * run.steps_per_epoch
-        planned = max(progress.step + 1, min(upper, progress.step + int(max(0.0, run.budget - spent) / per_step)))
+        planned = max(
+            trainer_state.step + 1, min(upper, trainer_state.step + int(max(0.0, run.budget - spent) / per_step))
+        )
         del run.timing[2:-1]  # only the reference and the newest are read
     decision = [float(spent >= run.budget), float(planned)]
     if accelerator.num_processes > 1:
         decision = broadcast(torch.tensor(decision, dtype=torch.float64, device=accelerator.device)).tolist()
-    run.plan.total = progress.planned_steps = int(decision[1])
+    run.plan.total = trainer_state.planned_steps = int(decision[1])
     if decision[0]:
         if not run.config.fit_schedule_to_budget:
             accelerator.print(
-                f"time budget {run.config.max_train_time} spent at step {progress.step} of {run.total_steps}: the run "
+                f"time budget {run.config.max_train_time} spent at step {trainer_state.step} of {run.total_steps}: the run "
                 "stops here, before its schedule's end (a stop-only cap: the schedule is the data's, not fitted to it)"
             )
-        run.total_steps = progress.step
+        run.total_steps = trainer_state.step
         run.stopped_by = "time budget"
 
 
 def _track_best(run: Run, row: dict) -> bool:
     """Whether this validation is the best so far (it is recorded); ends the run after `early_stopping_patience`
     validations without a better one."""
-    progress, (_, key, larger) = run.progress, run.best
+    trainer_state, (_, key, larger) = run.trainer_state, run.best
     value = row[key]
-    improved = progress.best_value is None or (value > progress.best_value if larger else value < progress.best_value)
+    improved = trainer_state.best_value is None or (
+        value > trainer_state.best_value if larger else value < trainer_state.best_value
+    )
     if improved:
-        progress.best_value, progress.best_step, progress.evaluations_without_improvement = value, progress.step, 0
+        trainer_state.best_value, trainer_state.best_step, trainer_state.evaluations_without_improvement = (
+            value,
+            trainer_state.step,
+            0,
+        )
         return True
-    progress.evaluations_without_improvement += 1
+    trainer_state.evaluations_without_improvement += 1
     plateau = run.config.lr_plateau_patience
-    if plateau and progress.evaluations_without_improvement % plateau == 0:
+    if plateau and trainer_state.evaluations_without_improvement % plateau == 0:
         # No better validation for a while: a smaller rate (as ReduceLROnPlateau), decided by the metrics alone.
-        progress.lr_scale = run.plan.scale = progress.lr_scale * run.config.lr_plateau_factor
+        trainer_state.lr_scale = run.plan.scale = trainer_state.lr_scale * run.config.lr_plateau_factor
     patience = run.config.early_stopping_patience
-    if patience and progress.evaluations_without_improvement >= patience:
-        run.total_steps = progress.step
+    if patience and trainer_state.evaluations_without_improvement >= patience:
+        run.total_steps = trainer_state.step
         run.stopped_by = "early stopping"
     return False
 
@@ -369,19 +377,19 @@ def _open_output_dir(run: Run, accelerator: Accelerator):
         if config.overwrite_output_dir and config.resume_from is None:
             clear_run(Path(config.output_dir))
         Path(config.output_dir).mkdir(parents=True, exist_ok=True)
-        keep_metrics_up_to(config.output_dir, run.progress.step)
+        keep_metrics_up_to(config.output_dir, run.trainer_state.step)
     accelerator.wait_for_everyone()
 
 
 def _epoch_batches(run: Run, accelerator: Accelerator):
     """The batches still to train on in the current epoch (the same shuffle as an uninterrupted run's)."""
-    progress = run.progress
-    run.train_loader.set_epoch(progress.epoch)
+    trainer_state = run.trainer_state
+    run.train_loader.set_epoch(trainer_state.epoch)
     if run.batch_sampler is not None:  # the task's sampler: its batches are drawn from the seed and the epoch
-        run.batch_sampler.set_epoch(progress.epoch)
-    if progress.step_in_epoch:  # resumed mid-epoch: the same shuffle, without the batches already trained on
+        run.batch_sampler.set_epoch(trainer_state.epoch)
+    if trainer_state.step_in_epoch:  # resumed mid-epoch: the same shuffle, without the batches already trained on
         return _resumed_batches(
-            accelerator.skip_first_batches(run.train_loader, progress.step_in_epoch), progress.epoch
+            accelerator.skip_first_batches(run.train_loader, trainer_state.step_in_epoch), trainer_state.epoch
         )
     run.stream_state = None  # each epoch reads the streams from their start
     run.model.train()
@@ -390,7 +398,7 @@ def _epoch_batches(run: Run, accelerator: Accelerator):
 
 def _training_step(run: Run, accelerator: Accelerator, batch: dict) -> torch.Tensor:
     """One optimizer step; returns (loss sum, targets, correct) of the batch, on the device (no host sync)."""
-    config, progress = run.config, run.progress
+    config, trainer_state = run.config, run.trainer_state
     run.model.train()
     if run.carry_state:
         outputs = run.model(**batch, state=run.stream_state)
@@ -400,7 +408,7 @@ def _training_step(run: Run, accelerator: Accelerator, batch: dict) -> torch.Ten
     loss = run.task.loss(batch, outputs)
     if not torch.isfinite(loss):
         raise TrainingDiverged(
-            f"loss became {loss.item()} at epoch {progress.epoch + 1}, step {progress.step + 1}; training stopped. "
+            f"loss became {loss.item()} at epoch {trainer_state.epoch + 1}, step {trainer_state.step + 1}; training stopped. "
             f"The last good checkpoint is kept in {Path(config.output_dir) / CHECKPOINTS_DIR}; lower --learning-rate "
             "or set --max-grad-norm"
         )
@@ -417,47 +425,49 @@ def _training_step(run: Run, accelerator: Accelerator, batch: dict) -> torch.Ten
         real = int(batch["attention_mask"].sum())
         run.positions[0] += real
         run.positions[1] += batch["input_ids"].numel()
-        progress.chars += real
+        trainer_state.chars += real
     else:
-        progress.chars += batch["input_ids"].numel()
-    progress.step += 1
-    progress.step_in_epoch += 1
-    if progress.step_in_epoch == run.steps_per_epoch:
-        progress.epoch += 1
-        progress.step_in_epoch = 0
+        trainer_state.chars += batch["input_ids"].numel()
+    trainer_state.step += 1
+    trainer_state.step_in_epoch += 1
+    if trainer_state.step_in_epoch == run.steps_per_epoch:
+        trainer_state.epoch += 1
+        trainer_state.step_in_epoch = 0
     return torch.stack([loss.detach().double() * weight, weight.double(), correct.double()])
 
 
 def _due(run: Run) -> dict:
     """What this step ends with: validation, a training-loss row, a checkpoint, the end of an epoch or of the run."""
-    config, progress = run.config, run.progress
-    epoch_done = progress.step_in_epoch == 0
-    run_done = progress.step == run.total_steps
-    stopping = epoch_done and progress.epoch == run.last_epoch  # --stop-after-epoch: the work so far is kept
+    config, trainer_state = run.config, run.trainer_state
+    epoch_done = trainer_state.step_in_epoch == 0
+    run_done = trainer_state.step == run.total_steps
+    stopping = epoch_done and trainer_state.epoch == run.last_epoch  # --stop-after-epoch: the work so far is kept
     return {
-        "validate": progress.step % config.eval_steps == 0 if config.eval_steps else epoch_done,
-        "log": bool(config.logging_steps) and progress.step % config.logging_steps == 0,
-        "save": (progress.step % config.save_steps == 0 if config.save_steps else epoch_done) or run_done or stopping,
+        "validate": trainer_state.step % config.eval_steps == 0 if config.eval_steps else epoch_done,
+        "log": bool(config.logging_steps) and trainer_state.step % config.logging_steps == 0,
+        "save": (trainer_state.step % config.save_steps == 0 if config.save_steps else epoch_done)
+        or run_done
+        or stopping,
         "epoch_done": epoch_done,
         "run_done": run_done,
     }
 
 
-def _fold(progress: TrainerState, running: torch.Tensor, elapsed: float):
-    """Move the device-side running sums and the segment's time into the trainer progress (saved with checkpoints)."""
-    progress.train_seconds += elapsed
-    progress.seconds_since_row += elapsed
+def _fold(trainer_state: TrainerState, running: torch.Tensor, elapsed: float):
+    """Move the device-side running sums and the segment's time into the trainer trainer_state (saved with checkpoints)."""
+    trainer_state.train_seconds += elapsed
+    trainer_state.seconds_since_row += elapsed
     loss_sum, targets, correct = running.tolist()
-    progress.loss_sum += loss_sum
-    progress.targets += int(targets)
-    progress.correct += int(correct)
+    trainer_state.loss_sum += loss_sum
+    trainer_state.targets += int(targets)
+    trainer_state.correct += int(correct)
     running.zero_()
 
 
 def _resumed_batches(skipping_loader, epoch: int):
     """
     The rest of an epoch after a resume. Starting a DataLoader iterator draws a seed from torch's RNG: the
-    uninterrupted run drew it at the start of the epoch, which the RNG progress restored from the checkpoint already
+    uninterrupted run drew it at the start of the epoch, which the RNG trainer_state restored from the checkpoint already
     includes, so the resumed run's draw is undone (else every later dropout mask would differ).
     """
     skipping_loader.set_epoch(epoch)
@@ -471,22 +481,30 @@ def _resumed_batches(skipping_loader, epoch: int):
 # -- recording -------------------------------------------------------------------------------------------------------
 def _record_metrics(run: Run, accelerator: Accelerator, validate: bool):
     """A metrics.jsonl row: the training sums since the last row (over all processes), and validation if due."""
-    config, progress = run.config, run.progress
-    sums = torch.tensor([progress.loss_sum, progress.targets, progress.correct, progress.chars], dtype=torch.float64)
+    config, trainer_state = run.config, run.trainer_state
+    sums = torch.tensor(
+        [trainer_state.loss_sum, trainer_state.targets, trainer_state.correct, trainer_state.chars], dtype=torch.float64
+    )
     loss_sum, targets, correct, chars = accelerator.reduce(sums.to(accelerator.device), "sum").tolist()
     epoch = (
-        progress.epoch
-        if progress.step_in_epoch == 0
-        else round(progress.epoch + progress.step_in_epoch / run.steps_per_epoch, 4)
+        trainer_state.epoch
+        if trainer_state.step_in_epoch == 0
+        else round(trainer_state.epoch + trainer_state.step_in_epoch / run.steps_per_epoch, 4)
     )
-    row = {"step": progress.step, "epoch": epoch, "train_loss": loss_sum / max(targets, 1)}
+    row = {"step": trainer_state.step, "epoch": epoch, "train_loss": loss_sum / max(targets, 1)}
     row.update(run.task.train_metrics(row["train_loss"], correct, targets))
     row.update(
         learning_rate=run.scheduler.get_last_lr()[0],
-        train_seconds=progress.train_seconds,
-        train_chars_per_second=chars / progress.seconds_since_row if progress.seconds_since_row else 0.0,
+        train_seconds=trainer_state.train_seconds,
+        train_chars_per_second=chars / trainer_state.seconds_since_row if trainer_state.seconds_since_row else 0.0,
     )
-    progress.loss_sum, progress.targets, progress.correct, progress.chars, progress.seconds_since_row = (
+    (
+        trainer_state.loss_sum,
+        trainer_state.targets,
+        trainer_state.correct,
+        trainer_state.chars,
+        trainer_state.seconds_since_row,
+    ) = (
         0.0,
         0,
         0,
@@ -495,7 +513,7 @@ def _record_metrics(run: Run, accelerator: Accelerator, validate: bool):
     )
     if validate:
         row.update(_validate(run, accelerator))
-    accelerator.log(row, step=progress.step)
+    accelerator.log(row, step=trainer_state.step)
     if accelerator.is_main_process:
         append_metrics_row(config.output_dir, row)
         if validate:
@@ -523,17 +541,17 @@ def _format_row(row: dict) -> str:
 # -- finishing -----------------------------------------------------------------------------------------------------
 def _finish(run: Run, accelerator: Accelerator, precision: dict, wall_start: float) -> dict:
     """The summary; once every step is done, the final evaluation and the saved model (main process)."""
-    config, progress = run.config, run.progress
+    config, trainer_state = run.config, run.trainer_state
     # Each process reports its own step count, so a multi-process run shows that every rank trained.
     summary = {
         "task": config.task,
         "preset": config.preset,
         "data": run.task.description,
-        "steps": progress.step,
-        "epochs_done": progress.epoch,
-        "train_seconds": progress.train_seconds,
+        "steps": trainer_state.step,
+        "epochs_done": trainer_state.epoch,
+        "train_seconds": trainer_state.train_seconds,
         "num_processes": accelerator.num_processes,
-        "steps_per_process": accelerator.gather(torch.tensor([progress.step], device=accelerator.device)).tolist(),
+        "steps_per_process": accelerator.gather(torch.tensor([trainer_state.step], device=accelerator.device)).tolist(),
         "mixed_precision": precision,
         "vocabulary": {
             "kind": run.task.vocabulary.kind,
@@ -548,15 +566,15 @@ def _finish(run: Run, accelerator: Accelerator, precision: dict, wall_start: flo
     if run.budget is not None:
         summary["time_budget"] = {
             "seconds": run.budget,
-            "train_seconds": progress.train_seconds,
-            "steps": progress.step,
+            "train_seconds": trainer_state.train_seconds,
+            "steps": trainer_state.step,
             "schedule_fitted": run.config.fit_schedule_to_budget,
         }
     summary.update(run.task.summary_extras())
-    if progress.step == run.total_steps:
+    if trainer_state.step == run.total_steps:
         accelerator.wait_for_everyone()
         unwrapped = accelerator.unwrap_model(run.model)
-        if run.best is not None and progress.best_step is not None:
+        if run.best is not None and trainer_state.best_step is not None:
             summary["best"] = _load_best(run, unwrapped)
         summary.update(run.task.finish_model(unwrapped))
         unwrapped.eval()
@@ -579,16 +597,16 @@ def _finish(run: Run, accelerator: Accelerator, precision: dict, wall_start: flo
 
 def _load_best(run: Run, model) -> dict:
     """The best validation step's weights into `model` (from its kept checkpoint); what the summary says of it."""
-    progress, (name, key, _) = run.progress, run.best
-    if progress.best_step != progress.step:
-        folder = best_checkpoint(run.config.output_dir, progress.best_step)
+    trainer_state, (name, key, _) = run.trainer_state, run.best
+    if trainer_state.best_step != trainer_state.step:
+        folder = best_checkpoint(run.config.output_dir, trainer_state.best_step)
         model.load_state_dict(load_file(folder / MODEL_FILE))
     return {
         "metric": name,
         "key": key,
-        "value": progress.best_value,
-        "step": progress.best_step,
-        "of_steps": progress.step,
+        "value": trainer_state.best_value,
+        "step": trainer_state.best_step,
+        "of_steps": trainer_state.step,
     }
 
 

@@ -24,6 +24,7 @@ _LAZY_ATTRIBUTES = {
     "CharGRUCausalLMOutput": "models.modeling_char_gru",
     "CharGRUForCausalLM": "models.modeling_char_gru",
     "CharGRUForSequenceClassification": "models.modeling_char_gru",
+    "CharGRUForTokenClassification": "models.modeling_char_gru",
     "CharGRUModel": "models.modeling_char_gru",
     "CharGRUOutput": "models.modeling_char_gru",
     "CharGRUPreTrainedModel": "models.modeling_char_gru",

@@ -36,6 +36,7 @@ CARD_HYPERPARAMETERS = (
     "max_length",
     "group_by_length",
     "class_weight",
+    "derive",
     "metric_for_best_model",
     "early_stopping_patience",
     "lr_plateau_patience",

@@ -151,6 +151,26 @@ def cmd_evaluate_classifier(args):
     _print_result(result, args.output)
 
 
+def cmd_evaluate_tagger(args):
+    from .models.auto import load_model
+    from .training.tasks.tagging.data import read_tagged_file
+    from .training.tasks.tagging.task import evaluate_tagger
+
+    model = load_model(args.model_dir, "tagger")
+    split = read_tagged_file(args.file, args.derive, args.max_length, args.text_column)
+    labels = [model.config.id2label[index] for index in range(model.config.num_labels)]
+    unknown = sorted({tag for row in split.tags for tag in row} - set(labels))
+    if unknown:
+        raise UserError(f"{args.file}: tag {unknown[0]!r} is not one of the model's tags ({', '.join(labels)})")
+    for row, text in enumerate(split.texts):
+        try:
+            model.vocabulary.encode(text, source=f"{args.file}, row {row + 1}")
+        except ValueError as error:
+            raise UserError(str(error)) from None
+    gold = [[model.config.label2id[tag] for tag in row] for row in split.tags]
+    _print_result(evaluate_tagger(model, split.texts, gold, labels), args.output)
+
+
 def _labeled_file_for(model, args) -> tuple[list[str], list[int]]:
     """A labeled file's texts (checked against the model's vocabulary) and its labels as the model's label ids."""
     from .data.labeled import labeled_file_for_model
@@ -450,6 +470,25 @@ def build_parser() -> argparse.ArgumentParser:
 
     for settings_class in registered_tasks():
         _add_train_command(commands, settings_class)
+
+    evaluate_tagger = commands.add_parser(
+        "evaluate-tagger", help="character accuracy, per-tag precision/recall/F1 and span F1 of a saved tagger"
+    )
+    evaluate_tagger.add_argument("model_dir")
+    evaluate_tagger.add_argument(
+        "--file", required=True, help="tagged texts (.jsonl: text and tags or spans), or plain text with --derive"
+    )
+    tagger_fields = task_settings("tagger").__dataclass_fields__
+    evaluate_tagger.add_argument(
+        "--derive",
+        choices=tagger_fields["derive"].metadata["choices"],
+        help="derive the tags from plain text, as the model was trained",
+    )
+    evaluate_tagger.add_argument("--text-column", default="text", help="the JSON lines' text field (default: text)")
+    rows = tagger_fields["max_length"].default  # as training cuts them
+    evaluate_tagger.add_argument("--max-length", type=int, default=rows, help=f"rows of at most N characters ({rows})")
+    evaluate_tagger.add_argument("--output", help="also write the JSON here")
+    evaluate_tagger.set_defaults(func=cmd_evaluate_tagger)
 
     generate = commands.add_parser("generate", help="continue a prompt with a saved LM")
     generate.add_argument("model_dir")

@@ -83,18 +83,47 @@ def _graphs():
             # The readout (last state or mean + max over the real positions), the n-gram bag and linear part if any.
             return self.model._logits(outputs, real, gathered)
 
-    return LanguageModelStep, ClassifierGraph
+    class TaggerGraph(torch.nn.Module):
+        """
+        (input_ids, attention_mask) -> logits at every position: the classifier's padded GRU loop, its outputs put
+        back in place (zeros at padding, as the model's own forward leaves them) and through the head.
+        """
+
+        def __init__(self, model):
+            super().__init__()
+            self.model = model
+
+        def forward(self, input_ids, attention_mask):
+            gathered, lengths = gather_to_front(input_ids, attention_mask)
+            steps = torch.arange(input_ids.shape[1], device=input_ids.device)[None, :]
+            backbone = self.model.char_gru
+            hidden, _ = backbone.run_front_gathered(backbone.embeddings(gathered), torch.clamp(lengths, min=1))
+            starts = torch.argmax(attention_mask.to(torch.int64), dim=1, keepdim=True)
+            inside = ((steps >= starts) & (steps < starts + lengths[:, None])).to(hidden.dtype)
+            back = torch.clamp(steps - starts, min=0)  # position p of a row holds its (p - start)-th character
+            in_place = hidden.gather(1, back[..., None].expand(-1, -1, hidden.shape[-1])) * inside[..., None]
+            return self.model.classifier(in_place)
+
+    return {"step": LanguageModelStep, "classifier": ClassifierGraph, "tagger": TaggerGraph}
 
 
-def _is_classifier(model) -> bool:
-    return hasattr(model, "predict_batch")
+def _graph_name(model) -> str:
+    """Which graph a model exports as: an LM's step (its state in and out), or a padded batch's (a mask in)."""
+    if hasattr(model, "predict_tags"):
+        return "tagger"
+    return "classifier" if hasattr(model, "predict_batch") else "step"
+
+
+def _reads_padded_batches(model) -> bool:
+    """Whether a model reads padded batches (input_ids and attention_mask), not a state: a classifier or a tagger."""
+    return _graph_name(model) != "step"
 
 
 def sample_inputs(model, batch: int, length: int, seed: int = 0) -> dict:
     """Random inputs of a shape, as numpy (a classifier's rows padded on alternating sides)."""
     rng = np.random.default_rng(seed + 1000 * batch + length)
     input_ids = rng.integers(0, model.config.vocab_size, size=(batch, length), dtype=np.int64)
-    if not _is_classifier(model):
+    if not _reads_padded_batches(model):
         state = rng.standard_normal((model.config.num_hidden_layers, batch, model.config.hidden_size)).astype(
             np.float32
         )
@@ -116,7 +145,7 @@ def torch_outputs(model, inputs: dict) -> list:
 
     with torch.no_grad():
         tensors = {name: torch.from_numpy(value) for name, value in inputs.items()}
-        if _is_classifier(model):
+        if _reads_padded_batches(model):
             return [model(**tensors).logits.float().numpy()]
         outputs = model(input_ids=tensors["input_ids"], state=tensors["state"], use_cache=True, return_dict=True)
         return [outputs.logits.float().numpy(), outputs.state.float().numpy()]
@@ -136,17 +165,17 @@ def export_onnx(model, path: Path):
     """Write `model` (an hf_charnn LM or classifier, eval mode) as ONNX to `path`."""
     import torch
 
-    language_model_step, classifier_graph = _graphs()
+    graphs = _graphs()
     model = model.eval().float()
-    if _is_classifier(model):
-        graph, names, outputs = classifier_graph(model), ["input_ids", "attention_mask"], ["logits"]
+    if _reads_padded_batches(model):
+        graph, names, outputs = graphs[_graph_name(model)](model), ["input_ids", "attention_mask"], ["logits"]
         axes = {
             "input_ids": {0: "batch", 1: "sequence"},
             "attention_mask": {0: "batch", 1: "sequence"},
-            "logits": {0: "batch"},
+            "logits": {0: "batch", 1: "sequence"} if _graph_name(model) == "tagger" else {0: "batch"},
         }
     else:
-        graph, names, outputs = language_model_step(model), ["input_ids", "state"], ["logits", "state_out"]
+        graph, names, outputs = graphs["step"](model), ["input_ids", "state"], ["logits", "state_out"]
         axes = {
             "input_ids": {0: "batch", 1: "sequence"},
             "state": {1: "batch"},
@@ -223,7 +252,7 @@ def export_folder(
     record = {
         "kind": kind,
         "inputs": list(sample_inputs(model, 1, 1)),
-        "outputs": ["logits"] if _is_classifier(model) else ["logits", "state_out"],
+        "outputs": ["logits"] if _reads_padded_batches(model) else ["logits", "state_out"],
         "opset": OPSET,
         "files": {"fp32": f"{ONNX_DIR}/{MODEL_FILE}"},
         "checked_shapes": [list(shape) for shape in CHECK_SHAPES],
@@ -236,15 +265,18 @@ def export_folder(
     (target / EXPORT_FILE).write_text(json.dumps(record, indent=2) + "\n")
     if output_dir is None and (folder / "README.md").is_file():
         card = folder / "README.md"
-        card.write_text(card_with_onnx_section(card.read_text(), _is_classifier(model), model.vocabulary.kind))
+        card.write_text(card_with_onnx_section(card.read_text(), _reads_padded_batches(model), model.vocabulary.kind))
     return {**record, "folder": str(target)}
 
 
-def card_with_onnx_section(card: str, classifier: bool, vocab_kind: str) -> str:
-    """The model card with an "ONNX" section (how to run `onnx/model.onnx` in onnxruntime), before "## Training"."""
+def card_with_onnx_section(card: str, padded: bool, vocab_kind: str) -> str:
+    """
+    The model card with an "ONNX" section (how to run `onnx/model.onnx` in onnxruntime), before "## Training": an LM's
+    step loop, or (`padded`) a classifier's or tagger's padded batch.
+    """
     if "## ONNX" in card:
         return card
-    if not classifier:
+    if not padded:
         encode = (
             'ids = np.array([["abcdefghijklmnopqrstuvwxyz ".index(c) for c in "the united states"]])'
             if vocab_kind == "text8"

@@ -150,7 +150,7 @@ def test_a_labeled_classifier_loads_as_remote_code_in_a_pipeline(trained):
     assert module == "transformers_modules" and label == local.config.id2label[local.predict("A CAT SAT!")]
 
 
-def test_texts_of_any_length_are_read_packed_without_their_padding(tmp_path):
+def test_texts_of_any_length_are_read_without_their_padding(tmp_path):
     torch.manual_seed(0)
     vocabulary = hf_charnn.Vocabulary("chars", " ,.?ABCabc")
     config = hf_charnn.CharGRUConfig(**vocabulary.config_kwargs(), embedding_size=8, hidden_size=16, num_labels=3)

@@ -48,22 +48,30 @@ def register_auto_classes():
         AutoModel,
         AutoModelForCausalLM,
         AutoModelForSequenceClassification,
+        AutoModelForTokenClassification,
         AutoTokenizer,
     )
 
     from .configuration_char_gru import CharGRUConfig
-    from .modeling_char_gru import CharGRUForCausalLM, CharGRUForSequenceClassification, CharGRUModel
+    from .modeling_char_gru import (
+        CharGRUForCausalLM,
+        CharGRUForSequenceClassification,
+        CharGRUForTokenClassification,
+        CharGRUModel,
+    )
     from .tokenization_char_gru import CharTokenizer
 
     AutoConfig.register(CharGRUConfig.model_type, CharGRUConfig, exist_ok=True)
     AutoModel.register(CharGRUConfig, CharGRUModel, exist_ok=True)
     AutoModelForCausalLM.register(CharGRUConfig, CharGRUForCausalLM, exist_ok=True)
     AutoModelForSequenceClassification.register(CharGRUConfig, CharGRUForSequenceClassification, exist_ok=True)
+    AutoModelForTokenClassification.register(CharGRUConfig, CharGRUForTokenClassification, exist_ok=True)
     AutoTokenizer.register(CharGRUConfig, slow_tokenizer_class=CharTokenizer, exist_ok=True)
     CharGRUConfig.register_for_auto_class()
     CharGRUModel.register_for_auto_class("AutoModel")
     CharGRUForCausalLM.register_for_auto_class("AutoModelForCausalLM")
     CharGRUForSequenceClassification.register_for_auto_class("AutoModelForSequenceClassification")
+    CharGRUForTokenClassification.register_for_auto_class("AutoModelForTokenClassification")
     CharTokenizer.register_for_auto_class()
 
 

@@ -19,7 +19,7 @@ from torch import nn
 from transformers import GenerationMixin, PreTrainedModel
 from transformers import initialization as init
 from transformers.generation.stopping_criteria import MaxLengthCriteria, StoppingCriteriaList
-from transformers.modeling_outputs import SequenceClassifierOutput
+from transformers.modeling_outputs import SequenceClassifierOutput, TokenClassifierOutput
 from transformers.utils import ModelOutput
 from transformers.utils.generic import can_return_tuple
 
@@ -811,3 +811,57 @@ class CharGRUForCausalLM(CharGRUPreTrainedModel, GenerationMixin):
         lengths = torch.tensor([len(ids) for ids in text_ids], device=self.device)
         valid = torch.arange(targets.shape[1], device=self.device)[None, :] < lengths[:, None]
         return (per_char * valid).sum(dim=1).double().tolist()
+
+
+class CharGRUForTokenClassification(CharGRUPreTrainedModel):
+    """
+    One label per symbol: the backbone's output at each position (both directions' side by side with
+    `bidirectional`: a character tagger reads the text after it too) through dropout and a linear head. Padding on
+    either side gives each text what it gives alone; the logits at padded positions are the head's bias and are never
+    read (labels there are -100).
+    """
+
+    def __init__(self, config: CharGRUConfig):
+        super().__init__(config)
+        self.num_labels = config.num_labels
+        self.char_gru = CharGRUModel(config)
+        self.dropout = nn.Dropout(config.dropout)
+        self.classifier = nn.Linear(self.char_gru.output_size, config.num_labels)
+        self.post_init()
+
+    def get_input_embeddings(self):
+        return self.char_gru.embeddings
+
+    def set_input_embeddings(self, new_embeddings):
+        self.char_gru.embeddings = new_embeddings
+
+    @can_return_tuple
+    def forward(
+        self,
+        input_ids: torch.LongTensor,
+        attention_mask: torch.LongTensor | None = None,
+        labels: torch.LongTensor | None = None,
+        **kwargs,
+    ) -> TokenClassifierOutput:
+        r"""
+        labels (`torch.LongTensor` of shape `(batch_size, sequence_length)`, *optional*):
+            The label id of every position; -100 where there is none (padding).
+        """
+        outputs = self.char_gru(input_ids, attention_mask=attention_mask, return_dict=True)
+        logits = self.classifier(self.dropout(outputs.last_hidden_state))
+        loss = None
+        if labels is not None:
+            loss = nn.functional.cross_entropy(logits.flatten(0, 1).float(), labels.flatten(), ignore_index=-100)
+        return TokenClassifierOutput(loss=loss, logits=logits)
+
+    @torch.no_grad()
+    def predict_tags(self, texts: list[str]) -> list[list[int]]:
+        """The predicted label id of every symbol of each text (`config.id2label` names them)."""
+        nonempty = [text for text in texts if len(text)]
+        if not nonempty:
+            return [[] for _ in texts]
+        input_ids, attention_mask = _pad_batch(nonempty, self.vocabulary, self.device)
+        predicted = self(input_ids, attention_mask=attention_mask).logits.argmax(dim=-1).tolist()
+        lengths = attention_mask.sum(dim=1).tolist()
+        rows = iter(row[:length] for row, length in zip(predicted, lengths))
+        return [next(rows) if len(text) else [] for text in texts]

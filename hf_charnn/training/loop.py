@@ -328,8 +328,9 @@ def _fit_to_budget(run: Run, accelerator: Accelerator, spent: float):
     if decision[0]:
         if not run.config.fit_schedule_to_budget:
             accelerator.print(
-                f"time budget {run.config.max_train_time} spent at step {trainer_state.step} of {run.total_steps}: the run "
-                "stops here, before its schedule's end (a stop-only cap: the schedule is the data's, not fitted to it)"
+                f"time budget {run.config.max_train_time} spent at step {trainer_state.step} of {run.total_steps}: "
+                "the run stops here, before its schedule's end (a stop-only cap: the schedule is the data's, not "
+                "fitted to it)"
             )
         run.total_steps = trainer_state.step
         run.stopped_by = "time budget"
@@ -408,9 +409,9 @@ def _training_step(run: Run, accelerator: Accelerator, batch: dict) -> torch.Ten
     loss = run.task.loss(batch, outputs)
     if not torch.isfinite(loss):
         raise TrainingDiverged(
-            f"loss became {loss.item()} at epoch {trainer_state.epoch + 1}, step {trainer_state.step + 1}; training stopped. "
-            f"The last good checkpoint is kept in {Path(config.output_dir) / CHECKPOINTS_DIR}; lower --learning-rate "
-            "or set --max-grad-norm"
+            f"loss became {loss.item()} at epoch {trainer_state.epoch + 1}, step {trainer_state.step + 1}; training "
+            f"stopped. The last good checkpoint is kept in {Path(config.output_dir) / CHECKPOINTS_DIR}; lower "
+            "--learning-rate or set --max-grad-norm"
         )
     accelerator.backward(loss)
     if config.max_grad_norm:
@@ -454,7 +455,7 @@ def _due(run: Run) -> dict:
 
 
 def _fold(trainer_state: TrainerState, running: torch.Tensor, elapsed: float):
-    """Move the device-side running sums and the segment's time into the trainer trainer_state (saved with checkpoints)."""
+    """Move the device-side running sums and the segment's time into `trainer_state` (saved with checkpoints)."""
     trainer_state.train_seconds += elapsed
     trainer_state.seconds_since_row += elapsed
     loss_sum, targets, correct = running.tolist()
@@ -467,7 +468,7 @@ def _fold(trainer_state: TrainerState, running: torch.Tensor, elapsed: float):
 def _resumed_batches(skipping_loader, epoch: int):
     """
     The rest of an epoch after a resume. Starting a DataLoader iterator draws a seed from torch's RNG: the
-    uninterrupted run drew it at the start of the epoch, which the RNG trainer_state restored from the checkpoint already
+    uninterrupted run drew it at the start of the epoch, which the RNG state restored from the checkpoint already
     includes, so the resumed run's draw is undone (else every later dropout mask would differ).
     """
     skipping_loader.set_epoch(epoch)

@@ -55,5 +55,6 @@ def task_for(config):
 # isort: off
 from . import language_modeling  # noqa: E402, F401
 from . import classification  # noqa: E402, F401
+from . import tagging  # noqa: E402, F401
 
 # isort: on

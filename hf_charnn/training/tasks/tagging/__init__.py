@@ -1,0 +1,79 @@
+"""
+The character tagger, declared: its settings (`TokenClassificationSettings`), presets and metrics. The task itself
+(`TokenClassificationTask`, `task.py`) predicts one tag per character; its data (`data.py`) are JSON lines with tags
+or spans, or tags derived from any plain text (`--derive word-boundaries | truecase`).
+"""
+
+import dataclasses
+
+from ....errors import UserError
+from ...settings import DATA, HYPERPARAMETERS, TrainingConfig, register_task, setting
+
+DERIVED_TASKS = ("word-boundaries", "truecase")  # tags derived from plain text (data.py)
+
+# `default`: measured on word boundaries of text8 (docs/tagger.md); the `auto` recipe (task.py) sizes its schedule to
+# the training text.
+PRESETS = {
+    "default": dict(
+        embedding_size=32,
+        hidden_size=128,
+        num_hidden_layers=2,
+        bidirectional=True,
+        dropout=0.1,
+        optimizer="adamw",
+        learning_rate=4e-3,
+        weight_decay=0.01,
+        lr_schedule="cosine",
+        warmup_ratio=0.05,
+        max_grad_norm=1.0,
+        epochs=20,
+        batch_size=32,
+        max_length=256,
+    ),
+}
+
+
+@register_task
+@dataclasses.dataclass
+class TokenClassificationSettings(TrainingConfig):
+    """A character tagger's run: the shared settings, where its tags come from, and how its texts are cut."""
+
+    task = "tagger"
+    command = "train-tagger"
+    command_help = "train a character tagger: JSON lines with tags or spans, or tags derived from plain text"
+    data_title = "tagged texts: JSON lines {text, tags} or {text, spans}, or plain text with --derive"
+    flag_help = {
+        "train_file": "tagged texts to train on (.jsonl), or plain text with --derive",
+        "validation_file": "tagged texts to validate on (default: 5%% of the training rows, held out)",
+        "test_file": "tagged texts scored once at the end",
+    }
+    presets = PRESETS
+    best_model_metrics = {"span_f1": True, "accuracy": True, "macro_f1": True, "loss": False}
+    default_best_metric = "span_f1"
+    headline_metric = "span_f1"
+    task_class = "hf_charnn.training.tasks.tagging.task:TokenClassificationTask"
+    auto_class = "AutoModelForTokenClassification"
+    architecture = "CharGRUForTokenClassification"
+    card_template = "tagger.md"
+
+    derive: str | None = setting(
+        None,
+        "tags from plain text, no labels needed: word-boundaries (spaces removed, where does a word start?) or "
+        "truecase (lowercased, which characters were capitals?)",
+        group=DATA,
+        choices=DERIVED_TASKS,
+    )
+    bidirectional: bool = setting(False, "the GRU also reads each text backwards", group=HYPERPARAMETERS)
+    max_length: int = setting(256, "texts are cut into rows of at most N characters", group=HYPERPARAMETERS, at_least=1)
+
+    def check_task(self):
+        if self.dataset_name:
+            raise UserError("a tagger reads files: pass --train-file (JSON lines, or plain text with --derive)")
+        if self.normalize:
+            raise UserError(
+                "--normalize changes a text's length, so its tags would no longer line up with it; normalise the "
+                "text first, then derive or tag it"
+            )
+
+    def model_config_kwargs(self) -> dict:
+        return dict(bidirectional=self.bidirectional)

@@ -1,0 +1,230 @@
+"""
+`TokenClassificationTask`: one tag per character (`data.py` reads and derives the tags), its metrics (`tagging_report`:
+character accuracy, per-tag precision / recall / F1, span-level F1) and the recipe sized to its training text. Its
+settings: `TokenClassificationSettings` (`__init__.py`).
+"""
+
+import statistics
+
+import numpy as np
+import torch
+
+from ....card import CardWords, ModelIndex, describe_vocabulary, example_text
+from ....models.modeling_char_gru import CharGRUForTokenClassification
+from ...recipes import Recipe
+from ..base import Task
+from .data import OUTSIDE, TaggedBatches, TaggedRows, load_tagged_data
+
+VALIDATION_ROWS = 64  # validation batch: this many rows on each process
+CHARS_READ = 4_000_000  # the recipe's schedule: about this many training characters read
+MIN_EPOCHS, MAX_EPOCHS = 3, 60
+# The stop-only cap of the recipe: this many training seconds a million characters read, within these bounds.
+CAP_SECONDS_PER_MCHAR, CAP_MIN, CAP_MAX = 40, 30, 600
+
+
+# -- metrics --------------------------------------------------------------------------------------------------------
+def spans_of(tags: list[str]) -> set[tuple[int, int, str]]:
+    """
+    The spans of a row's tags, (start, end excluded, label): BIO tags (`B-x` starts a span of `x`, `I-x` continues
+    one, or starts one after another label), other tags as runs of one tag; `O` is outside every span.
+    """
+    spans, start, label = set(), None, None
+    for position, tag in enumerate([*tags, OUTSIDE]):
+        prefix, _, name = tag.partition("-") if tag[:2] in ("B-", "I-") else ("", "", tag)
+        continues = label is not None and name == label and prefix != "B" and tag != OUTSIDE
+        if continues:
+            continue
+        if label is not None:
+            spans.add((start, position, label))
+            start, label = None, None
+        if tag != OUTSIDE:
+            start, label = position, name
+    return spans
+
+
+def _f1(correct: int, predicted: int, gold: int) -> tuple[float, float, float]:
+    precision = correct / predicted if predicted else 0.0
+    recall = correct / gold if gold else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return 100 * precision, 100 * recall, 100 * f1
+
+
+def tagging_report(gold: list[list[int]], predicted: list[list[int]], label_names: list[str]) -> dict:
+    """
+    Character accuracy, each tag's precision / recall / F1 and support, their macro-F1, and span-level precision /
+    recall / F1 (a span counts when its start, end and label are all right) over rows of tag ids.
+    """
+    flat_gold = np.concatenate([np.asarray(row, dtype=np.int64) for row in gold]) if gold else np.zeros(0, np.int64)
+    flat_predicted = (
+        np.concatenate([np.asarray(row, dtype=np.int64) for row in predicted]) if predicted else np.zeros(0, np.int64)
+    )
+    per_tag = {}
+    for index, name in enumerate(label_names):
+        is_gold, is_predicted = flat_gold == index, flat_predicted == index
+        precision, recall, f1 = _f1(int((is_gold & is_predicted).sum()), int(is_predicted.sum()), int(is_gold.sum()))
+        per_tag[name] = {"precision": precision, "recall": recall, "f1": f1, "support": int(is_gold.sum())}
+    correct_spans = predicted_spans = gold_spans = 0
+    for gold_row, predicted_row in zip(gold, predicted):
+        expected = spans_of([label_names[i] for i in gold_row])
+        found = spans_of([label_names[i] for i in predicted_row])
+        correct_spans += len(expected & found)
+        predicted_spans += len(found)
+        gold_spans += len(expected)
+    span_precision, span_recall, span_f1 = _f1(correct_spans, predicted_spans, gold_spans)
+    return {
+        "accuracy": 100 * float((flat_gold == flat_predicted).mean()) if len(flat_gold) else 0.0,
+        "macro_f1": float(np.mean([tag["f1"] for tag in per_tag.values()])),
+        "span_precision": span_precision,
+        "span_recall": span_recall,
+        "span_f1": span_f1,
+        "spans": gold_spans,
+        "chars": int(len(flat_gold)),
+        "per_tag": per_tag,
+    }
+
+
+def evaluate_tagger(model, texts: list[str], gold: list[list[int]], label_names: list[str], batch: int = 64) -> dict:
+    """`tagging_report` of a model's predictions for texts, predicted `batch` rows at a time."""
+    predicted = []
+    for start in range(0, len(texts), batch):
+        predicted += model.predict_tags(texts[start : start + batch])
+    return tagging_report(gold, predicted, label_names)
+
+
+# -- the recipe -----------------------------------------------------------------------------------------------------
+def tagger_recipe(chars: int, rows: int, presets: dict) -> Recipe:
+    """The default tagger, its schedule sized to the training text: about CHARS_READ characters read."""
+    epochs = int(np.clip(round(CHARS_READ / max(chars, 1)), MIN_EPOCHS, MAX_EPOCHS))
+    cap = int(np.clip(CAP_SECONDS_PER_MCHAR * epochs * chars / 1e6, CAP_MIN, CAP_MAX))
+    settings = {**presets["default"], "epochs": epochs, "max_train_time": f"{cap}s", "fit_schedule_to_budget": False}
+    reasons = [
+        f"{chars:,} training characters in {rows:,} rows: the default tagger, {epochs} epochs (about "
+        f"{CHARS_READ / 1e6:g}M characters read); a {cap} s cap only stops a slow machine's run"
+    ]
+    data = {"chars": chars, "rows": rows, "about": f"{chars:,} training characters in {rows:,} rows"}
+    return Recipe(data=data, settings=settings, reasons=reasons)
+
+
+# -- the task -------------------------------------------------------------------------------------------------------
+class TokenClassificationTask(Task):
+    """A tag per character of the tagged texts a config names; texts cut into rows, padded on the right."""
+
+    model_class = CharGRUForTokenClassification
+
+    def __init__(self, config):
+        super().__init__(config)
+        self.label_names: list[str] = []
+        self.validation_dataset = None
+        self.validation_loader = None
+
+    def load(self):
+        config = self.config
+        data = load_tagged_data(config)
+        self.label_names = data.label_names
+        self.vocabulary, self.vocabulary_reason = data.vocabulary, data.vocabulary_reason
+        self.description, self.fingerprint = data.description, data.fingerprint
+        chars = sum(len(text) for text in data.train.texts)
+        self.apply_recipe(tagger_recipe(chars, len(data.train.texts), type(config).presets))
+        self.train_dataset = TaggedRows(data.train, data.vocabulary, data.label_names)
+        self.validation_dataset = TaggedRows(data.validation, data.vocabulary, data.label_names)
+        self.validation = (data.validation.texts, [row.tolist() for row in self.validation_dataset.labels])
+        if data.test is not None:
+            test_rows = TaggedRows(data.test, data.vocabulary, data.label_names)
+            self.test = (data.test.texts, [row.tolist() for row in test_rows.labels])
+        self.collate_fn = TaggedBatches(pad_id=data.vocabulary.size)
+
+    def start_lines(self):
+        return [
+            *super().start_lines(),
+            f"tags: {', '.join(self.label_names)} ({len(self.train_dataset)} training rows, "
+            f"{len(self.validation[0])} validation rows)",
+        ]
+
+    def sequence_length(self) -> int:
+        return int(statistics.median(len(ids) for ids in self.train_dataset.ids))
+
+    def new_model(self):
+        return self.model_class(self.config.model_config(self.vocabulary, self.label_names))
+
+    def counts(self, batch, outputs):
+        labels = batch["labels"]
+        real = labels != -100
+        return real.sum(), ((outputs.logits.argmax(-1) == labels) & real).sum()
+
+    def train_metrics(self, loss, correct, targets):
+        return {"train_accuracy": 100.0 * correct / max(targets, 1)}
+
+    def prepare_validation(self, accelerator):
+        # Its own generator, as the classifier's: validating must not draw from the dropout masks' source.
+        self.validation_loader = accelerator.prepare_data_loader(
+            torch.utils.data.DataLoader(
+                self.validation_dataset,
+                batch_size=VALIDATION_ROWS * accelerator.num_processes,
+                collate_fn=self.collate_fn,
+                generator=torch.Generator().manual_seed(0),
+            )
+        )
+
+    def validate(self, model, accelerator):
+        gold, predicted, loss_sum, positions = [], [], 0.0, 0
+        for batch in self.validation_loader:
+            logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits.float()
+            labels = batch["labels"]
+            losses = torch.nn.functional.cross_entropy(
+                logits.flatten(0, 1), labels.flatten(), ignore_index=-100, reduction="sum"
+            )
+            predictions, labels, losses = accelerator.gather_for_metrics((logits.argmax(-1), labels, losses[None]))
+            for predicted_row, gold_row in zip(predictions.tolist(), labels.tolist()):
+                length = sum(1 for tag in gold_row if tag != -100)
+                gold.append(gold_row[:length])
+                predicted.append(predicted_row[:length])
+                positions += length
+            loss_sum += float(losses.sum())
+        report = tagging_report(gold, predicted, self.label_names)
+        name = self.validation_name
+        return {
+            f"{name}_accuracy": report["accuracy"],
+            f"{name}_span_f1": report["span_f1"],
+            f"{name}_macro_f1": report["macro_f1"],
+            f"{name}_loss": loss_sum / max(positions, 1),
+        }
+
+    def final_evaluation(self, model):
+        results = {"results": evaluate_tagger(model, *self.validation, self.label_names)}
+        if self.test is not None:
+            results["test_results"] = evaluate_tagger(model, *self.test, self.label_names)
+        return results
+
+    def curve(self):
+        return f"{self.validation_name}_span_f1", "validation span F1"
+
+    def model_index(self):
+        metrics = (("accuracy", "Character accuracy", "accuracy", 2), ("f1", "Span F1", "span_f1", 2))
+        return ModelIndex("token-classification", metrics, on_test=True)
+
+    def card_words(self, summary):
+        config = self.config
+        name = f"`{config.train_file.rsplit('/', 1)[-1]}`"
+        tags = ", ".join(f"`{tag}`" for tag in self.label_names)
+        derived = {
+            "word-boundaries": f"the text of {name} with its spaces removed; each character is tagged `B-WORD` where "
+            "a word starts, else `I-WORD` (the spans are the words)",
+            "truecase": f"the text of {name} lowercased; each character is tagged `UPPER` where it was a capital",
+        }
+        data = derived.get(config.derive, f"the tagged texts of {name}")
+        return CardWords(
+            about=(
+                f"A character-level GRU tagger trained with `hf_charnn` on {data}. It reads a text character by "
+                f"character ({describe_vocabulary(self.vocabulary)}) and tags every character: {tags}."
+            ),
+            dataset_type="tagged texts",
+            dataset_name=name.strip("`"),
+            training_data=f"{data}; texts cut into rows of at most {config.max_length} characters.",
+            limits=(
+                "A small character-level model: it sees spelling and the characters around each one, not meaning "
+                f"beyond what its training texts teach. It reads only its vocabulary's symbols "
+                f"({self.vocabulary.kind}). Check its per-tag scores above before relying on it."
+            ),
+            example=example_text(self.vocabulary, "sometexttotag"),
+            not_used=(),
+        )

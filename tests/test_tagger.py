@@ -1,0 +1,205 @@
+"""The character tagger: its data (tags, spans, derived tasks), its metrics, its model, and the whole command."""
+
+import json
+import random
+import subprocess
+import sys
+
+import pytest
+import torch
+from conftest import REPO_ROOT
+
+import hf_charnn
+from hf_charnn.cli import main
+from hf_charnn.errors import DataError
+from hf_charnn.training.tasks.tagging.data import (
+    TaggedBatches,
+    read_tagged_file,
+    truecase_rows,
+    word_boundary_rows,
+)
+from hf_charnn.training.tasks.tagging.task import spans_of, tagging_report
+
+WORDS = "the cat sat on a mat and then it ran to see the dog who was not there at all".split()
+TINY = ["--embedding-size", "8", "--hidden-size", "16", "--batch-size", "8", "--no-progress-bar"]
+
+
+def run_cli(capsys, *argv):
+    capsys.readouterr()
+    code = main([str(arg) for arg in argv])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def prose(count: int, seed: int) -> str:
+    rng = random.Random(seed)
+    return " ".join(rng.choice(WORDS) for _ in range(count))
+
+
+def test_word_boundaries_run_the_words_together_and_mark_where_each_starts():
+    texts, tags = word_boundary_rows("the cat sat on a mat", max_length=8)
+    assert texts == ["thecat", "satona", "mat"]
+    assert tags[0] == ["B-WORD", "I-WORD", "I-WORD", "B-WORD", "I-WORD", "I-WORD"]
+    assert all(len(text) == len(row) <= 8 for text, row in zip(texts, tags))
+    texts, _ = word_boundary_rows("abcdefghijkl x", max_length=5)  # a word longer than a row is cut
+    assert texts == ["abcde", "fghij", "klx"]
+
+
+def test_truecase_lowercases_and_marks_the_capitals():
+    texts, tags = truecase_rows("The NASA cat.\nok", max_length=40)
+    assert texts == ["the nasa cat.", "ok"]
+    assert [i for i, tag in enumerate(tags[0]) if tag == "UPPER"] == [0, 4, 5, 6, 7]
+
+
+def test_spans_become_bio_tags_and_bad_rows_name_their_line(tmp_path):
+    file = tmp_path / "spans.jsonl"
+    file.write_text(json.dumps({"text": "go to Paris now", "spans": [[6, 11, "LOC"]]}) + "\n")
+    split = read_tagged_file(file, None, 256)
+    assert split.tags[0][5:12] == ["O", "B-LOC", "I-LOC", "I-LOC", "I-LOC", "I-LOC", "O"]
+    cases = [
+        ({"text": "abc", "tags": ["A", "B"]}, "line 1: 3 characters but 2 tags"),
+        ({"text": "abc", "spans": [[2, 5, "X"]]}, "does not lie inside the text"),
+        ({"text": "abcd", "spans": [[0, 2, "X"], [1, 3, "Y"]]}, "overlaps another"),
+        ({"text": "abc"}, "neither `tags` nor `spans`"),
+    ]
+    for row, message in cases:
+        file.write_text(json.dumps(row) + "\n")
+        with pytest.raises(DataError, match=message):
+            read_tagged_file(file, None, 256)
+    file.write_text("not json\n")
+    with pytest.raises(DataError, match=r"spans.jsonl, line 1: not a JSON object"):
+        read_tagged_file(file, None, 256)
+    with pytest.raises(DataError, match="pass --derive"):
+        read_tagged_file(tmp_path / "plain.txt", None, 256)
+
+
+def test_spans_and_the_report_count_what_a_person_would():
+    assert spans_of(["B-WORD", "I-WORD", "B-WORD", "I-WORD", "I-WORD"]) == {(0, 2, "WORD"), (2, 5, "WORD")}
+    assert spans_of(["O", "UPPER", "UPPER", "O", "UPPER"]) == {(1, 3, "UPPER"), (4, 5, "UPPER")}
+    names = ["B-WORD", "I-WORD"]
+    gold = [[0, 1, 0, 1, 1]]  # two words: "ab" "cde"
+    predicted = [[0, 1, 1, 0, 1]]  # "abc" "de": both boundaries but one right
+    report = tagging_report(gold, predicted, names)
+    assert report["accuracy"] == pytest.approx(60.0)
+    assert report["per_tag"]["B-WORD"]["precision"] == pytest.approx(50.0)
+    assert report["span_f1"] == 0.0 and report["spans"] == 2
+    assert tagging_report(gold, gold, names)["span_f1"] == pytest.approx(100.0)
+
+
+def test_padded_rows_tag_as_each_text_alone_in_either_direction():
+    torch.manual_seed(0)
+    vocabulary = hf_charnn.Vocabulary()
+    config = hf_charnn.CharGRUConfig(
+        **vocabulary.config_kwargs(), embedding_size=8, hidden_size=12, num_hidden_layers=2, bidirectional=True
+    )
+    config.num_labels = 3
+    model = hf_charnn.CharGRUForTokenClassification(config).eval()
+    texts = ["thecat", "a", "satonamatandthen"]
+    rows = [
+        {"input_ids": torch.from_numpy(vocabulary.encode(text)), "labels": torch.zeros(len(text))} for text in texts
+    ]
+    batch = TaggedBatches(vocabulary.size)(rows)
+    with torch.no_grad():
+        batched = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+        left = batch["attention_mask"].flip(1)  # the same rows padded on the left
+        left_ids = torch.where(left.bool(), 0, vocabulary.size)
+        for row, text in enumerate(texts):
+            alone = model(torch.from_numpy(vocabulary.encode(text))[None]).logits[0]
+            torch.testing.assert_close(batched[row, : len(text)], alone, atol=1e-5, rtol=1e-5)
+            left_ids[row, -len(text) :] = torch.from_numpy(vocabulary.encode(text))
+        shifted = model(input_ids=left_ids, attention_mask=left).logits
+        for row, text in enumerate(texts):
+            torch.testing.assert_close(shifted[row, -len(text) :], batched[row, : len(text)], atol=1e-5, rtol=1e-5)
+    assert model.predict_tags(texts + [""])[-1] == [] and len(model.predict_tags(texts)[2]) == len(texts[2])
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("tagger")
+    (folder / "train.txt").write_text(prose(300, 0))
+    (folder / "test.txt").write_text(prose(60, 1))
+    argv = ["train-tagger", "--train-file", folder / "train.txt", "--test-file", folder / "test.txt"]
+    argv += ["--derive", "word-boundaries", "--output-dir", folder / "model", "--epochs", "40", "--max-length", "32"]
+    argv += [*TINY, "--bidirectional", "--num-hidden-layers", "1", "--learning-rate", "0.03", "--seed", "1"]
+    assert main([str(arg) for arg in argv]) == 0
+    return folder
+
+
+def test_the_command_trains_reports_every_metric_and_writes_a_card(trained):
+    model_dir = trained / "model"
+    summary = json.loads((model_dir / "eval_results.json").read_text())
+    results = summary["test_results"]
+    assert set(results["per_tag"]) == {"B-WORD", "I-WORD"}
+    assert {"accuracy", "span_f1", "span_precision", "span_recall", "macro_f1"} <= set(results)
+    assert results["accuracy"] > 80  # a tiny model on a 22-word language learns where words start
+    card = (model_dir / "README.md").read_text()
+    assert "pipeline_tag: token-classification" in card and "`B-WORD`" in card and "span F1" in card
+    assert json.loads((model_dir / "config.json").read_text())["architectures"] == ["CharGRUForTokenClassification"]
+
+
+def test_evaluate_tagger_scores_a_file_as_the_run_did(trained, capsys):
+    code, out, _ = run_cli(
+        capsys,
+        "evaluate-tagger",
+        trained / "model",
+        "--file",
+        trained / "test.txt",
+        "--derive",
+        "word-boundaries",
+        "--max-length",
+        "32",
+    )
+    assert code == 0
+    expected = json.loads((trained / "model" / "eval_results.json").read_text())["test_results"]
+    assert json.loads(out)["span_f1"] == pytest.approx(expected["span_f1"])
+    code, _, err = run_cli(capsys, "evaluate-tagger", trained / "model", "--file", trained / "test.txt")
+    assert code == 2 and "pass --derive" in err and err.count("\n") == 1
+
+
+def test_the_token_classification_pipeline_groups_characters_into_words(trained):
+    from transformers import pipeline
+
+    tag = pipeline("token-classification", model=str(trained / "model"), aggregation_strategy="simple")
+    words = tag("thecatsatonamat")
+    assert words and all(entity["entity_group"] == "WORD" for entity in words)
+    assert "".join(entity["word"] for entity in words) == "thecatsatonamat"
+    every = pipeline("token-classification", model=str(trained / "model"), ignore_labels=[])("thecat")
+    assert [entity["entity"] for entity in every][0] == "B-WORD" and len(every) == 6
+
+
+@pytest.mark.slow
+def test_a_tagger_loads_as_remote_code_in_a_pipeline(trained):
+    script = (
+        "import sys; sys.modules['hf_charnn'] = None\n"
+        "from transformers import pipeline\n"
+        f"tag = pipeline('token-classification', model={str(trained / 'model')!r}, trust_remote_code=True,"
+        " aggregation_strategy='simple')\n"
+        "print(len(tag('thecatsat')), type(tag.model).__module__.split('.')[0])\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=300, cwd=REPO_ROOT.parent
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    count, module = result.stdout.split()
+    assert module == "transformers_modules" and int(count) >= 1
+
+
+def test_the_onnx_graph_tags_as_pytorch(trained, tmp_path):
+    pytest.importorskip("onnxruntime", reason="the [onnx] extra is not installed")
+    from hf_charnn.export import export_folder
+
+    record = export_folder(trained / "model", output_dir=tmp_path)
+    assert record["kind"] == "tagger" and record["largest_difference"]["fp32"] < 1e-4
+    assert record["inputs"] == ["input_ids", "attention_mask"]
+
+
+def test_bad_tagger_settings_give_one_line(tmp_path, capsys):
+    (tmp_path / "t.txt").write_text(prose(50, 2))
+    for argv, message in [
+        (["--normalize"], "--normalize changes a text's length"),
+        (["--derive", "truecase"], "every character has the tag 'O'"),
+    ]:
+        code, _, err = run_cli(
+            capsys, "train-tagger", "--train-file", tmp_path / "t.txt", *argv, "--output-dir", tmp_path / "o"
+        )
+        assert code == 2 and message in err and err.count("\n") == 1, err

@@ -11,39 +11,6 @@ from pathlib import Path
 from .errors import UserError
 
 CARD_TEMPLATES = Path(os.environ.get("HF_CHARNN_CARD_TEMPLATES", Path(__file__).resolve().parent / "model_cards"))
-CARD_HYPERPARAMETERS = (
-    "embedding_size",
-    "hidden_size",
-    "num_hidden_layers",
-    "dropout",
-    "optimizer",
-    "learning_rate",
-    "weight_decay",
-    "lr_schedule",
-    "warmup_ratio",
-    "max_grad_norm",
-    "batch_size",
-    "epochs",
-    "chunk_size",
-    "carry_state",
-    "prefix_labels",
-    "bidirectional",
-    "classifier_readout",
-    "ngram_range",
-    "ngram_buckets",
-    "ngram_learning_rate_scale",
-    "ngram_linear",
-    "max_length",
-    "group_by_length",
-    "class_weight",
-    "derive",
-    "metric_for_best_model",
-    "early_stopping_patience",
-    "lr_plateau_patience",
-    "max_train_time",
-    "fit_schedule_to_budget",
-    "seed",
-)
 LEARNING_CURVES_FILE = "learning_curves.png"
 CONFUSION_MATRIX_FILE = "confusion_matrix.png"
 
@@ -180,7 +147,6 @@ def model_card(
         model_name=repo_id.split("/")[-1],
         eval_results=evaluations,
     )
-    values = config.as_dict()
     return ModelCard.from_template(
         card_data,
         template_path=str(template),
@@ -205,9 +171,7 @@ def model_card(
         unit="bytes" if rate == "bpb" else "chars",
         device="CUDA" if torch.cuda.is_available() and not config.cpu else f"CPU ({torch.get_num_threads()} threads)",
         hyperparameters={
-            key: values[key]
-            for key in CARD_HYPERPARAMETERS
-            if values.get(key) not in (None, False) and key not in words.not_used
+            key: value for key, value in config.card_hyperparameters().items() if key not in words.not_used
         },
     )
 

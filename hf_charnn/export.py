@@ -9,6 +9,8 @@ quantization) into the model folder, or into DIR, with `onnx/export.json` (what 
   hidden); outputs `logits` (batch x sequence x vocabulary) and `state_out` (ONNX names each value once: the state
   read is `state`, the state written `state_out`). Feed `state_out` back as `state` to continue a text.
 - A classifier: inputs `input_ids` and `attention_mask` (padding on either side); output `logits` (batch x labels).
+- A tagger: the classifier's inputs; output `logits` (batch x sequence x tags).
+Each task declares its graph (`onnx_graph` in its settings: a wrapper in its own `task.py`).
 Batch and sequence axes are dynamic. Exporters have shipped GRU translations that were silently wrong, so every
 export is run in onnxruntime on random inputs of several shapes and refused if it differs from PyTorch by more than
 1e-4. `generate_greedy_or_sampled` is a generation loop on onnxruntime and numpy alone (no torch), the one the
@@ -45,78 +47,23 @@ def require_onnx():
         ) from None
 
 
-def _graphs():
-    import torch
+def graph_class(model):
+    """
+    The ONNX graph of a model's task (its settings' `onnx_graph`, a module of the task's own): a wrapper whose
+    `padded` says what it reads (True: `input_ids` and `attention_mask`; False: `input_ids` and a `state`) and whose
+    `logits_axes` name the dynamic axes of its logits.
+    """
+    from .training.tasks import load_class, task_for_architectures
 
-    from .models.modeling_char_gru import CharGRUOutput, gather_to_front
-
-    class LanguageModelStep(torch.nn.Module):
-        """(input_ids, state) -> (logits, state_out): the LM's forward pass with the state carried in and out."""
-
-        def __init__(self, model):
-            super().__init__()
-            self.model = model
-
-        def forward(self, input_ids, state):
-            outputs = self.model.char_gru(input_ids, state=state, return_dict=True)
-            return self.model.lm_head(outputs.last_hidden_state), outputs.state
-
-    class ClassifierGraph(torch.nn.Module):
-        """
-        (input_ids, attention_mask) -> logits. Each row's real characters (one contiguous run, padded on either side)
-        are gathered to the front and each layer and direction reads the whole width (the backward one over each row
-        reversed): padding after the real characters cannot reach them, so no packing is needed.
-        """
-
-        def __init__(self, model):
-            super().__init__()
-            self.model = model
-
-        def forward(self, input_ids, attention_mask):
-            gathered, lengths = gather_to_front(input_ids, attention_mask)
-            steps = torch.arange(input_ids.shape[1], device=input_ids.device)[None, :]
-            real = (steps < lengths[:, None]).to(torch.int64)
-            backbone = self.model.char_gru
-            # The model's own padded path, less its checks and the putting back (the readout reads rows in front).
-            hidden, state = backbone.run_front_gathered(backbone.embeddings(gathered), torch.clamp(lengths, min=1))
-            outputs = CharGRUOutput(last_hidden_state=hidden * real[..., None].to(hidden.dtype), state=state)
-            # The readout (last state or mean + max over the real positions), the n-gram bag and linear part if any.
-            return self.model._logits(outputs, real, gathered)
-
-    class TaggerGraph(torch.nn.Module):
-        """
-        (input_ids, attention_mask) -> logits at every position: the classifier's padded GRU loop, its outputs put
-        back in place (zeros at padding, as the model's own forward leaves them) and through the head.
-        """
-
-        def __init__(self, model):
-            super().__init__()
-            self.model = model
-
-        def forward(self, input_ids, attention_mask):
-            gathered, lengths = gather_to_front(input_ids, attention_mask)
-            steps = torch.arange(input_ids.shape[1], device=input_ids.device)[None, :]
-            backbone = self.model.char_gru
-            hidden, _ = backbone.run_front_gathered(backbone.embeddings(gathered), torch.clamp(lengths, min=1))
-            starts = torch.argmax(attention_mask.to(torch.int64), dim=1, keepdim=True)
-            inside = ((steps >= starts) & (steps < starts + lengths[:, None])).to(hidden.dtype)
-            back = torch.clamp(steps - starts, min=0)  # position p of a row holds its (p - start)-th character
-            in_place = hidden.gather(1, back[..., None].expand(-1, -1, hidden.shape[-1])) * inside[..., None]
-            return self.model.classifier(in_place)
-
-    return {"step": LanguageModelStep, "classifier": ClassifierGraph, "tagger": TaggerGraph}
-
-
-def _graph_name(model) -> str:
-    """Which graph a model exports as: an LM's step (its state in and out), or a padded batch's (a mask in)."""
-    if hasattr(model, "predict_tags"):
-        return "tagger"
-    return "classifier" if hasattr(model, "predict_batch") else "step"
+    settings_class = task_for_architectures([type(model).__name__])
+    if settings_class is None or not settings_class.onnx_graph:
+        raise UserError(f"{type(model).__name__}: no task of hf_charnn exports this model to ONNX")
+    return load_class(settings_class.onnx_graph)
 
 
 def _reads_padded_batches(model) -> bool:
-    """Whether a model reads padded batches (input_ids and attention_mask), not a state: a classifier or a tagger."""
-    return _graph_name(model) != "step"
+    """Whether a model's graph reads padded batches (input_ids and attention_mask), not a state."""
+    return graph_class(model).padded
 
 
 def sample_inputs(model, batch: int, length: int, seed: int = 0) -> dict:
@@ -162,26 +109,19 @@ def largest_difference(session, model, shapes=CHECK_SHAPES) -> float:
 
 
 def export_onnx(model, path: Path):
-    """Write `model` (an hf_charnn LM or classifier, eval mode) as ONNX to `path`."""
+    """Write `model` (an hf_charnn model of any task, eval mode) as ONNX to `path`, as its task's graph."""
     import torch
 
-    graphs = _graphs()
+    graph_type = graph_class(model)
     model = model.eval().float()
-    if _reads_padded_batches(model):
-        graph, names, outputs = graphs[_graph_name(model)](model), ["input_ids", "attention_mask"], ["logits"]
-        axes = {
-            "input_ids": {0: "batch", 1: "sequence"},
-            "attention_mask": {0: "batch", 1: "sequence"},
-            "logits": {0: "batch", 1: "sequence"} if _graph_name(model) == "tagger" else {0: "batch"},
-        }
+    graph = graph_type(model)
+    if graph_type.padded:
+        names, outputs = ["input_ids", "attention_mask"], ["logits"]
+        axes = {"input_ids": {0: "batch", 1: "sequence"}, "attention_mask": {0: "batch", 1: "sequence"}}
     else:
-        graph, names, outputs = graphs["step"](model), ["input_ids", "state"], ["logits", "state_out"]
-        axes = {
-            "input_ids": {0: "batch", 1: "sequence"},
-            "state": {1: "batch"},
-            "logits": {0: "batch", 1: "sequence"},
-            "state_out": {1: "batch"},
-        }
+        names, outputs = ["input_ids", "state"], ["logits", "state_out"]
+        axes = {"input_ids": {0: "batch", 1: "sequence"}, "state": {1: "batch"}, "state_out": {1: "batch"}}
+    axes["logits"] = graph_type.logits_axes
     graph.eval()  # (a wrapper starts in training mode, and the exporter keeps the top module's mode: dropout on)
     example = tuple(torch.from_numpy(value) for value in sample_inputs(model, 2, 5).values())
     path.parent.mkdir(parents=True, exist_ok=True)

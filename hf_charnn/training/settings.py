@@ -68,7 +68,7 @@ class RunSettings:
         "auto",
         "auto: bf16 on CUDA GPUs that support it, and on a CPU only where a bf16 step of this run's shape measures "
         "faster (the verdict is cached); loss stays fp32",
-        group=HYPERPARAMETERS,
+        group=RUN,
         choices=MIXED_PRECISION_CHOICES,
     )
     max_train_time: str | None = setting(
@@ -211,6 +211,14 @@ RUN_SETTINGS = (
     "preset",
     "explicit_settings",
 )
+# Run settings a model card lists beside the hyperparameters: how the saved step was chosen and the run stopped.
+CARD_RUN_SETTINGS = (
+    "metric_for_best_model",
+    "early_stopping_patience",
+    "lr_plateau_patience",
+    "max_train_time",
+    "fit_schedule_to_budget",
+)
 # Paths are not compared (a corpus may move); what they hold is, through the corpus fingerprint.
 PATH_SETTINGS = ("data_dir", "train_file", "validation_file", "test_file", "text8_source", "init_from")
 
@@ -237,6 +245,7 @@ class TrainingConfig(ModelSettings, DataSettings, OptimizerSettings, RunSettings
     auto_class: typing.ClassVar[str] = ""  # the transformers Auto class its models load with
     architecture: typing.ClassVar[str] = ""  # the model class name a saved folder's config.json names
     card_template: typing.ClassVar[str] = ""  # model_cards/<this>
+    onnx_graph: typing.ClassVar[str] = ""  # "module:Class" of its ONNX graph (hf_charnn.export), in its own task.py
 
     @classmethod
     def from_preset(cls, task: str | None = None, preset: str = "default", **overrides) -> "TrainingConfig":
@@ -380,6 +389,16 @@ class TrainingConfig(ModelSettings, DataSettings, OptimizerSettings, RunSettings
             forward += 2 * 3 * self.hidden_size * (inputs + self.hidden_size)
         forward += 2 * self.hidden_size * output_size
         return 3 * forward
+
+    def card_hyperparameters(self) -> dict:
+        """What a model card lists: the hyperparameters set (not None, False or zero), and how the run chose its step
+        and stopped."""
+        return {
+            field.name: getattr(self, field.name)
+            for field in dataclasses.fields(self)
+            if (field.metadata.get("group") == HYPERPARAMETERS or field.name in CARD_RUN_SETTINGS)
+            and getattr(self, field.name) not in (None, False)
+        }
 
     def as_dict(self) -> dict:
         """Every setting, with the task's name (what checkpoints record and a resume compares)."""

@@ -61,6 +61,7 @@ class SequenceClassificationSettings(TrainingConfig):
     task_class = "hf_charnn.training.tasks.classification.task:SequenceClassificationTask"
     auto_class = "AutoModelForSequenceClassification"
     architecture = "CharGRUForSequenceClassification"
+    onnx_graph = "hf_charnn.training.tasks.classification.task:ClassifierGraph"
     card_template = "classifier.md"
 
     label_column: str = setting("label", "the label column; its values become the model's labels", group=DATA)

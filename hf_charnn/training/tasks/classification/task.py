@@ -12,7 +12,7 @@ from accelerate import PartialState
 from ....card import CardWords, ModelIndex, data_description, describe_vocabulary, example_text
 from ....data.labeled import LabeledRows, LengthGroupedBatches, PaddedBatches, load_labeled_data
 from ....evaluation import classification_report, evaluate_labeled
-from ....models.modeling_char_gru import CharGRUForSequenceClassification
+from ....models.modeling_char_gru import CharGRUForSequenceClassification, CharGRUOutput, gather_to_front
 from ... import linear, recipes
 from ..base import Task
 
@@ -209,3 +209,29 @@ def mix_words(summary: dict) -> str:
         + (f", C={fit['c']:g}" if fit else "")
         + f"), the weights chosen on validation ({chosen['accuracy']:.2f} % accuracy there)."
     )
+
+
+class ClassifierGraph(torch.nn.Module):
+    """
+    The classifier's ONNX graph (hf_charnn.export): (input_ids, attention_mask) -> logits. Each row's real characters
+    (one contiguous run, padded on either side) are gathered to the front and each layer and direction reads the whole
+    width (the backward one over each row reversed): padding after the real characters cannot reach them.
+    """
+
+    padded = True
+    logits_axes = {0: "batch"}
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, input_ids, attention_mask):
+        gathered, lengths = gather_to_front(input_ids, attention_mask)
+        steps = torch.arange(input_ids.shape[1], device=input_ids.device)[None, :]
+        real = (steps < lengths[:, None]).to(torch.int64)
+        backbone = self.model.char_gru
+        # The model's own padded path, less its checks and the putting back (the readout reads rows in front).
+        hidden, state = backbone.run_front_gathered(backbone.embeddings(gathered), torch.clamp(lengths, min=1))
+        outputs = CharGRUOutput(last_hidden_state=hidden * real[..., None].to(hidden.dtype), state=state)
+        # The readout (last state or mean + max over the real positions), the n-gram bag and linear part if any.
+        return self.model._logits(outputs, real, gathered)

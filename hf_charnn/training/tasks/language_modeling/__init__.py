@@ -102,6 +102,7 @@ class LanguageModelingSettings(TrainingConfig):
     task_class = "hf_charnn.training.tasks.language_modeling.task:LanguageModelingTask"
     auto_class = "AutoModelForCausalLM"
     architecture = "CharGRUForCausalLM"
+    onnx_graph = "hf_charnn.training.tasks.language_modeling.task:LanguageModelStep"
     card_template = "lm.md"
 
     corpus: str | None = setting(None, "text8: the whole text8, split 90M / 5M / 5M", group=DATA, choices=CORPORA)

@@ -6,6 +6,7 @@
 import math
 
 import numpy as np
+import torch
 
 from ....card import CardWords, ModelIndex, data_description
 from ....data.corpus import load_corpus
@@ -166,3 +167,21 @@ class LanguageModelingTask(Task):
             limits=limits,
             tags=("text8",) if data["type"] == "text8" else (),
         )
+
+
+class LanguageModelStep(torch.nn.Module):
+    """
+    The LM's ONNX graph (hf_charnn.export): (input_ids, state) -> (logits, state_out), the forward pass with the state
+    carried in and out.
+    """
+
+    padded = False  # it reads a state, not an attention mask
+    logits_axes = {0: "batch", 1: "sequence"}
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, input_ids, state):
+        outputs = self.model.char_gru(input_ids, state=state, return_dict=True)
+        return self.model.lm_head(outputs.last_hidden_state), outputs.state

@@ -54,6 +54,7 @@ class TokenClassificationSettings(TrainingConfig):
     task_class = "hf_charnn.training.tasks.tagging.task:TokenClassificationTask"
     auto_class = "AutoModelForTokenClassification"
     architecture = "CharGRUForTokenClassification"
+    onnx_graph = "hf_charnn.training.tasks.tagging.task:TaggerGraph"
     card_template = "tagger.md"
 
     derive: str | None = setting(

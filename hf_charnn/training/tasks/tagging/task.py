@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from ....card import CardWords, ModelIndex, describe_vocabulary, example_text
-from ....models.modeling_char_gru import CharGRUForTokenClassification
+from ....models.modeling_char_gru import CharGRUForTokenClassification, gather_to_front
 from ...recipes import Recipe
 from ..base import Task
 from .data import OUTSIDE, TaggedBatches, TaggedRows, load_tagged_data
@@ -228,3 +228,29 @@ class TokenClassificationTask(Task):
             example=example_text(self.vocabulary, "sometexttotag"),
             not_used=(),
         )
+
+
+class TaggerGraph(torch.nn.Module):
+    """
+    The tagger's ONNX graph (hf_charnn.export): (input_ids, attention_mask) -> logits at every position. The
+    classifier's padded GRU loop, its outputs put back in place (zeros at padding, as the model's own forward leaves
+    them) and through the head.
+    """
+
+    padded = True
+    logits_axes = {0: "batch", 1: "sequence"}
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, input_ids, attention_mask):
+        gathered, lengths = gather_to_front(input_ids, attention_mask)
+        steps = torch.arange(input_ids.shape[1], device=input_ids.device)[None, :]
+        backbone = self.model.char_gru
+        hidden, _ = backbone.run_front_gathered(backbone.embeddings(gathered), torch.clamp(lengths, min=1))
+        starts = torch.argmax(attention_mask.to(torch.int64), dim=1, keepdim=True)
+        inside = ((steps >= starts) & (steps < starts + lengths[:, None])).to(hidden.dtype)
+        back = torch.clamp(steps - starts, min=0)  # position p of a row holds its (p - start)-th character
+        in_place = hidden.gather(1, back[..., None].expand(-1, -1, hidden.shape[-1])) * inside[..., None]
+        return self.model.classifier(in_place)

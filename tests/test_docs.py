@@ -54,3 +54,15 @@ def test_the_blocks_of_a_page_run(page, tmp_path, tiny_data_dir):
         )
         output = f"{result.stdout[-2000:]}\n{result.stderr[-3000:]}"
         assert result.returncode == 0, f"{page.name} block:\n{block['code']}\n{output}"
+
+
+def test_the_architecture_page_names_every_module_and_only_those():
+    tree = (ROOT / "docs" / "architecture.md").read_text().split("```")[1]
+    package = ROOT / "hf_charnn"
+    modules = sorted(package.rglob("*.py"))
+    named = set(re.findall(r"[\w]+\.py", tree))
+    for path in modules:
+        assert path.name in named, f"docs/architecture.md does not name {path.relative_to(ROOT)}"
+        for folder in path.relative_to(package).parts[:-1]:
+            assert f"{folder}/" in tree, f"docs/architecture.md does not show the folder {folder}/"
+    assert named <= {path.name for path in modules}, named - {path.name for path in modules}

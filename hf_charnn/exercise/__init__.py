@@ -21,8 +21,10 @@ def train_exercise(config) -> dict:
     (`transfer_from_lm`) trains its leak-free LM first; every other run is the one loop on the exercise's task.
     """
     from ..training.loop import train
+    from .settings import exercise_settings
     from .tasks import exercise_task
 
+    config = exercise_settings(config)
     config.check()  # before a recipe's LM trains for minutes
     if getattr(config, "transfer_from_lm", False) and not config.init_from:  # a classifier's recipe
         from .transfer import train_lm_transfer

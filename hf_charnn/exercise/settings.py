@@ -8,7 +8,7 @@ nothing there (the exercise's `default` preset, which sets them, serves one's ow
 import dataclasses
 
 from ..errors import UserError
-from ..training.settings import HYPERPARAMETERS, register_task, setting
+from ..training.settings import HYPERPARAMETERS, register_task, setting, task_settings
 from ..training.tasks.classification import PRESETS as CLASSIFIER_PRESETS
 from ..training.tasks.classification import SequenceClassificationSettings
 from ..training.tasks.language_modeling import LanguageModelingSettings
@@ -100,3 +100,14 @@ class VowelConsonantSettings(ExerciseSettings, SequenceClassificationSettings):
                 check_position_labels(model_config)
             except ValueError as error:
                 raise UserError(f"--prefix-labels: {error}") from None
+
+
+def exercise_settings(config):
+    """
+    A config as the exercise's settings: one made from the general task's settings (before the exercise was imported)
+    becomes the exercise's subclass, every value kept, its own fields at their defaults.
+    """
+    exercise_class = task_settings(config.task)
+    if type(config) is exercise_class or not issubclass(exercise_class, type(config)):
+        return config
+    return exercise_class(**dataclasses.asdict(config))

@@ -36,7 +36,8 @@ def setting(default, help: str = "", **flag):
     """
     A settings field with its command-line flag. `flag` may hold: `choices`, `group` (HYPERPARAMETERS, DATA or RUN),
     `flags` (its option strings; False: no flag), `nargs`/`metavar`, `extra` (more flags writing the same field,
-    as {option: argparse keywords}), `at_least` (the smallest value it takes, checked by `TrainingConfig.check`);
+    as {option: argparse keywords}), `at_least` (the smallest value it takes, checked by `TrainingConfig.check`, and
+    `why`);
     hf_charnn.exercise adds `exercise_only` (refused with data of one's own).
     """
     factory = {"default_factory": default} if callable(default) else {"default": default}
@@ -82,7 +83,13 @@ class RunSettings:
     save_steps: int | None = setting(
         None, "checkpoint every N steps (default: after each epoch)", group=RUN, at_least=1
     )
-    save_total_limit: int = setting(2, "checkpoints of this run kept besides the best one", group=RUN, at_least=1)
+    save_total_limit: int = setting(
+        2,
+        "checkpoints of this run kept besides the best one",
+        group=RUN,
+        at_least=1,
+        why="the checkpoint a resume starts from",
+    )
     metric_for_best_model: str | None = setting(
         None,
         "{best_model_metrics}: keep the best validation step's model (its checkpoint is never pruned) and save it at "
@@ -322,7 +329,8 @@ class TrainingConfig(ModelSettings, DataSettings, OptimizerSettings, RunSettings
                     f"unknown {field.name.replace('_', ' ')} {value!r}: choose {', '.join(meta['choices'])}"
                 )
             if meta.get("at_least") is not None and value is not None and value < meta["at_least"]:
-                raise UserError(f"--{flag_name(field.name)} must be at least {meta['at_least']}, not {value}")
+                why = f" ({meta['why']})" if meta.get("why") else ""
+                raise UserError(f"--{flag_name(field.name)} must be at least {meta['at_least']}{why}, not {value}")
         sources = [name for name in DATA_SOURCES if getattr(self, name, None)]
         if len(sources) > 1:
             raise UserError(f"give one corpus, not {' and '.join('--' + flag_name(name) for name in sources)}")

@@ -616,8 +616,8 @@ def save_trained_model(model, output_dir: Path, task: Task, summary: dict):
     config = task.config
     model.save_pretrained(output_dir)  # with auto_map and the modeling code (see models/auto.py)
     tokenizer = CharTokenizer.for_model(model.config)
-    if getattr(config, "max_length", None):  # texts were cut to this length: pipelines cut them too (truncation=True)
-        tokenizer.model_max_length = config.max_length
+    if task.tokenizer_max_length() is not None:  # pipelines cut texts as training did (truncation=True)
+        tokenizer.model_max_length = task.tokenizer_max_length()
     tokenizer.save_pretrained(output_dir)
     curves = plot_learning_curves(read_metrics(output_dir), output_dir / LEARNING_CURVES_FILE, *task.curve())
     confusion = "confusion_matrix" in summary["results"]

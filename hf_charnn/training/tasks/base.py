@@ -80,6 +80,10 @@ class Task:
     def new_model(self):
         return self.model_class(self.config.model_config(self.vocabulary))
 
+    def tokenizer_max_length(self) -> int | None:
+        """The longest text the saved tokenizer gives a pipeline (its `model_max_length`); None: any length."""
+        return None
+
     def finish_model(self, model) -> dict:
         """After training (the best step's weights loaded): the task's last choices; what the summary says of them."""
         return {}

@@ -100,6 +100,9 @@ class SequenceClassificationTask(Task):
             model.config.ngram_linear_scale = 0.0
         return model
 
+    def tokenizer_max_length(self):
+        return self.config.max_length  # texts were cut to this length in training: pipelines cut them too
+
     def finish_model(self, model):
         if model.ngram_linear is None:
             return {}

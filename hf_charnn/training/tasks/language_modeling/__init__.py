@@ -89,7 +89,7 @@ class LanguageModelingSettings(TrainingConfig):
     data_title = "corpus (default: the exercise's text8-100k.txt and text8-dev.txt)"
     flag_help = {
         "train_file": "plain text to train on (.txt, .gz or .zip)",
-        "validation_file": "plain text to validate on (default: the last 5%% of --train-file)",
+        "validation_file": "plain text to validate on (default: the last 5% of --train-file)",
         "test_file": "plain text scored once at the end",
         "validation_split_percentage": "held out of the training text when no validation text is given",
         "vocab": "auto: text8 when every character is a text8 symbol, else the data's own characters when there are "

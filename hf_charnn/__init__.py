@@ -1,10 +1,10 @@
 """
-hf_charnn: character-level GRU language models and text classifiers for the Hugging Face stack (transformers,
-datasets, accelerate), on any text: the text8 exercise is one task among others (`hf_charnn.exercise`).
+hf_charnn: character-level GRU language models, text classifiers and character taggers for the Hugging Face stack
+(transformers, datasets, accelerate), on any text: the text8 exercise is one task among others (`hf_charnn.exercise`).
 
 The layers (see docs/architecture.md): `models/` (the config, model and tokenizer that travel as remote code, and
-their Auto-class registration), `data/`, `training/`, `exercise/`, and `evaluation.py`, `card.py`, `hub.py`,
-`demo.py`, `cli.py`.
+their Auto-class registration), `data/`, `training/` (the shared settings, the task registry, one package a task),
+`exercise/`, and `evaluation.py`, `card.py`, `export.py`, `hub.py`, `demo.py`, `cli.py`.
 
 Importing the package is cheap (the command line answers `--version` and `--help` without loading torch): the
 classes below load on first use. Importing hf_charnn is still enough for transformers' Auto classes to load a

@@ -189,7 +189,7 @@ def main():
         notes.append(
             f"- {train_file.name}: {runs[0]['steps']} steps, "
             f"{statistics.median(r['train_seconds'] for r in runs):.1f} s of training; validation word F1 "
-            f"{validation:.2f} (5 % of its rows held out); recipe {runs[0]['recipe']}"
+            f"{validation:.2f} (the last 5 % of its rows); recipe {runs[0]['recipe']}"
         )
     peak = statistics.median(peaks)
     lines += [

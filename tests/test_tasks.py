@@ -200,3 +200,17 @@ def test_settings_files_of_folders_saved_before_the_split_still_load(tmp_path):
     }
     with pytest.raises(UserError, match=r"old.json: unknown setting\(s\) chunk_size \(a lm setting\)"):
         settings_class.own_settings({**old, "chunk_size": 32}, "old.json")
+
+
+def test_whether_a_run_names_its_data_is_decided_in_one_place():
+    from hf_charnn.training.settings import DATA_SOURCES, names_data
+
+    homes = [path.name for path, source in package_sources() if '"train_file", "dataset_name", "corpus"' in source]
+    assert homes == ["settings.py"] and DATA_SOURCES == ("train_file", "dataset_name", "corpus")
+    assert "names_data(settings)" in (PACKAGE / "cli.py").read_text()
+    assert names_data({"corpus": "text8"}) and not names_data({"train_file": None})
+    # The card describes what a run named; a run that named nothing is the exercise's, which describes its own.
+    from hf_charnn.card import data_description
+
+    with pytest.raises(ValueError, match="names no data"):
+        data_description(task_settings("lm").from_preset(), "text")

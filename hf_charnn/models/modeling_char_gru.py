@@ -1,13 +1,14 @@
 """
 Character-level GRU models: a shared embedding + GRU backbone, a classifier head (any label set, or a zero-shot head
-over groups of an LM's next symbols) and a next-symbol LM head, in the layout of transformers' own recurrent models
-(RWKV, Mamba).
+over groups of an LM's next symbols), a tagger head (a label per symbol) and a next-symbol LM head, in the layout of
+transformers' own recurrent models (RWKV, Mamba).
 
 String interfaces live on the models themselves: `predict(text)` / `predict_batch` / `predict_proba` on the
-classifier, `get_next_char_log_probs(context)` / `get_log_prob_sequence(next_chars, context)` / `score_texts` on the
-LM. They take strings in the model's own vocabulary (text8, chars or bytes, recorded in its config: `model.vocabulary`)
-and encode them with a vectorised lookup, so no tokenizer is needed. This file, the configuration and the tokenization
-file travel with every saved model (remote code): they import only each other, torch, numpy and transformers.
+classifier, `predict_tags` on the tagger, `get_next_char_log_probs(context)` / `get_log_prob_sequence(next_chars,
+context)` / `score_texts` on the LM. They take strings in the model's own vocabulary (text8, chars or bytes, recorded
+in its config: `model.vocabulary`) and encode them with a vectorised lookup, so no tokenizer is needed. This file, the
+configuration and the tokenization file travel with every saved model (remote code): they import only each other,
+torch, numpy and transformers.
 """
 
 import inspect

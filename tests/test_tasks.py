@@ -200,6 +200,9 @@ def test_settings_files_of_folders_saved_before_the_split_still_load(tmp_path):
     }
     with pytest.raises(UserError, match=r"old.json: unknown setting\(s\) chunk_size \(a lm setting\)"):
         settings_class.own_settings({**old, "chunk_size": 32}, "old.json")
+    # An LM's: the classifier's max_length at its default (None), though the tagger's default is another.
+    old_lm = {"task": "lm", "chunk_size": 32, "max_length": None, "bidirectional": False, "ngram_range": None}
+    assert task_settings("lm").own_settings(old_lm, "lm.json") == {"task": "lm", "chunk_size": 32}
 
 
 def test_whether_a_run_names_its_data_is_decided_in_one_place():
@@ -214,3 +217,18 @@ def test_whether_a_run_names_its_data_is_decided_in_one_place():
 
     with pytest.raises(ValueError, match="names no data"):
         data_description(task_settings("lm").from_preset(), "text")
+
+
+def test_the_saved_fixtures_training_configs_train_again_with_config():
+    """Each held-out folder's training_config.json (written by earlier releases) is a valid --config of its task."""
+    import json
+
+    folders = sorted((Path(__file__).parent / "fixtures" / "saved_models").glob("*/training_config.json"))
+    assert len(folders) >= 4
+    for file in folders:
+        settings = json.loads(file.read_text())
+        settings_class = task_settings(settings.get("task", "lm"))
+        own = settings_class.own_settings(settings, str(file))
+        own.pop("task", None)
+        own.pop("preset", None)
+        settings_class.from_preset(preset="seed", **own).check()

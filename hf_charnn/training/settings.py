@@ -301,17 +301,16 @@ class TrainingConfig(ModelSettings, DataSettings, OptimizerSettings, RunSettings
         training_config.json files saved before each task had settings of its own held every task's. Any other name
         this task does not know is an error naming the file.
         """
-        defaults = {
-            field.name: field.default
-            for other in registered_tasks()
-            for field in dataclasses.fields(other)
-            if field.default is not dataclasses.MISSING
-        }
+        defaults: dict[str, list] = {}  # a name's defaults in every task that has it (they may differ)
+        for other in registered_tasks():
+            for field in dataclasses.fields(other):
+                if field.default is not dataclasses.MISSING:
+                    defaults.setdefault(field.name, []).append(field.default)
         own = cls.field_names() | {"task"}
         kept = {
             name: value
             for name, value in settings.items()
-            if name in own or name not in defaults or value != defaults[name]
+            if name in own or value not in defaults.get(name, [object()])
         }
         cls.check_setting_names(kept, source)
         return kept

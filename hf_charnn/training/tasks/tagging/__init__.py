@@ -44,7 +44,8 @@ class TokenClassificationSettings(TrainingConfig):
     data_title = "tagged texts: JSON lines {text, tags} or {text, spans}, or plain text with --derive"
     flag_help = {
         "train_file": "tagged texts to train on (.jsonl), or plain text with --derive",
-        "validation_file": "tagged texts to validate on (default: 5% of the training rows, held out)",
+        "validation_file": "tagged texts to validate on (default: 5% of the training rows held out; of a derived "
+        "text, its last rows)",
         "test_file": "tagged texts scored once at the end",
     }
     presets = PRESETS

@@ -9,6 +9,7 @@ module that imports the exercise.
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -582,6 +583,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"hf-charnn {args.command}: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the reader closed the pipe (`| head`): nothing more to say, and no traceback
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # (so that exit's flush cannot raise again)
+        return 141  # 128 + SIGPIPE, as a shell reports a writer cut off
     return 0
 
 

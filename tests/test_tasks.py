@@ -232,3 +232,16 @@ def test_the_saved_fixtures_training_configs_train_again_with_config():
         own.pop("task", None)
         own.pop("preset", None)
         settings_class.from_preset(preset="seed", **own).check()
+
+
+def test_a_reader_closing_the_pipe_is_no_traceback(tmp_path):
+    """
+    `hf-charnn ... | head -1`: the command stops quietly (exit 141, as a shell reports SIGPIPE), no traceback. `true`
+    closes the pipe at once, long before the command (which imports torch) writes.
+    """
+    import subprocess
+    import sys
+
+    command = f"{sys.executable} -m hf_charnn baseline | true; echo ${{PIPESTATUS[0]}}"
+    result = subprocess.run(["bash", "-c", command], capture_output=True, text=True, timeout=300)
+    assert "Traceback" not in result.stderr and result.stdout.strip() == "141", result.stderr[-2000:]

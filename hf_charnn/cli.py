@@ -154,22 +154,15 @@ def cmd_evaluate_classifier(args):
 
 def cmd_evaluate_tagger(args):
     from .models.auto import load_model
-    from .training.tasks.tagging.data import read_tagged_file
+    from .training.tasks.tagging.data import tagged_file_for_model
     from .training.tasks.tagging.task import evaluate_tagger
 
     model = load_model(args.model_dir, "tagger")
-    split = read_tagged_file(args.file, args.derive, args.max_length, args.text_column)
     labels = [model.config.id2label[index] for index in range(model.config.num_labels)]
-    unknown = sorted({tag for row in split.tags for tag in row} - set(labels))
-    if unknown:
-        raise UserError(f"{args.file}: tag {unknown[0]!r} is not one of the model's tags ({', '.join(labels)})")
-    for row, text in enumerate(split.texts):
-        try:
-            model.vocabulary.encode(text, source=f"{args.file}, row {row + 1}")
-        except ValueError as error:
-            raise UserError(str(error)) from None
-    gold = [[model.config.label2id[tag] for tag in row] for row in split.tags]
-    _print_result(evaluate_tagger(model, split.texts, gold, labels), args.output)
+    texts, gold = tagged_file_for_model(
+        args.file, labels, model.vocabulary, args.derive, args.max_length, args.text_column
+    )
+    _print_result(evaluate_tagger(model, texts, gold, labels), args.output)
 
 
 def _labeled_file_for(model, args) -> tuple[list[str], list[int]]:
@@ -336,6 +329,11 @@ def _scores_of_export(args, result: dict) -> dict:
 
     root = Path(result["folder"]).parent
     model = load_model(args.model_dir, result["kind"])
+    if hasattr(model, "predict_tags"):
+        raise UserError(
+            f"{args.model_dir} is a tagger: --text / --file score LMs and classifiers (its export was checked against "
+            "PyTorch on random inputs); score it with evaluate-tagger"
+        )
     if not hasattr(model, "predict_batch"):  # an LM: bits per character of --text
         if not args.text:
             raise UserError(f"{args.model_dir} is an LM: score --text with it (--file is for classifiers)")

@@ -11,9 +11,9 @@ from conftest import REPO_ROOT
 
 import hf_charnn
 from hf_charnn.cli import main
+from hf_charnn.data.labeled import PaddedBatches
 from hf_charnn.errors import DataError
 from hf_charnn.training.tasks.tagging.data import (
-    TaggedBatches,
     read_tagged_file,
     truecase_rows,
     word_boundary_rows,
@@ -98,7 +98,7 @@ def test_padded_rows_tag_as_each_text_alone_in_either_direction():
     rows = [
         {"input_ids": torch.from_numpy(vocabulary.encode(text)), "labels": torch.zeros(len(text))} for text in texts
     ]
-    batch = TaggedBatches(vocabulary.size)(rows)
+    batch = PaddedBatches(vocabulary.size)(rows)
     with torch.no_grad():
         batched = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
         left = batch["attention_mask"].flip(1)  # the same rows padded on the left

@@ -72,18 +72,25 @@ class LabeledRows(torch.utils.data.Dataset):
 
 
 class PaddedBatches:
-    """DataLoader collate function: rows padded on the right with `pad_id`, an attention mask, and the labels."""
+    """
+    DataLoader collate function: rows padded on the right with `pad_id`, an attention mask, and the labels: one a row,
+    or one a position (a tagger's, a tensor the row's length), padded with -100, which no loss or metric reads.
+    """
 
     def __init__(self, pad_id: int):
         self.pad_id = pad_id
 
     def __call__(self, rows: list[dict]) -> dict:
         input_ids, attention_mask = pad_ids([row["input_ids"] for row in rows], self.pad_id)
-        return {
-            "input_ids": input_ids,
-            "attention_mask": attention_mask,
-            "labels": torch.tensor([row["labels"] for row in rows], dtype=torch.long),
-        }
+        labels = [row["labels"] for row in rows]
+        if isinstance(labels[0], torch.Tensor) and labels[0].dim():
+            per_position = torch.full_like(input_ids, -100)
+            for index, row_labels in enumerate(labels):
+                per_position[index, : len(row_labels)] = row_labels
+            labels = per_position
+        else:
+            labels = torch.tensor(labels, dtype=torch.long)
+        return {"input_ids": input_ids, "attention_mask": attention_mask, "labels": labels}
 
 
 class LengthGroupedBatches(torch.utils.data.Sampler):

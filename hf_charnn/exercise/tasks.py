@@ -166,7 +166,6 @@ class VowelConsonantTask(SequenceClassificationTask):
                 "strings are substrings of the first 100k characters of text8."
             ),
             example="orums in abu dhabi t",
-            not_used=("chunk_size", "carry_state"),
             tags=("text8",),
         )
 

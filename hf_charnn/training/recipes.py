@@ -72,6 +72,12 @@ class Recipe:
         }
 
 
+def stop_only_cap(chars_read: float, seconds_per_mchar: float) -> str:
+    """A recipe's time cap that only stops a run (on a machine much slower than planned for): seconds per million
+    characters read, within CAP_MIN and CAP_MAX."""
+    return f"{int(np.clip(seconds_per_mchar * chars_read / 1e6, CAP_MIN, CAP_MAX))}s"
+
+
 def labeled_statistics(lengths, labels, num_labels: int) -> dict:
     """Rows, labels, label balance and text lengths of a classifier's training split."""
     lengths = np.asarray(lengths)
@@ -134,7 +140,7 @@ def classifier_recipe(stats: dict) -> Recipe:
         f"{CHARS_READ / 1e6:g}M characters read, {MIN_EPOCHS}-{MAX_EPOCHS} epochs)"
     )
     # A cap that only stops the run (the schedule is not fitted to it): on a machine much slower than planned for.
-    budget = f"{int(np.clip(CAP_SECONDS_PER_MCHAR * epochs * cost / 1e6, CAP_MIN, CAP_MAX))}s"
+    budget = stop_only_cap(epochs * cost, CAP_SECONDS_PER_MCHAR)
     settings.update(max_train_time=budget, fit_schedule_to_budget=False)
     reasons.append(f"stopped after {budget} of training if still running (a cap: the schedule stays the data's)")
     settings.update(

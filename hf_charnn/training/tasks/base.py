@@ -11,6 +11,8 @@ from ...card import CardWords, ModelIndex
 from .. import recipes
 from ..settings import AUTO_PRESET
 
+VALIDATION_ROWS_PER_PROCESS = 64  # a padded validation batch: this many rows on each process
+
 
 class Task:
     """The base: what every task provides (see the module docstring). `load` fills the data attributes."""
@@ -28,6 +30,8 @@ class Task:
         self.description = ""
         self.fingerprint: dict = {}  # {split: "length:digest"}, compared on resume
         self.recipe: recipes.Recipe | None = None  # the settings sized to the data (preset "auto")
+        self.validation_dataset = None  # rows of validation texts, when the task validates in padded batches
+        self.validation_loader = None
 
     # -- data and model
     def load(self):
@@ -97,7 +101,23 @@ class Task:
         raise NotImplementedError
 
     def prepare_validation(self, accelerator):
-        """Prepare what `validate` reads, once per run (under several processes too)."""
+        """
+        Prepare what `validate` reads, once per run (under several processes too): a loader of `validation_dataset`,
+        when the task has one. Any process count: each process takes VALIDATION_ROWS_PER_PROCESS rows of a batch; the
+        uneven last batch is evened out by Accelerate and its repeats dropped again by `gather_for_metrics`.
+        """
+        if self.validation_dataset is None:
+            return
+        # Its own generator: each pass over a DataLoader draws a seed from a generator, and from the global one (the
+        # dropout masks' source) without it, so how often a run validated would change what it trained.
+        self.validation_loader = accelerator.prepare_data_loader(
+            torch.utils.data.DataLoader(
+                self.validation_dataset,
+                batch_size=VALIDATION_ROWS_PER_PROCESS * accelerator.num_processes,
+                collate_fn=self.collate_fn,
+                generator=torch.Generator().manual_seed(0),
+            )
+        )
 
     def validate(self, model, accelerator) -> dict:
         raise NotImplementedError

@@ -16,8 +16,6 @@ from ....models.modeling_char_gru import CharGRUForSequenceClassification, CharG
 from ... import linear, recipes
 from ..base import Task
 
-VALIDATION_ROWS_PER_PROCESS = 64  # classifier validation batch: this many rows on each process
-
 
 class SequenceClassificationTask(Task):
     """A label per text, for the labeled texts a config names; texts of any length, padded on the right."""
@@ -27,8 +25,6 @@ class SequenceClassificationTask(Task):
     def __init__(self, config):
         super().__init__(config)
         self.label_names: list[str] = []
-        self.validation_dataset = None
-        self.validation_loader = None
         self.class_weights = None
         self.statistics: dict = {}  # of the training texts (recipes.labeled_statistics)
         self.linear_fit: dict | None = None  # what fitting the linear n-gram part measured (training/linear.py)
@@ -124,21 +120,6 @@ class SequenceClassificationTask(Task):
     def train_metrics(self, loss, correct, targets):
         return {"train_accuracy": 100.0 * correct / max(targets, 1)}
 
-    def prepare_validation(self, accelerator):
-        # Any process count: each process takes VALIDATION_ROWS_PER_PROCESS rows of a batch; the uneven last batch
-        # is evened out by Accelerate and its repeats dropped again by gather_for_metrics.
-        batch = VALIDATION_ROWS_PER_PROCESS * accelerator.num_processes
-        # Its own generator: each pass over a DataLoader draws a seed from a generator, and from the global one (the
-        # dropout masks' source) without it, so how often a run validated would change what it trained.
-        self.validation_loader = accelerator.prepare_data_loader(
-            torch.utils.data.DataLoader(
-                self.validation_dataset,
-                batch_size=batch,
-                collate_fn=self.collate_fn,
-                generator=torch.Generator().manual_seed(0),
-            )
-        )
-
     def validate(self, model, accelerator):
         gold, predicted, loss_sum = [], [], 0.0
         for batch in self.validation_loader:
@@ -196,7 +177,7 @@ class SequenceClassificationTask(Task):
                 "its per-label scores above before relying on it."
             ),
             example=example_text(self.vocabulary, "some text to classify"),
-            not_used=("chunk_size", "carry_state", "prefix_labels"),
+            not_used=("prefix_labels",),  # (the exercise's default preset sets it; it does nothing for one's labels)
         )
 
 

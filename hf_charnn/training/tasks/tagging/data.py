@@ -24,7 +24,6 @@ from ....data.cache import digest
 from ....data.sources import read_text_file
 from ....data.vocabulary import choose_texts_vocabulary
 from ....errors import DataError
-from ....models.modeling_char_gru import pad_ids
 from ....models.tokenization_char_gru import Vocabulary
 from . import DERIVED_TASKS
 
@@ -179,6 +178,30 @@ def _fingerprint(split: TaggedTexts) -> str:
     return f"{sum(len(text) for text in split.texts)}:{digest(rows)}"
 
 
+def check_known_tags(split: TaggedTexts, label_names: list[str], known_by: str):
+    """A tag outside `label_names` (the training data's, or a model's: `known_by`) is an error naming its row."""
+    known = set(label_names)
+    for row, tags in enumerate(split.tags):
+        unknown = sorted(set(tags) - known)
+        if unknown:
+            raise DataError(
+                f"{split.source}, row {row + 1}: tag {unknown[0]!r} does not appear in {known_by} (its tags: "
+                f"{', '.join(label_names)})"
+            )
+
+
+def tagged_file_for_model(
+    path: str | Path, label_names: list[str], vocabulary: Vocabulary, derive: str | None, max_length: int, text_column
+) -> tuple[list[str], list[list[int]]]:
+    """
+    A tagged file to score a trained model on, read as training reads its files: its rows' texts (checked against the
+    model's vocabulary) and their tags as the model's tag ids (`label_names`, in id order). Errors name file and row.
+    """
+    split = read_tagged_file(path, derive, max_length, text_column)
+    check_known_tags(split, label_names, "the model's tags")
+    return split.texts, [labels.tolist() for labels in TaggedRows(split, vocabulary, label_names).labels]
+
+
 @dataclasses.dataclass
 class TaggedData:
     train: TaggedTexts
@@ -206,16 +229,9 @@ def load_tagged_data(config) -> TaggedData:
     label_names = sorted({tag for row in splits["train"].tags for tag in row})
     if len(label_names) < 2:
         raise DataError(f"{config.train_file}: every character has the tag {label_names[0]!r}; a tagger needs two")
-    known = set(label_names)
     for name in ("validation", "test"):
         if name in splits:
-            for row, tags in enumerate(splits[name].tags):
-                unknown = sorted(set(tags) - known)
-                if unknown:
-                    raise DataError(
-                        f"{splits[name].source}, row {row + 1}: tag {unknown[0]!r} does not appear in the training "
-                        f"data (its tags: {', '.join(label_names)})"
-                    )
+            check_known_tags(splits[name], label_names, "the training data")
     vocabulary, reason = choose_texts_vocabulary(list(splits.values()), config)
     if "validation" not in splits:
         splits["train"], splits["validation"] = held_out(
@@ -244,7 +260,7 @@ def load_tagged_data(config) -> TaggedData:
 
 # -- rows for the loop ----------------------------------------------------------------------------------------------
 class TaggedRows(torch.utils.data.Dataset):
-    """Rows of `input_ids` and `labels` (a tag id per position), for `TaggedBatches`."""
+    """Rows of `input_ids` and `labels` (a tag id per position), for `data.labeled.PaddedBatches`."""
 
     def __init__(self, split: TaggedTexts, vocabulary: Vocabulary, label_names: list[str]):
         to_id = {name: index for index, name in enumerate(label_names)}
@@ -267,17 +283,3 @@ class TaggedRows(torch.utils.data.Dataset):
 
     def __getitem__(self, index: int) -> dict:
         return {"input_ids": self.ids[index], "labels": self.labels[index]}
-
-
-class TaggedBatches:
-    """DataLoader collate function: rows padded on the right (`pad_id`), an attention mask, labels -100 at padding."""
-
-    def __init__(self, pad_id: int):
-        self.pad_id = pad_id
-
-    def __call__(self, rows: list[dict]) -> dict:
-        input_ids, attention_mask = pad_ids([row["input_ids"] for row in rows], self.pad_id)
-        labels = torch.full_like(input_ids, -100)
-        for index, row in enumerate(rows):
-            labels[index, : len(row["labels"])] = row["labels"]
-        return {"input_ids": input_ids, "attention_mask": attention_mask, "labels": labels}

@@ -10,17 +10,17 @@ import numpy as np
 import torch
 
 from ....card import CardWords, ModelIndex, describe_vocabulary, example_text
+from ....data.labeled import PaddedBatches
 from ....models.modeling_char_gru import CharGRUForTokenClassification, gather_to_front
-from ...recipes import Recipe
+from ...recipes import Recipe, stop_only_cap
 from ..base import Task
-from .data import OUTSIDE, TaggedBatches, TaggedRows, load_tagged_data
+from .data import OUTSIDE, TaggedRows, load_tagged_data
 
-VALIDATION_ROWS = 64  # validation batch: this many rows on each process
 CHARS_READ = 1_000_000  # the recipe's schedule: about this many training characters read
 MIN_EPOCHS, MAX_EPOCHS = 3, 60
-# The stop-only cap of the recipe (a slow machine's): this many training seconds a million characters read, within
-# these bounds. The default tagger reads about 19k characters a second on 2 cores at ~165 GFLOP/s (measured).
-CAP_SECONDS_PER_MCHAR, CAP_MIN, CAP_MAX = 150, 30, 600
+# The stop-only cap of the recipe (a slow machine's): this many training seconds a million characters read. The
+# default tagger reads about 10k characters a second on 2 cores at ~185 GFLOP/s (measured: 1M in ~100 s).
+CAP_SECONDS_PER_MCHAR = 150
 
 
 # -- metrics --------------------------------------------------------------------------------------------------------
@@ -96,11 +96,11 @@ def evaluate_tagger(model, texts: list[str], gold: list[list[int]], label_names:
 def tagger_recipe(chars: int, rows: int, presets: dict) -> Recipe:
     """The default tagger, its schedule sized to the training text: about CHARS_READ characters read."""
     epochs = int(np.clip(round(CHARS_READ / max(chars, 1)), MIN_EPOCHS, MAX_EPOCHS))
-    cap = int(np.clip(CAP_SECONDS_PER_MCHAR * epochs * chars / 1e6, CAP_MIN, CAP_MAX))
-    settings = {**presets["default"], "epochs": epochs, "max_train_time": f"{cap}s", "fit_schedule_to_budget": False}
+    cap = stop_only_cap(epochs * chars, CAP_SECONDS_PER_MCHAR)
+    settings = {**presets["default"], "epochs": epochs, "max_train_time": cap, "fit_schedule_to_budget": False}
     reasons = [
         f"{chars:,} training characters in {rows:,} rows: the default tagger, {epochs} epochs (about "
-        f"{CHARS_READ / 1e6:g}M characters read); a {cap} s cap only stops a slow machine's run"
+        f"{CHARS_READ / 1e6:g}M characters read); a {cap} cap only stops a slow machine's run"
     ]
     data = {"chars": chars, "rows": rows, "about": f"{chars:,} training characters in {rows:,} rows"}
     return Recipe(data=data, settings=settings, reasons=reasons)
@@ -115,8 +115,6 @@ class TokenClassificationTask(Task):
     def __init__(self, config):
         super().__init__(config)
         self.label_names: list[str] = []
-        self.validation_dataset = None
-        self.validation_loader = None
 
     def load(self):
         config = self.config
@@ -132,7 +130,7 @@ class TokenClassificationTask(Task):
         if data.test is not None:
             test_rows = TaggedRows(data.test, data.vocabulary, data.label_names)
             self.test = (data.test.texts, [row.tolist() for row in test_rows.labels])
-        self.collate_fn = TaggedBatches(pad_id=data.vocabulary.size)
+        self.collate_fn = PaddedBatches(pad_id=data.vocabulary.size)
 
     def start_lines(self):
         return [
@@ -155,26 +153,16 @@ class TokenClassificationTask(Task):
     def train_metrics(self, loss, correct, targets):
         return {"train_accuracy": 100.0 * correct / max(targets, 1)}
 
-    def prepare_validation(self, accelerator):
-        # Its own generator, as the classifier's: validating must not draw from the dropout masks' source.
-        self.validation_loader = accelerator.prepare_data_loader(
-            torch.utils.data.DataLoader(
-                self.validation_dataset,
-                batch_size=VALIDATION_ROWS * accelerator.num_processes,
-                collate_fn=self.collate_fn,
-                generator=torch.Generator().manual_seed(0),
-            )
-        )
-
     def validate(self, model, accelerator):
         gold, predicted, loss_sum, positions = [], [], 0.0, 0
         for batch in self.validation_loader:
             logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits.float()
             labels = batch["labels"]
+            # A loss sum a row, so that gather_for_metrics drops the repeated rows of an uneven last batch with it.
             losses = torch.nn.functional.cross_entropy(
-                logits.flatten(0, 1), labels.flatten(), ignore_index=-100, reduction="sum"
-            )
-            predictions, labels, losses = accelerator.gather_for_metrics((logits.argmax(-1), labels, losses[None]))
+                logits.flatten(0, 1), labels.flatten(), ignore_index=-100, reduction="none"
+            ).view(labels.shape)
+            predictions, labels, losses = accelerator.gather_for_metrics((logits.argmax(-1), labels, losses.sum(1)))
             for predicted_row, gold_row in zip(predictions.tolist(), labels.tolist()):
                 length = sum(1 for tag in gold_row if tag != -100)
                 gold.append(gold_row[:length])
@@ -227,7 +215,6 @@ class TokenClassificationTask(Task):
                 f"({self.vocabulary.kind}). Check its per-tag scores above before relying on it."
             ),
             example=example_text(self.vocabulary, "sometexttotag"),
-            not_used=(),
         )
 
 

@@ -128,6 +128,11 @@ def cmd_evaluate_classifier(args):
     from .models.auto import load_model
 
     model = load_model(args.model_dir, "classifier")
+    if args.confusion_matrix and model.multi_label:
+        raise UserError(
+            f"--confusion-matrix: {args.model_dir} is multi-label (a yes / no a label), which has no confusion matrix; "
+            "its per-label precision / recall / F1 are in the result"
+        )
     if args.file:
         texts, gold = _labeled_file_for(model, args)
         result = evaluate_labeled(
@@ -171,7 +176,14 @@ def _labeled_file_for(model, args) -> tuple[list[str], list[int]]:
 
     labels = [model.config.id2label[index] for index in range(model.config.num_labels)]
     split = labeled_file_for_model(
-        args.file, labels, model.vocabulary, args.text_column, args.label_column, normalize=args.normalize
+        args.file,
+        labels,
+        model.vocabulary,
+        args.text_column,
+        args.label_column,
+        normalize=args.normalize,
+        multi_label=model.multi_label,
+        label_separator=args.label_separator,
     )
     return split.texts, split.labels
 
@@ -322,7 +334,7 @@ def _scores_of_export(args, result: dict) -> dict:
     """The exported graphs scored beside the PyTorch model: bits per character of --text (LM), accuracy of --file."""
     from pathlib import Path
 
-    from .evaluation import bits_per_symbol, classification_report
+    from .evaluation import bits_per_symbol, classification_report, multi_label_report
     from .export import log_prob_of, session_for
     from .models.auto import load_model
     from .models.modeling_char_gru import pad_ids
@@ -347,13 +359,15 @@ def _scores_of_export(args, result: dict) -> dict:
     texts, gold = _labeled_file_for(model, args)
     input_ids, attention_mask = pad_ids([model.vocabulary.encode(text) for text in texts], model.vocabulary.size)
     labels = [model.config.id2label[index] for index in range(model.config.num_labels)]
-    scores = {"torch": classification_report(gold, model.predict_batch(texts), labels)["accuracy"]}
+    # A multi-label model's headline is micro-F1; the decision (argmax, or each label's threshold) is the model's.
+    report, metric = (multi_label_report, "micro_f1") if model.multi_label else (classification_report, "accuracy")
+    scores = {"torch": report(gold, model.predict_batch(texts), labels)[metric]}
     for name, file in result["files"].items():
         (logits,) = session_for(root / file).run(
             None, {"input_ids": input_ids.numpy(), "attention_mask": attention_mask.numpy()}
         )
-        scores[name] = classification_report(gold, logits.argmax(-1).tolist(), labels)["accuracy"]
-    return {"file": str(args.file), "accuracy": scores}
+        scores[name] = report(gold, model.labels_of(logits), labels)[metric]
+    return {"file": str(args.file), metric: scores}
 
 
 def cmd_sweep(args):
@@ -458,6 +472,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     evaluate_clf.add_argument("--text-column", default="text", help="the file's text column (default: text)")
     evaluate_clf.add_argument("--label-column", default="label", help="the file's label column (default: label)")
+    evaluate_clf.add_argument(
+        "--label-separator", help="a multi-label model's file: split each label cell at this string (say '|')"
+    )
     evaluate_clf.add_argument("--data-dir", help=DATA_DIR_HELP)
     evaluate_clf.add_argument(
         "--split", default="dev", choices=["dev", "train"], help="the exercise's examples: which split"
@@ -540,6 +557,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     export.add_argument("--text-column", default="text", help="--file's text column (default: text)")
     export.add_argument("--label-column", default="label", help="--file's label column (default: label)")
+    export.add_argument(
+        "--label-separator", help="a multi-label classifier's --file: split each label cell at this string"
+    )
     export.add_argument("--normalize", action="store_true", help="map --text / --file into text8 form first")
     export.set_defaults(func=cmd_export)
 

@@ -215,8 +215,7 @@ def classify(classifier, raw: str) -> dict:
     text, notes = _capped_text(classifier, raw, MAX_CLASSIFY_CHARS)
     if not text:
         return {"text": "", "labels": [], "note": " ".join(notes + ["Type a text to classify."])}
-    input_ids = torch.from_numpy(classifier.vocabulary.encode(text))[None].to(classifier.device)
-    probabilities = torch.softmax(classifier(input_ids=input_ids).logits[0].float(), dim=-1).cpu().tolist()
+    probabilities = classifier.predict_proba([text])[0].tolist()  # (a multi-label model's: a sigmoid a label)
     names = [str(classifier.config.id2label[index]) for index in range(len(probabilities))]
     ranked = sorted(zip(names, probabilities), key=lambda pair: -pair[1])
     return {"text": text, "labels": ranked, "note": " ".join(notes)}

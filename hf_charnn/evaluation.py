@@ -1,6 +1,7 @@
 """
 Scoring models, for any data: language models (loss, bits per character or byte, perplexity, exact or streamed) and
-classifiers (accuracy, macro-F1, per-label precision / recall / F1, confusion matrix). The exercise's own harness (its
+classifiers (accuracy, macro-F1, per-label precision / recall / F1, confusion matrix; for multi-label ones micro- and
+macro-F1, per-label F1 and the exact-match ratio). The exercise's own harness (its
 two checks, its words) is `hf_charnn.exercise.harness`, built on these.
 """
 
@@ -14,17 +15,72 @@ CLASSIFIER_BATCH = 256  # texts predicted at once (texts of any length: memory s
 # -- classifiers -------------------------------------------------------------------------------------------------------
 def evaluate_labeled(model, texts: list[str], gold: list[int], label_names: list[str]) -> dict:
     """
-    `classification_report` of `model` on `texts` (gold label ids into `label_names`). `model` needs
-    `predict_batch(texts)` (hf_charnn's classifiers) or `predict(text)`.
+    `classification_report` of `model` on `texts` (gold label ids into `label_names`; lists of ids a text for a
+    multi-label model: `multi_label_report`). `model` needs `predict_batch(texts)` (hf_charnn's classifiers) or
+    `predict(text)`.
     """
     predictions = []
     for start in range(0, len(texts), CLASSIFIER_BATCH):
         batch = texts[start : start + CLASSIFIER_BATCH]
         if hasattr(model, "predict_batch"):
-            predictions += [int(prediction) for prediction in model.predict_batch(batch)]
+            predictions += [_as_label(prediction) for prediction in model.predict_batch(batch)]
         else:
-            predictions += [int(model.predict(text)) for text in batch]
+            predictions += [_as_label(model.predict(text)) for text in batch]
+    if gold and isinstance(gold[0], list):  # a set of labels a text (a multi-label model predicts lists too)
+        return multi_label_report(gold, predictions, label_names)
     return classification_report(gold, predictions, label_names)
+
+
+def _as_label(prediction):
+    """A prediction as a label id, or a multi-label model's list of ids."""
+    return [int(index) for index in prediction] if isinstance(prediction, list) else int(prediction)
+
+
+def multi_label_report(gold, predicted, label_names: list[str]) -> dict:
+    """
+    A multi-label classifier's scores: `gold` and `predicted` are a text's labels each, as a 0 / 1 array of
+    `len(label_names)` columns or as lists of label ids. `micro_f1` (%, over every text-label pair), `macro_f1` (%,
+    the mean F1 of the labels that occur in `gold` or `predicted`), `exact_match` (% of texts whose label set is
+    exactly right; also `accuracy`, as scikit-learn's `accuracy_score` counts multi-label), `correct`, `total`, and
+    `per_label` {name: precision, recall, f1 (%), support}.
+    """
+    gold, predicted = _label_matrix(gold, len(label_names)), _label_matrix(predicted, len(label_names))
+    true_positives = (gold & predicted).sum(axis=0)
+    support, predicted_count = gold.sum(axis=0), predicted.sum(axis=0)
+    per_label, f1_scores = {}, []
+    for index, name in enumerate(label_names):
+        precision, recall, f1 = _f1(true_positives[index], predicted_count[index], support[index])
+        per_label[name] = {"precision": precision, "recall": recall, "f1": f1, "support": int(support[index])}
+        if support[index] or predicted_count[index]:
+            f1_scores.append(f1)
+    correct, total = int((gold == predicted).all(axis=1).sum()), len(gold)
+    exact_match = 100.0 * correct / total if total else 0.0
+    return {
+        "correct": correct,
+        "total": total,
+        "exact_match": exact_match,
+        "accuracy": exact_match,
+        "micro_f1": _f1(true_positives.sum(), predicted_count.sum(), support.sum())[2],
+        "macro_f1": float(np.mean(f1_scores)) if f1_scores else 0.0,
+        "per_label": per_label,
+    }
+
+
+def _label_matrix(rows, size: int) -> np.ndarray:
+    """Texts' labels, a 0 / 1 `(texts, size)` array or lists of label ids, as a boolean matrix."""
+    if isinstance(rows, np.ndarray):
+        return rows.astype(bool).reshape(len(rows), size)
+    matrix = np.zeros((len(rows), size), dtype=bool)
+    for index, ids in enumerate(rows):
+        matrix[index, list(ids)] = True
+    return matrix
+
+
+def _f1(true_positives, predicted_count, support) -> tuple[float, float, float]:
+    precision = true_positives / predicted_count if predicted_count else 0.0
+    recall = true_positives / support if support else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return 100.0 * float(precision), 100.0 * float(recall), 100.0 * float(f1)
 
 
 def classification_report(gold: list[int], predicted: list[int], label_names: list[str]) -> dict:

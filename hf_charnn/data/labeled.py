@@ -5,11 +5,13 @@ column and a label column (`--text-column`, `--label-column`).
     data = load_labeled_data(config)   # a TrainingConfig with train_file or dataset_name (task "classifier")
 
 The labels found in the training data become the model's `id2label` (a `ClassLabel`'s names, in its order, when the
-dataset has one; else the values sorted: numerically when they are all integers). Texts have any length: batches are
-padded on the right and the GRU reads the whole width unpacked, the padding kept out of each row's state and
-readout through `attention_mask` (see `PaddedBatches`). Without a
-validation file or split, a stratified `validation_split_percentage` of each class is held out. The vocabulary is
-chosen from all the texts as an LM's is (`--vocab auto|text8|chars|bytes`, see `vocabulary.py`).
+dataset has one; else the values sorted: numerically when they are all integers). A label column of lists (JSON lines
+`"label": ["a", "b"]`, a `datasets` sequence), a `label_separator` (CSV / TSV cells like `a|b`) or `multi_label` makes
+the data multi-label: each text has a set of labels, at least one (transformers' `multi_label_classification`).
+Texts have any length: batches are padded on the right and the GRU reads the whole width unpacked, the padding kept
+out of each row's state and readout through `attention_mask` (see `PaddedBatches`). Without a validation file or
+split, a stratified `validation_split_percentage` of each class is held out (multi-label: of each first label). The
+vocabulary is chosen from all the texts as an LM's is (`--vocab auto|text8|chars|bytes`, see `vocabulary.py`).
 """
 
 import dataclasses
@@ -35,10 +37,13 @@ FILE_FORMATS = {
 
 @dataclasses.dataclass
 class LabeledTexts:
-    """One split: texts, their label ids (into `LabeledData.label_names`), and where they came from."""
+    """
+    One split: texts, their label ids (into `LabeledData.label_names`; for multi-label data a sorted list of ids a
+    text), and where they came from.
+    """
 
     texts: list[str]
-    labels: list[int]
+    labels: list
     source: str
 
 
@@ -52,29 +57,46 @@ class LabeledData:
     vocabulary_reason: str
     description: str
     fingerprint: dict
+    multi_label: bool = False
 
 
 class LabeledRows(torch.utils.data.Dataset):
     """
-    Rows of `input_ids` (a text's ids, any length; its first `max_length` when given) and `labels` (its label id), for
-    `PaddedBatches`.
+    Rows of `input_ids` (a text's ids, any length; its first `max_length` when given) and `labels` (its label id; for
+    multi-label data, given `num_labels`, a float row of 0 / 1 a label), for `PaddedBatches`.
     """
 
-    def __init__(self, split: LabeledTexts, vocabulary: Vocabulary, max_length: int | None = None):
+    def __init__(
+        self,
+        split: LabeledTexts,
+        vocabulary: Vocabulary,
+        max_length: int | None = None,
+        num_labels: int | None = None,
+    ):
         self.ids = [torch.from_numpy(vocabulary.encode(text)[:max_length]) for text in split.texts]
         self.labels = split.labels
+        self.targets = self.labels if num_labels is None else multi_hot(self.labels, num_labels)
 
     def __len__(self) -> int:
         return len(self.labels)
 
     def __getitem__(self, index: int) -> dict:
-        return {"input_ids": self.ids[index], "labels": self.labels[index]}
+        return {"input_ids": self.ids[index], "labels": self.targets[index]}
+
+
+def multi_hot(label_sets: list[list[int]], num_labels: int) -> torch.Tensor:
+    """Rows of label-id lists as a `(rows, num_labels)` float matrix of 0 / 1 (what BCE and the metrics read)."""
+    rows = torch.zeros(len(label_sets), num_labels)
+    for index, ids in enumerate(label_sets):
+        rows[index, ids] = 1.0
+    return rows
 
 
 class PaddedBatches:
     """
     DataLoader collate function: rows padded on the right with `pad_id`, an attention mask, and the labels: one a row,
-    or one a position (a tagger's, a tensor the row's length), padded with -100, which no loss or metric reads.
+    a 0 / 1 float row a text (multi-label), or one a position (a tagger's, an integer tensor the row's length), padded
+    with -100, which no loss or metric reads.
     """
 
     def __init__(self, pad_id: int):
@@ -83,7 +105,9 @@ class PaddedBatches:
     def __call__(self, rows: list[dict]) -> dict:
         input_ids, attention_mask = pad_ids([row["input_ids"] for row in rows], self.pad_id)
         labels = [row["labels"] for row in rows]
-        if isinstance(labels[0], torch.Tensor) and labels[0].dim():
+        if isinstance(labels[0], torch.Tensor) and labels[0].is_floating_point():
+            labels = torch.stack(labels)
+        elif isinstance(labels[0], torch.Tensor) and labels[0].dim():
             per_position = torch.full_like(input_ids, -100)
             for index, row_labels in enumerate(labels):
                 per_position[index, : len(row_labels)] = row_labels
@@ -183,8 +207,40 @@ def text_and_label_columns(
     from datasets import ClassLabel
 
     feature = dataset.features[label_column]
+    feature = getattr(feature, "feature", feature)  # a list's items (multi-label): their ClassLabel, if any
     names = list(feature.names) if isinstance(feature, ClassLabel) else None
     return [str(text) for text in texts], labels, names  # (a CSV cell of digits is read as a number: it is still text)
+
+
+def is_multi_label(labels: list, config) -> bool:
+    """Multi-label data: a list in the label column, a `label_separator`, or `multi_label` asked for."""
+    return bool(
+        getattr(config, "multi_label", False)
+        or getattr(config, "label_separator", None)
+        or any(isinstance(label, list | tuple) for label in labels)
+    )
+
+
+def label_sets(labels: list, source: str, label_column: str, separator: str | None) -> list[list]:
+    """
+    Each row's labels as a list (multi-label data): a list as it is, a string cut at `separator`, anything else one
+    label. An empty set is an error naming the row (a text with no label says nothing to train on).
+    """
+    sets = []
+    for row, label in enumerate(labels):
+        if isinstance(label, list | tuple):
+            values = [value for value in label if value is not None and str(value).strip() != ""]
+        elif separator and isinstance(label, str):
+            values = [part.strip() for part in label.split(separator) if part.strip()]
+        else:
+            values = [label]
+        if not values:
+            raise DataError(
+                f"{source}, row {row + 1}: an empty label set in column {label_column!r}; give the text at least one "
+                "label or remove the row"
+            )
+        sets.append(list(dict.fromkeys(values)))  # each label once, in the file's order
+    return sets
 
 
 def _label_names(labels: list, names: list[str] | None) -> list[str]:
@@ -205,10 +261,13 @@ def _label_ids(
     source: str,
     known_by: str = "the training data",
 ) -> list[int]:
-    """Label ids of a split; a label the training data (or a model, `known_by`) lacks is an error naming the row."""
+    """
+    Label ids of a split (for multi-label data, `labels` of lists: a sorted list of ids a row); a label the training
+    data (or a model, `known_by`) lacks is an error naming the row.
+    """
     to_id = {name: index for index, name in enumerate(label_names)}
-    ids = []
-    for row, label in enumerate(labels):
+
+    def label_id(label, row: int) -> int:
         index = int(label) if names is not None else to_id.get(str(label))
         if index is not None and index < 0:  # a ClassLabel's "no label"
             raise DataError(f"{source}, row {row + 1}: no label; fill it in or remove the row")
@@ -219,8 +278,12 @@ def _label_ids(
                 f"{', '.join(label_names[i] for i in sorted(trained)) if trained else ', '.join(label_names)})"
                 + ("; every label needs training examples" if trained is not None else "")
             )
-        ids.append(index)
-    return ids
+        return index
+
+    return [
+        sorted({label_id(value, row) for value in label}) if isinstance(label, list) else label_id(label, row)
+        for row, label in enumerate(labels)
+    ]
 
 
 def stratified_split(labels: list[int], percentage: float, seed: int) -> tuple[list[int], list[int]]:
@@ -270,15 +333,23 @@ def load_labeled_data(config) -> LabeledData:
         split: text_and_label_columns(dataset, source, config.text_column, config.label_column)
         for split, (dataset, source) in raw.items()
     }
+    multi_label = is_multi_label(columns["train"][1], config)
+    if multi_label:  # every split's labels as lists (a plain value: a set of one)
+        separator = getattr(config, "label_separator", None)
+        columns = {
+            split: (texts, label_sets(labels, raw[split][1], config.label_column, separator), names)
+            for split, (texts, labels, names) in columns.items()
+        }
     train_texts, train_labels, names = columns["train"]
-    label_names = _label_names(train_labels, names)
+    every_label = [value for label in train_labels for value in label] if multi_label else train_labels
+    label_names = _label_names(every_label, names)
     train = LabeledTexts(
         train_texts, _label_ids(train_labels, names, label_names, None, raw["train"][1]), raw["train"][1]
     )
-    trained = set(train.labels)
+    trained = {index for label in train.labels for index in label} if multi_label else set(train.labels)
     if len(trained) < 2:
         raise DataError(
-            f"{train.source}: every training example has the label {label_names[train.labels[0]]!r}; a classifier "
+            f"{train.source}: every training example has the label {label_names[min(trained)]!r}; a classifier "
             "needs "
             "examples of at least two labels"
         )
@@ -295,7 +366,8 @@ def load_labeled_data(config) -> LabeledData:
     vocabulary, reason = choose_texts_vocabulary(list(splits.values()), config)
     train = splits["train"]
     if "validation" not in splits:
-        train_rows, validation_rows = stratified_split(train.labels, config.validation_split_percentage, config.seed)
+        strata = [label[0] for label in train.labels] if multi_label else train.labels  # multi-label: by the first
+        train_rows, validation_rows = stratified_split(strata, config.validation_split_percentage, config.seed)
         if not validation_rows:
             raise DataError(
                 f"{train.source}: too few examples to hold {config.validation_split_percentage}% out for validation; "
@@ -314,6 +386,7 @@ def load_labeled_data(config) -> LabeledData:
         reason,
         description,
         fingerprint,
+        multi_label,
     )
 
 
@@ -324,16 +397,22 @@ def labeled_file_for_model(
     text_column: str = "text",
     label_column: str = "label",
     normalize: bool = False,
+    multi_label: bool = False,
+    label_separator: str | None = None,
 ) -> LabeledTexts:
     """
     A labeled file to score a trained model on, read as training reads its files: its labels as the model's label
     ids (`label_names`, in id order), its texts normalised when asked and checked against the model's vocabulary.
-    Errors name the file and the row.
+    Errors name the file and the row. A `multi_label` model's labels are read as training reads them (lists, or cells
+    cut at `label_separator`).
     """
     source = str(path)
     texts, labels, names = text_and_label_columns(read_labeled_file(path), source, text_column, label_column)
+    if multi_label:
+        labels = label_sets(labels, source, label_column, label_separator)
     if names is not None:  # a ClassLabel's ids are the file's own: its names are what match the model's
-        labels = [names[label] if label >= 0 else None for label in labels]
+        to_name = lambda label: names[label] if label >= 0 else None  # noqa: E731
+        labels = [[to_name(value) for value in label] if multi_label else to_name(label) for label in labels]
     split = LabeledTexts(texts, _label_ids(labels, None, label_names, None, source, "the model's labels"), source)
     if normalize:
         split = _normalized(split)

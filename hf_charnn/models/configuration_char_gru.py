@@ -40,6 +40,28 @@ def check_position_labels(config):
         )
 
 
+MULTI_LABEL = "multi_label_classification"  # transformers' problem_type: a sigmoid a label, BCE loss
+
+
+def check_multi_label(config):
+    """
+    A multi-label classifier's settings: its thresholds one probability in (0, 1) a label, no other model with any, and
+    no zero-shot head (its groups' masses are one distribution). A ValueError.
+    """
+    if config.problem_type == MULTI_LABEL and config.symbol_groups:
+        raise ValueError("a symbol-group head scores one distribution over its groups: it cannot be multi-label")
+    thresholds = config.label_thresholds
+    if thresholds is None:
+        return
+    if config.problem_type != MULTI_LABEL:
+        raise ValueError(f"label_thresholds are a multi-label classifier's: set problem_type to {MULTI_LABEL!r}")
+    if len(thresholds) != config.num_labels or not all(0.0 < value < 1.0 for value in thresholds):
+        raise ValueError(
+            f"label_thresholds {thresholds}: give one probability between 0 and 1 for each of the {config.num_labels} "
+            "labels, in label-id order"
+        )
+
+
 class _PaddingRowIsNotAnError(logging.Filter):
     """
     transformers warns when a config's `pad_token_id` is not a predicted symbol (`0 <= id < vocab_size`). These models'
@@ -118,6 +140,10 @@ class CharGRUConfig(PretrainedConfig):
             Weight of the linear n-gram scores in the logits.
         recurrent_scale (`float`, defaults to 1.0):
             Weight of the head's scores (GRU readout and bag) in the logits (0: the linear part alone decides).
+        label_thresholds (`list[float]`, *optional*):
+            Classifier with `problem_type="multi_label_classification"` only: each label's probability (the sigmoid of
+            its logit) at or above which a text has that label, in label-id order (tuned on validation when the model
+            was trained). None: 0.5 for every label. A single-label classifier predicts the most probable label.
         use_cache (`bool`, defaults to `True`):
             Whether the LM returns its GRU state, so that `generate()` feeds one character a step.
     """
@@ -145,6 +171,7 @@ class CharGRUConfig(PretrainedConfig):
         ngram_linear: bool = False,
         ngram_linear_scale: float = 1.0,
         recurrent_scale: float = 1.0,
+        label_thresholds: list[float] | None = None,
         pad_token_id: int | None = None,
         **kwargs,
     ):
@@ -185,4 +212,6 @@ class CharGRUConfig(PretrainedConfig):
         self.pad_token_id = pad_token_id
         # v5's base config declares no tying attribute: the LM head is its own matrix (vocab_size x hidden).
         self.tie_word_embeddings = False
+        self.label_thresholds = [float(value) for value in label_thresholds] if label_thresholds else None
         super().__init__(**kwargs)
+        check_multi_label(self)

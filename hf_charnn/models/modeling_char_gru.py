@@ -24,7 +24,7 @@ from transformers.modeling_outputs import SequenceClassifierOutput, TokenClassif
 from transformers.utils import ModelOutput
 from transformers.utils.generic import can_return_tuple
 
-from .configuration_char_gru import CharGRUConfig, check_position_labels
+from .configuration_char_gru import MULTI_LABEL, CharGRUConfig, check_position_labels
 from .tokenization_char_gru import Vocabulary
 
 
@@ -449,12 +449,17 @@ class CharGRUForSequenceClassification(CharGRUPreTrainedModel):
         r"""
         labels (`torch.LongTensor` of shape `(batch_size,)` or `(batch_size, sequence_length)`, *optional*):
             One label per text, for the state after its last character; or one label per position (-100 where
-            there is none), which trains the head on the state after every prefix of the text.
+            there is none), which trains the head on the state after every prefix of the text. A multi-label
+            classifier (`config.problem_type == "multi_label_classification"`): a `(batch_size, num_labels)` row of
+            0 / 1 a text, each label's sigmoid trained by binary cross-entropy.
         """
         outputs = self.char_gru(input_ids, attention_mask=attention_mask, return_dict=True)
         logits = self._logits(outputs, attention_mask, input_ids)
         loss = None
-        if labels is not None and labels.dim() == 2:
+        if labels is not None and self.multi_label:
+            # Any number of labels a text (a 0/1 row of num_labels): each label's sigmoid, binary cross-entropy.
+            loss = nn.functional.binary_cross_entropy_with_logits(logits.float(), labels.float())
+        elif labels is not None and labels.dim() == 2:
             check_position_labels(self.config)
             # One label per position: the head reads the state after every prefix of the text.
             prefix_logits = self._head(outputs.last_hidden_state)
@@ -469,16 +474,41 @@ class CharGRUForSequenceClassification(CharGRUPreTrainedModel):
         if not texts:
             return np.zeros((0, self.config.num_labels))
         input_ids, attention_mask = _pad_batch(texts, self.vocabulary, self.device)
-        logits = self(input_ids, attention_mask=attention_mask).logits
-        return torch.softmax(logits.float(), dim=-1).cpu().numpy()
+        logits = self(input_ids, attention_mask=attention_mask).logits.float()
+        if self.multi_label:  # each label on its own, as the text-classification pipeline scores it
+            return torch.sigmoid(logits).cpu().numpy()
+        return torch.softmax(logits, dim=-1).cpu().numpy()
+
+    @property
+    def multi_label(self) -> bool:
+        """Any number of labels a text (`config.problem_type`), each scored by its sigmoid."""
+        return self.config.problem_type == MULTI_LABEL
+
+    def thresholds(self) -> torch.Tensor:
+        """A multi-label classifier's probability thresholds, a label each (`config.label_thresholds`; else 0.5)."""
+        return torch.tensor(self.config.label_thresholds or [0.5] * self.config.num_labels)
 
     @torch.no_grad()
-    def predict_batch(self, texts: list[str]) -> list[int]:
-        """Predicted label ids (`config.id2label` names them) for many texts at once."""
+    def predict_batch(self, texts: list[str]) -> list:
+        """
+        Predicted label ids (`config.id2label` names them) for many texts at once: one a text, or for a multi-label
+        classifier a list a text (the labels whose probability reaches their threshold, in id order).
+        """
         if not texts:
             return []
         input_ids, attention_mask = _pad_batch(texts, self.vocabulary, self.device)
-        return self(input_ids, attention_mask=attention_mask).logits.argmax(dim=-1).tolist()
+        return self.labels_of(self(input_ids, attention_mask=attention_mask).logits)
+
+    def labels_of(self, logits) -> list:
+        """
+        What `logits` (texts x labels: this model's, or its ONNX graph's) predict: a label id a text, or for a
+        multi-label model the ids whose probability reaches their threshold, a list a text.
+        """
+        logits = torch.as_tensor(logits).float().cpu()
+        if self.multi_label:
+            chosen = torch.sigmoid(logits) >= self.thresholds()
+            return [torch.flatten(torch.nonzero(row)).tolist() for row in chosen]
+        return logits.argmax(dim=-1).tolist()
 
     def predict(self, text: str) -> int:
         """The predicted label id of one text (the exercise's interface: 1 = vowel next, with its labels)."""

@@ -3,7 +3,8 @@ The classifier's linear n-gram part (`CharNgramLinear`), fitted before the GRU t
 parts' scores, chosen on validation after it.
 
 The linear part is what a char n-gram SVM is (TF-IDF weighted n-grams, each text's vector of length 1, one weight
-vector a label) and it is fitted the way scikit-learn's `LinearSVC` fits one: the L2-regularised squared hinge loss,
+vector a label; for multi-label data one binary SVM a label, as scikit-learn's `OneVsRestClassifier(LinearSVC())`
+fits them) and it is fitted the way scikit-learn's `LinearSVC` fits one: the L2-regularised squared hinge loss,
 one label against the rest, the bias regularised as an extra feature of value 1, solved to convergence (by liblinear
 itself, on the sparse matrix of the training texts' n-grams). A convex fit reaches in seconds what SGD on the same
 weights reaches slowly or not at all. The n-grams are counted with the model's own hash and weighted as its
@@ -16,7 +17,7 @@ import warnings
 import numpy as np
 import torch
 
-from ..evaluation import classification_report
+from ..evaluation import classification_report, multi_label_report
 from ..models.modeling_char_gru import ngram_buckets, pad_ids
 
 FEATURE_BATCH = 256  # texts a batch when the n-grams are counted
@@ -27,6 +28,9 @@ DUAL_ITERATIONS = 100  # liblinear's dual solver, the fast one for short texts; 
 # The weights tried for the linear scores beside the GRU's (whose weight is 1), and the linear part alone; the first
 # best on validation wins (accuracy + macro-F1).
 LINEAR_SCALES = (0.0, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0)
+# A multi-label classifier's threshold a label is the one of these probabilities with the best F1 for that label on
+# validation (a tie: the one nearest 0.5, which is also what a label with no validation examples keeps).
+THRESHOLDS = tuple(round(0.05 * step, 2) for step in range(1, 20))
 
 
 def _batches(rows: list, batch_size: int):
@@ -55,8 +59,8 @@ def ngram_counts(model, rows: list, batch_size: int = FEATURE_BATCH) -> torch.Te
 
 def fit_ngram_linear(model, rows: list, labels, c: float = SVM_C) -> dict:
     """
-    Fit `model.ngram_linear` (its `idf`, weights and bias) on training `rows` (id arrays) and their label ids, and
-    freeze it; returns what the summary says of the fit.
+    Fit `model.ngram_linear` (its `idf`, weights and bias) on training `rows` (id arrays) and their label ids (a list of
+    ids a row for a multi-label model), and freeze it; returns what the summary says of the fit.
     """
     start = time.perf_counter()
     linear, num_labels = model.ngram_linear, model.config.num_labels
@@ -70,42 +74,71 @@ def fit_ngram_linear(model, rows: list, labels, c: float = SVM_C) -> dict:
     values = count * idf[bucket] / length[row_index]
     # scikit-learn's LinearSVC itself (liblinear) on the training texts' matrix: the SVM's solution in about a second.
     from scipy.sparse import csr_matrix
-    from sklearn.exceptions import ConvergenceWarning
-    from sklearn.svm import LinearSVC
 
     features = csr_matrix((values.numpy(), (row_index.numpy(), bucket.numpy())), shape=(len(rows), len(idf)))
-    label_ids = np.asarray(labels)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)  # not converged: the primal solver below
-        svm = LinearSVC(C=c, dual=True, max_iter=DUAL_ITERATIONS, random_state=0).fit(features, label_ids)
-    solver = "dual"
-    if np.max(svm.n_iter_) >= DUAL_ITERATIONS:
-        # Long texts (many n-grams a row) slow the dual's coordinate descent; liblinear's primal Newton solver
-        # converges there in a dozen iterations (measured on code snippets: 5 s against 18 s unconverged).
-        svm = LinearSVC(C=c, dual=False, random_state=0).fit(features, label_ids)
-        solver = "primal"
-    coef, intercept = svm.coef_, svm.intercept_
-    if coef.shape[0] == 1:  # two labels: one weight vector, the second label's; the first's is its negative
-        coef, intercept = np.concatenate([-coef, coef]), np.concatenate([-intercept, intercept])
-    weights = np.zeros((model.config.ngram_buckets, num_labels))
-    weights[:, svm.classes_] = coef.T
-    bias = np.zeros(num_labels)
-    bias[svm.classes_] = intercept
+    weights, bias = np.zeros((model.config.ngram_buckets, num_labels)), np.zeros(num_labels)
+    if model.multi_label:  # one binary SVM a label (one against the rest), each label's yes / no on its own
+        targets = multi_hot_array(labels, num_labels)
+        fits = []
+        for label in range(num_labels):
+            column = targets[:, label]
+            if column.min() == column.max():  # every training text has it, or none: a constant answer
+                bias[label] = 1.0 if column[0] else -1.0
+                continue
+            svm, solver = _fit_svm(features, column, c)
+            weights[:, label], bias[label] = svm.coef_[0], svm.intercept_[0]
+            fits.append((solver, int(np.max(svm.n_iter_))))
+        predicted = (features @ weights + bias) > 0
+        train_accuracy = float(np.mean((predicted == targets.astype(bool)).all(axis=1)) * 100)  # exact match
+        solver = "/".join(sorted({solver for solver, _ in fits})) or "none"
+        iterations = max((iterations for _, iterations in fits), default=0)
+    else:
+        label_ids = np.asarray(labels)
+        svm, solver = _fit_svm(features, label_ids, c)
+        coef, intercept = svm.coef_, svm.intercept_
+        if coef.shape[0] == 1:  # two labels: one weight vector, the second label's; the first's is its negative
+            coef, intercept = np.concatenate([-coef, coef]), np.concatenate([-intercept, intercept])
+        weights[:, svm.classes_] = coef.T
+        bias[svm.classes_] = intercept
+        train_accuracy = float(np.mean(svm.predict(features) == label_ids) * 100)
+        iterations = int(np.max(svm.n_iter_))
     with torch.no_grad():
         linear.idf.copy_(idf.to(linear.idf.dtype))
         linear.weights.weight.copy_(torch.from_numpy(weights).to(linear.weights.weight.dtype))
         linear.bias.copy_(torch.from_numpy(bias).to(linear.bias.dtype))
-    train_accuracy = float(np.mean(svm.predict(features) == label_ids) * 100)
     linear.requires_grad_(False)  # the GRU trains beside it; the fit is final
     return {
         "rows": len(rows),
         "buckets_used": int(torch.count_nonzero(document_frequency)),
         "c": c,
         "solver": solver,
-        "iterations": int(np.max(svm.n_iter_)),
+        "iterations": iterations,
         "train_accuracy": round(train_accuracy, 2),
         "seconds": round(time.perf_counter() - start, 2),
     }
+
+
+def _fit_svm(features, targets: np.ndarray, c: float):
+    """scikit-learn's LinearSVC on `features`: the dual solver, or the primal where the dual has not converged."""
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.svm import LinearSVC
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)  # not converged: the primal solver below
+        svm = LinearSVC(C=c, dual=True, max_iter=DUAL_ITERATIONS, random_state=0).fit(features, targets)
+    if np.max(svm.n_iter_) < DUAL_ITERATIONS:
+        return svm, "dual"
+    # Long texts (many n-grams a row) slow the dual's coordinate descent; liblinear's primal Newton solver converges
+    # there in a dozen iterations (measured on code snippets: 5 s against 18 s unconverged).
+    return LinearSVC(C=c, dual=False, random_state=0).fit(features, targets), "primal"
+
+
+def multi_hot_array(label_sets: list, num_labels: int) -> np.ndarray:
+    """Lists of label ids as a `(rows, num_labels)` 0 / 1 integer array."""
+    targets = np.zeros((len(label_sets), num_labels), dtype=np.int64)
+    for index, ids in enumerate(label_sets):
+        targets[index, ids] = 1
+    return targets
 
 
 @torch.no_grad()
@@ -124,26 +157,50 @@ def _part_scores(model, rows: list) -> tuple[torch.Tensor, torch.Tensor]:
 def choose_logit_scales(model, rows: list, labels: list, label_names: list) -> dict:
     """
     Set `model.config`'s `ngram_linear_scale` and `recurrent_scale` to the pair in LINEAR_SCALES (beside the GRU's 1)
-    or (linear alone) that scores best on validation `rows`; returns every pair's figures.
+    or (linear alone) that scores best on validation `rows` (accuracy + macro-F1; a multi-label model's: micro- +
+    macro-F1, each pair with its own thresholds, `tune_thresholds`, which go in `config.label_thresholds`); returns
+    every pair's figures.
     """
     was_training = model.training
     model.eval()
     recurrent, linear = _part_scores(model, rows)
     model.train(was_training)
     candidates = [(scale, 1.0) for scale in LINEAR_SCALES] + [(1.0, 0.0)]
+    gold = multi_hot_array(labels, len(label_names)) if model.multi_label else None
     tried, best = [], None
     for linear_scale, recurrent_scale in candidates:
-        predicted = (recurrent_scale * recurrent + linear_scale * linear).argmax(-1).tolist()
-        report = classification_report(labels, predicted, label_names)
-        row = {
-            "ngram_linear_scale": linear_scale,
-            "recurrent_scale": recurrent_scale,
-            "accuracy": report["accuracy"],
-            "macro_f1": report["macro_f1"],
-        }
+        logits = recurrent_scale * recurrent + linear_scale * linear
+        row = {"ngram_linear_scale": linear_scale, "recurrent_scale": recurrent_scale}
+        if model.multi_label:
+            probabilities = torch.sigmoid(logits).numpy()
+            thresholds = tune_thresholds(probabilities, gold)
+            report = multi_label_report(gold, probabilities >= np.asarray(thresholds), label_names)
+            row.update(micro_f1=report["micro_f1"], macro_f1=report["macro_f1"], exact_match=report["exact_match"])
+            row["thresholds"], score = thresholds, report["micro_f1"] + report["macro_f1"]
+        else:
+            report = classification_report(labels, logits.argmax(-1).tolist(), label_names)
+            row.update(accuracy=report["accuracy"], macro_f1=report["macro_f1"])
+            score = report["accuracy"] + report["macro_f1"]
         tried.append(row)
-        if best is None or row["accuracy"] + row["macro_f1"] > best["accuracy"] + best["macro_f1"]:
-            best = row
-    model.config.ngram_linear_scale = best["ngram_linear_scale"]
-    model.config.recurrent_scale = best["recurrent_scale"]
-    return {"chosen": best, "tried": tried}
+        if best is None or score > best[0]:
+            best = (score, row)
+    chosen = best[1]
+    model.config.ngram_linear_scale = chosen["ngram_linear_scale"]
+    model.config.recurrent_scale = chosen["recurrent_scale"]
+    if model.multi_label:
+        model.config.label_thresholds = chosen["thresholds"]
+    return {"chosen": chosen, "tried": tried}
+
+
+def tune_thresholds(probabilities: np.ndarray, gold: np.ndarray) -> list[float]:
+    """
+    A multi-label classifier's threshold a label: the probability in THRESHOLDS with the best F1 for that label on
+    `probabilities` (texts x labels) against `gold` (0 / 1, the same shape); a tie goes to the one nearest 0.5.
+    """
+    grid = np.asarray(sorted(THRESHOLDS, key=lambda value: (abs(value - 0.5), value)))
+    predicted = probabilities[:, :, None] >= grid  # texts x labels x thresholds
+    positive = gold.astype(bool)[:, :, None]
+    true_positives = (predicted & positive).sum(axis=0)
+    denominator = predicted.sum(axis=0) + positive.sum(axis=0)
+    f1 = np.where(denominator > 0, 2 * true_positives / np.maximum(denominator, 1), 0.0)
+    return [float(grid[index]) for index in f1.argmax(axis=1)]  # (the first best: nearest 0.5)

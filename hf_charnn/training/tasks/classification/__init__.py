@@ -5,6 +5,7 @@ itself (`SequenceClassificationTask`, `task.py`) predicts one label per text.
 
 import dataclasses
 
+from ....errors import UserError
 from ...settings import DATA, HYPERPARAMETERS, TrainingConfig, register_task, setting
 
 CLASS_WEIGHTS = ("balanced",)
@@ -65,6 +66,18 @@ class SequenceClassificationSettings(TrainingConfig):
     card_template = "classifier.md"
 
     label_column: str = setting("label", "the label column; its values become the model's labels", group=DATA)
+    # Several labels a text (data/labeled.py): a list in the label column says so by itself; a CSV cell needs these.
+    multi_label: bool = setting(
+        False,
+        "each text has a set of labels (a sigmoid a label, BCE; thresholds tuned on validation); a label column of "
+        "lists or --label-separator implies it",
+        group=DATA,
+    )
+    label_separator: str | None = setting(
+        None,
+        "split each label cell at this string into a text's labels (CSV / TSV: 'a|b'); implies --multi-label",
+        group=DATA,
+    )
     # What the head reads (see models/configuration_char_gru.py, which checks these).
     bidirectional: bool = setting(False, "the GRU also reads each text backwards", group=HYPERPARAMETERS)
     classifier_readout: str = setting(
@@ -106,6 +119,10 @@ class SequenceClassificationSettings(TrainingConfig):
     )
 
     def check_task(self):
+        if self.label_separator is not None and not self.label_separator.strip():
+            raise UserError(
+                f"--label-separator {self.label_separator!r}: give a visible string that separates labels (say '|')"
+            )
         if self.ngram_linear and not self.ngram_range and "ngram_linear" not in self.explicit_settings:
             self.ngram_linear = False  # --no-ngrams: neither the bag nor the linear part
 

@@ -1,5 +1,6 @@
 """
-`SequenceClassificationTask`: a label per text, for the labeled texts a config names (`data/labeled.py`); texts of any
+`SequenceClassificationTask`: a label per text, or a set of labels per text (multi-label: a sigmoid a label, BCE, and
+each label's threshold tuned on validation), for the labeled texts a config names (`data/labeled.py`); texts of any
 length in padded batches. Its settings: `SequenceClassificationSettings` (`__init__.py`).
 """
 
@@ -11,7 +12,9 @@ from accelerate import PartialState
 
 from ....card import CardWords, ModelIndex, data_description, describe_vocabulary, example_text
 from ....data.labeled import LabeledRows, LengthGroupedBatches, PaddedBatches, load_labeled_data
-from ....evaluation import classification_report, evaluate_labeled
+from ....errors import UserError
+from ....evaluation import classification_report, evaluate_labeled, multi_label_report
+from ....models.configuration_char_gru import MULTI_LABEL
 from ....models.modeling_char_gru import CharGRUForSequenceClassification, CharGRUOutput, gather_to_front
 from ... import linear, recipes
 from ..base import Task
@@ -28,6 +31,7 @@ class SequenceClassificationTask(Task):
         self.class_weights = None
         self.statistics: dict = {}  # of the training texts (recipes.labeled_statistics)
         self.linear_fit: dict | None = None  # what fitting the linear n-gram part measured (training/linear.py)
+        self.multi_label = False  # any number of labels a text (the data says so: data/labeled.py)
 
     def load(self):
         config = self.config
@@ -38,19 +42,27 @@ class SequenceClassificationTask(Task):
             labeled.description,
             labeled.fingerprint,
         )
-        train = labeled.train
+        train, self.multi_label = labeled.train, labeled.multi_label
         self.statistics = recipes.labeled_statistics(
-            [len(text) for text in train.texts], train.labels, len(self.label_names)
+            [len(text) for text in train.texts],
+            [label[0] for label in train.labels] if self.multi_label else train.labels,  # (sizes the recipe only)
+            len(self.label_names),
         )
         self.apply_recipe(recipes.classifier_recipe(self.statistics))
+        if self.multi_label and config.class_weight:
+            raise UserError(
+                f"--class-weight {config.class_weight}: weighs one label against the others, and {train.source} is "
+                "multi-label (each label is its own yes / no); leave it out"
+            )
         if config.class_weight == "balanced":  # each label's loss weighed by 1 / its share (sklearn's "balanced")
             counts = np.bincount(train.labels, minlength=len(self.label_names)).astype(np.float64)
             self.class_weights = torch.tensor(
                 np.where(counts > 0, len(train.labels) / (len(counts) * np.maximum(counts, 1)), 0.0),
                 dtype=torch.float32,
             )
-        self.train_dataset = LabeledRows(train, labeled.vocabulary, config.max_length)
-        self.validation_dataset = LabeledRows(labeled.validation, labeled.vocabulary, config.max_length)
+        num_labels = len(self.label_names) if self.multi_label else None  # (multi-label: 0 / 1 rows)
+        self.train_dataset = LabeledRows(train, labeled.vocabulary, config.max_length, num_labels)
+        self.validation_dataset = LabeledRows(labeled.validation, labeled.vocabulary, config.max_length, num_labels)
         cut = (lambda texts: [text[: config.max_length] for text in texts]) if config.max_length else list
         self.validation = (cut(labeled.validation.texts), labeled.validation.labels)
         self.test = (cut(labeled.test.texts), labeled.test.labels) if labeled.test is not None else None
@@ -59,7 +71,8 @@ class SequenceClassificationTask(Task):
     def start_lines(self):
         return [
             *super().start_lines(),
-            f"labels: {', '.join(self.label_names)} ({len(self.train_dataset)} training texts, "
+            f"labels{' (multi-label)' if self.multi_label else ''}: {', '.join(self.label_names)} "
+            f"({len(self.train_dataset)} training texts, "
             f"{len(self.validation[0])} validation texts)",
         ]
 
@@ -72,7 +85,7 @@ class SequenceClassificationTask(Task):
 
     def loss(self, batch, outputs):
         labels = batch["labels"]
-        if self.class_weights is None or labels.dim() == 2:
+        if self.class_weights is None or labels.dim() == 2:  # (multi-label: no class weights, refused in load)
             return outputs.loss
         weights = self.class_weights.to(outputs.logits.device)
         return torch.nn.functional.cross_entropy(outputs.logits.float(), labels, weight=weights)
@@ -81,7 +94,10 @@ class SequenceClassificationTask(Task):
         return int(statistics.median(len(ids) for ids in self.train_dataset.ids))
 
     def new_model(self):
-        model = self.model_class(self.config.model_config(self.vocabulary, self.label_names))
+        model_config = self.config.model_config(self.vocabulary, self.label_names)
+        if self.multi_label:
+            model_config.problem_type = MULTI_LABEL
+        model = self.model_class(model_config)
         if model.ngram_linear is not None:
             # The linear n-gram part is fitted first, to convergence, and frozen; the GRU then trains on its own
             # (its scores alone in the loss and in validation) and the two are weighed on validation at the end.
@@ -105,14 +121,18 @@ class SequenceClassificationTask(Task):
         rows = self.validation_dataset.ids
         choice = linear.choose_logit_scales(model, rows, self.validation_dataset.labels, self.label_names)
         chosen = choice["chosen"]
+        first = f"{chosen['micro_f1']:.2f} micro-F1" if self.multi_label else f"{chosen['accuracy']:.2f}% accuracy"
         PartialState().print(
             f"scores weighed on validation: {chosen['recurrent_scale']:g} x GRU + {chosen['ngram_linear_scale']:g} x "
-            f"linear n-grams ({chosen['accuracy']:.2f}% accuracy, {chosen['macro_f1']:.2f} macro-F1)"
+            f"linear n-grams ({first}, {chosen['macro_f1']:.2f} macro-F1)"
         )
         return {"ngram_linear": {"fit": self.linear_fit, **choice}}
 
     def counts(self, batch, outputs):
         targets = batch["labels"]
+        if self.multi_label:  # a text counts as right when its whole label set is (the exact-match ratio)
+            exact = ((outputs.logits > 0) == targets.bool()).all(dim=-1)
+            return torch.tensor(len(targets)), exact.sum()
         if targets.dim() == 2:
             targets = targets[:, -1]  # one label per position (prefix labels): accuracy is about the whole text
         return (targets != -100).sum(), (outputs.logits.argmax(-1) == targets).sum()
@@ -125,18 +145,27 @@ class SequenceClassificationTask(Task):
         for batch in self.validation_loader:
             logits = model(input_ids=batch["input_ids"], attention_mask=batch.get("attention_mask")).logits.float()
             labels = batch["labels"]
-            if labels.dim() == 2:
-                labels = labels[:, -1]
-            losses = torch.nn.functional.cross_entropy(logits, labels, reduction="none")
-            predictions, labels, losses = accelerator.gather_for_metrics((logits.argmax(-1), labels, losses))
+            if self.multi_label:  # each label's sigmoid at 0.5 while training (thresholds are tuned at the end)
+                losses = torch.nn.functional.binary_cross_entropy_with_logits(logits, labels, reduction="none")
+                predictions, losses = logits > 0, losses.mean(dim=-1)
+            else:
+                if labels.dim() == 2:
+                    labels = labels[:, -1]
+                losses = torch.nn.functional.cross_entropy(logits, labels, reduction="none")
+                predictions = logits.argmax(-1)
+            predictions, labels, losses = accelerator.gather_for_metrics((predictions, labels, losses))
             gold += labels.tolist()
             predicted += predictions.tolist()
             loss_sum += float(losses.sum())
-        report = classification_report(gold, predicted, self.label_names)
+        if self.multi_label:  # (0 / 1 rows)
+            report = multi_label_report(np.asarray(gold), np.asarray(predicted), self.label_names)
+        else:
+            report = classification_report(gold, predicted, self.label_names)
         name = self.validation_name
         return {
             f"{name}_accuracy": report["accuracy"],
             f"{name}_macro_f1": report["macro_f1"],
+            **({f"{name}_micro_f1": report["micro_f1"]} if self.multi_label else {}),
             f"{name}_loss": loss_sum / max(len(gold), 1),
         }
 
@@ -147,10 +176,19 @@ class SequenceClassificationTask(Task):
         return results
 
     def curve(self):
+        if self.multi_label:
+            return f"{self.validation_name}_micro_f1", "validation micro-F1 (%, thresholds at 0.5)"
         return f"{self.validation_name}_accuracy", "validation accuracy (%)"
 
     def model_index(self):
-        metrics = (("accuracy", "Accuracy", "accuracy", 2), ("f1", "Macro F1", "macro_f1", 2))
+        if self.multi_label:
+            metrics = (
+                ("f1", "Micro F1", "micro_f1", 2),
+                ("f1", "Macro F1", "macro_f1", 2),
+                ("accuracy", "Exact match", "exact_match", 2),
+            )
+        else:
+            metrics = (("accuracy", "Accuracy", "accuracy", 2), ("f1", "Macro F1", "macro_f1", 2))
         return ModelIndex("text-classification", metrics)
 
     def card_words(self, summary):
@@ -164,8 +202,14 @@ class SequenceClassificationTask(Task):
         return CardWords(
             about=(
                 f"A character-level GRU text classifier trained with `hf_charnn` on {data['train']}: it reads a text "
-                f"character by character ({describe_vocabulary(self.vocabulary)}) and predicts one of "
-                f"{len(self.label_names)} labels ({labels})."
+                f"character by character ({describe_vocabulary(self.vocabulary)}) and predicts "
+                + (
+                    f"which of {len(self.label_names)} labels ({labels}) a text has, any number of them (multi-label: "
+                    "each label's sigmoid probability; a text has the labels whose probability reaches their "
+                    "threshold, `label_thresholds` in config.json, tuned on validation)."
+                    if self.multi_label
+                    else f"one of {len(self.label_names)} labels ({labels})."
+                )
             ),
             dataset_type=data["type"],
             dataset_name=data["name"],
@@ -187,11 +231,15 @@ def mix_words(summary: dict) -> str:
     if not mix:
         return ""
     chosen, fit = mix["chosen"], mix["fit"] or {}
+    if "micro_f1" in chosen:  # multi-label: so were each label's threshold
+        there = f"{chosen['micro_f1']:.2f} % micro-F1, with each label's threshold tuned"
+    else:
+        there = f"{chosen['accuracy']:.2f} % accuracy"
     return (
         f" Scores: {chosen['recurrent_scale']:g} x the GRU's head + {chosen['ngram_linear_scale']:g} x a linear "
         f"classifier over the same hashed n-grams (an n-gram SVM's, fitted by liblinear on the training texts"
         + (f", C={fit['c']:g}" if fit else "")
-        + f"), the weights chosen on validation ({chosen['accuracy']:.2f} % accuracy there)."
+        + f"), the weights chosen on validation ({there} there)."
     )
 
 

@@ -109,6 +109,7 @@ def model_card(
     dynamic: dict | None = None,
     recipe: dict | None = None,
     best: dict | None = None,
+    start: dict | None = None,
 ):
     """
     The card of a trained model, rendered from its task's template (`model_cards/<config.card_template>`), with the
@@ -146,6 +147,8 @@ def model_card(
         datasets=[words.dataset_type] if words.dataset_type not in ("text", "labeled texts") else None,
         model_name=repo_id.split("/")[-1],
         eval_results=evaluations,
+        # The model it was trained from (--model-name-or-path): the Hub's model tree reads this.
+        base_model=start["model_name_or_path"] if start and start.get("commit") else None,
     )
     return ModelCard.from_template(
         card_data,
@@ -157,6 +160,7 @@ def model_card(
         dynamic=dynamic,
         recipe=recipe,
         best=best,
+        start=start,
         words=words,
         curves=LEARNING_CURVES_FILE if curves else None,
         confusion=CONFUSION_MATRIX_FILE if confusion else None,

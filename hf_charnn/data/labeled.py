@@ -99,13 +99,14 @@ class PaddedBatches:
     with -100, which no loss or metric reads.
     """
 
-    def __init__(self, pad_id: int):
+    def __init__(self, pad_id: int, multi_label: bool = False):
         self.pad_id = pad_id
+        self.multi_label = multi_label  # labels are 0 / 1 rows, a text's (stacked), not a position's
 
     def __call__(self, rows: list[dict]) -> dict:
         input_ids, attention_mask = pad_ids([row["input_ids"] for row in rows], self.pad_id)
         labels = [row["labels"] for row in rows]
-        if isinstance(labels[0], torch.Tensor) and labels[0].is_floating_point():
+        if self.multi_label:
             labels = torch.stack(labels)
         elif isinstance(labels[0], torch.Tensor) and labels[0].dim():
             per_position = torch.full_like(input_ids, -100)

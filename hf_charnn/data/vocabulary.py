@@ -11,6 +11,7 @@ import numpy as np
 
 from ..errors import DataError
 from ..models.tokenization_char_gru import CHARACTERS, Vocabulary
+from ..training.starting_model import id_position, starting_model, starting_vocabulary, text_position
 from .cache import remapped_ids
 from .sources import MAX_CHARS, NotText8, TooManyCharacters
 
@@ -47,6 +48,9 @@ def choose_corpus_vocabulary(config, encode_splits) -> tuple[dict, Vocabulary, s
     encodes every split in "text8", "chars" (the source's own characters, in the order met) or "bytes".
     """
     source = config.train_file or config.dataset_name
+    start = starting_model(config)
+    if start is not None:
+        return _starting_corpus_vocabulary(config, start, encode_splits, source)
     if config.normalize or config.vocab == "text8":
         return encode_splits("text8"), *decide_vocabulary(config, source, None, True)
     if config.vocab == "auto":
@@ -67,20 +71,47 @@ def choose_corpus_vocabulary(config, encode_splits) -> tuple[dict, Vocabulary, s
     vocabulary, reason = decide_vocabulary(config, source, found, False)
     if vocabulary.kind == "bytes":
         return encode_splits("bytes"), vocabulary, reason
+    return _remapped(local, vocabulary), vocabulary, reason
+
+
+def _remapped(local: dict, vocabulary: Vocabulary) -> dict:
+    """Each split's local `chars` ids (its characters in the order met) as ids of `vocabulary` (<unk> if not in it)."""
     splits = {}
     for split, ids in local.items():
         if ids is None:
             splits[split] = None
             continue
         table = np.zeros(256, dtype=np.uint8)
-        table[: len(ids.characters)] = [vocabulary.to_id[char] for char in ids.characters]
+        table[: len(ids.characters)] = [vocabulary.to_id.get(char, vocabulary.unk_id) for char in ids.characters]
         splits[split] = remapped_ids(ids, table, f"{split} ids in the {vocabulary.kind} vocabulary")
-    return splits, vocabulary, reason
+    return splits
+
+
+def _starting_corpus_vocabulary(config, start, encode_splits, source: str) -> tuple[dict, Vocabulary, str]:
+    """An LM corpus read in the vocabulary of the model the run starts from (`training/starting_model.py`)."""
+    kind = start.vocabulary.kind
+    if kind == "bytes":
+        return encode_splits("bytes"), *starting_vocabulary(start, set(), None, config)
+    if kind == "text8" and (config.normalize or not (config.extend_vocab or config.unk)):
+        try:
+            return encode_splits("text8"), *starting_vocabulary(start, set(), None, config)
+        except NotText8 as error:
+            raise DataError(
+                f"{error}; {start.source} reads text8: pass --extend-vocab to add rows for the other characters, "
+                "--unk to read them as <unk>, or --normalize"
+            ) from None
+    local = encode_splits("chars")
+    found = set("".join(ids.characters for ids in local.values() if ids is not None))
+    vocabulary, reason = starting_vocabulary(start, found, id_position(local, source), config)
+    return _remapped(local, vocabulary), vocabulary, reason
 
 
 def choose_texts_vocabulary(splits: list, config) -> tuple[Vocabulary, str]:
     """The vocabulary of labeled texts (`labeled.LabeledTexts` splits); with `--vocab text8`, errors name the row."""
     found = set().union(*(set(text) for split in splits for text in split.texts))
+    start = starting_model(config)
+    if start is not None:
+        return starting_vocabulary(start, found, text_position(splits), config)
     text8_form = found <= set(CHARACTERS)
     if config.vocab == "text8" and not config.normalize and not text8_form:
         text8 = Vocabulary()

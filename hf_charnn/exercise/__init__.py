@@ -26,7 +26,7 @@ def train_exercise(config) -> dict:
 
     config = exercise_settings(config)
     config.check()  # before a recipe's LM trains for minutes
-    if getattr(config, "transfer_from_lm", False) and not config.init_from:  # a classifier's recipe
+    if getattr(config, "transfer_from_lm", False) and not config.model_name_or_path:  # a classifier's recipe
         from .transfer import train_lm_transfer
 
         return train_lm_transfer(config)

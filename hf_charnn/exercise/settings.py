@@ -81,10 +81,9 @@ class VowelConsonantSettings(ExerciseSettings, SequenceClassificationSettings):
         "vowel/consonant task: also train on every prefix of each example (its next character's label)",
         group=HYPERPARAMETERS,
     )
-    # First train a leak-free LM (dev windows excluded), then start from it (`init_from`: a saved LM whose embedding
-    # and GRU start the classifier, its sizes win); `holdout_examples`: as the LM's.
+    # First train a leak-free LM (dev windows excluded), then start from it (`model_name_or_path`, as any run starts
+    # from a model: its embedding and GRU start the classifier, its sizes win); `holdout_examples`: as the LM's.
     transfer_from_lm: bool = setting(False, flags=False, exercise_only=True)
-    init_from: str | None = setting(None, flags=False, exercise_only=True)
     holdout_examples: int = setting(0, flags=False, exercise_only=True)
 
     def check_task(self):

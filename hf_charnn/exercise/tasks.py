@@ -125,12 +125,6 @@ class VowelConsonantTask(SequenceClassificationTask):
             "exercise data",
         )
 
-    def new_model(self):
-        if self.config.init_from:  # the LM-transfer recipe (transfer.py)
-            # The backbone (embedding + GRU) comes from the LM; the classifier head starts fresh.
-            return self.model_class.from_pretrained(self.config.init_from, dropout=self.config.dropout)
-        return super().new_model()
-
     def start_lines(self):
         return [f"vocabulary: {self.vocabulary_reason}"]
 

@@ -47,7 +47,7 @@ def train_lm_transfer(config: TrainingConfig) -> dict:
     )
     lm_summary = _read_or_train(lm_config)
     resume = config.resume_from if config.resume_from and complete_checkpoints(output_dir) else None
-    classifier_config = dataclasses.replace(config, init_from=str(lm_dir), resume_from=resume)
+    classifier_config = dataclasses.replace(config, model_name_or_path=str(lm_dir), resume_from=resume)
     task = VowelConsonantTask(classifier_config)
     summary = train(classifier_config, task)
     if not PartialState().is_main_process or "results" not in summary:

@@ -59,6 +59,7 @@ from .run_folder import (
     write_training_config,
 )
 from .settings import TrainingConfig
+from .starting_model import check_task_vocabulary
 from .tasks import task_for
 from .tasks.base import Task
 
@@ -252,6 +253,9 @@ def train(config: TrainingConfig, task: Task | None = None) -> dict:
         cpu=cpu_requested(config.cpu)
     ).main_process_first():  # a corpus is cached once, by the main process
         task.load()
+    task.adopt_starting_model()  # (a task without a recipe; else done)
+    if task.starting is not None:
+        check_task_vocabulary(task, task.starting)
     accelerator, precision, why = set_up_accelerator(config, checkpoint, task.sequence_length())
     for line in task.start_lines():
         accelerator.print(line)
@@ -637,6 +641,7 @@ def save_trained_model(model, output_dir: Path, task: Task, summary: dict):
         dynamic=summary.get("dynamic"),
         recipe=summary.get("recipe"),
         best=summary.get("best"),
+        start=summary.get("starting_model"),
     )
     card.save(output_dir / "README.md")
     task.save_extras(output_dir)

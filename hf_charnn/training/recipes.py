@@ -44,12 +44,17 @@ class Recipe:
 
     evaluations_per_epoch: int | None = None  # eval_steps follows the batch size actually used
     kept: list = dataclasses.field(default_factory=list)  # the recipe's settings the user had set (set by `apply`)
+    fixed: list = dataclasses.field(default_factory=list)  # those a starting model set (set by `apply`)
 
-    def apply(self, config) -> list[str]:
-        """Write the settings the user did not set into `config`; returns the names kept from the user."""
+    def apply(self, config, fixed: tuple = ()) -> list[str]:
+        """
+        Write the settings the user did not set into `config`, nor `fixed` ones (a starting model's sizes); returns the
+        names kept from the user.
+        """
         kept = [name for name in self.settings if name in config.explicit_settings]
+        self.fixed = [name for name in self.settings if name in fixed and name not in kept]
         for name, value in self.settings.items():
-            if name not in config.explicit_settings:
+            if name not in config.explicit_settings and name not in fixed:
                 setattr(config, name, value)
         if self.evaluations_per_epoch and "eval_steps" not in kept:
             per_epoch = -(-self.data["rows"] // config.batch_size)
@@ -58,9 +63,13 @@ class Recipe:
         return kept
 
     def summary_line(self) -> str:
-        chosen = ", ".join(f"{name} {value}" for name, value in self.settings.items() if name not in self.kept)
-        return f"recipe: {self.data['about']} -> {chosen}" + (
-            f" (kept from your flags: {', '.join(self.kept)})" if self.kept else ""
+        chosen = ", ".join(
+            f"{name} {value}" for name, value in self.settings.items() if name not in self.kept + self.fixed
+        )
+        return (
+            f"recipe: {self.data['about']} -> {chosen}"
+            + (f" (kept from your flags: {', '.join(self.kept)})" if self.kept else "")
+            + (f" (from the starting model: {', '.join(self.fixed)})" if self.fixed else "")
         )
 
     def as_dict(self) -> dict:
@@ -69,6 +78,7 @@ class Recipe:
             "settings": self.settings,
             "reasons": self.reasons,
             "kept_from_flags": self.kept,
+            **({"from_starting_model": self.fixed} if self.fixed else {}),
         }
 
 

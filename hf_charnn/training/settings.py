@@ -152,6 +152,22 @@ class ModelSettings:
     hidden_size: int = setting(384, group=HYPERPARAMETERS, at_least=1)
     num_hidden_layers: int = setting(1, group=HYPERPARAMETERS, at_least=1)
     dropout: float = setting(0.0, group=HYPERPARAMETERS)
+    # Start from a saved model (training/starting_model.py): its sizes and vocabulary, and the weights that fit.
+    model_name_or_path: str | None = setting(
+        None,
+        "start from this model, a folder or a Hub id: an LM continues on new text, an LM's backbone starts a "
+        "classifier or tagger, a classifier or tagger continues (a new head for other labels); sizes come from it",
+        group=HYPERPARAMETERS,
+    )
+    revision: str | None = setting(
+        None, "the Hub revision of --model-name-or-path: a branch, tag or commit", group=HYPERPARAMETERS
+    )
+    extend_vocab: bool = setting(
+        False,
+        "with --model-name-or-path: add a row to the embedding (and LM head) for each character of the data the model "
+        "lacks",
+        group=HYPERPARAMETERS,
+    )
 
 
 @dataclasses.dataclass
@@ -226,8 +242,21 @@ CARD_RUN_SETTINGS = (
     "max_train_time",
     "fit_schedule_to_budget",
 )
+# Settings saved under an earlier name (training_config.json files of earlier releases): {old: new}.
+RENAMED_SETTINGS = {"init_from": "model_name_or_path"}  # (the exercise's LM transfer, now any run's start)
+
+
+def renamed_settings(settings: dict) -> dict:
+    """Saved settings with earlier names under today's (one left unset, None, is dropped)."""
+    renamed = {key: value for key, value in settings.items() if key not in RENAMED_SETTINGS}
+    for old, new in RENAMED_SETTINGS.items():
+        if settings.get(old) is not None and renamed.get(new) is None:
+            renamed[new] = settings[old]
+    return renamed
+
+
 # Paths are not compared (a corpus may move); what they hold is, through the corpus fingerprint.
-PATH_SETTINGS = ("data_dir", "train_file", "validation_file", "test_file", "text8_source", "init_from")
+PATH_SETTINGS = ("data_dir", "train_file", "validation_file", "test_file", "text8_source", "model_name_or_path")
 
 
 @dataclasses.dataclass
@@ -307,6 +336,7 @@ class TrainingConfig(ModelSettings, DataSettings, OptimizerSettings, RunSettings
                 if field.default is not dataclasses.MISSING:
                     defaults.setdefault(field.name, []).append(field.default)
         own = cls.field_names() | {"task"}
+        settings = renamed_settings(settings)
         kept = {
             name: value
             for name, value in settings.items()
@@ -420,8 +450,9 @@ class TrainingConfig(ModelSettings, DataSettings, OptimizerSettings, RunSettings
         for name in ("output_dir", "resume_from", "overwrite_output_dir", "explicit_settings"):
             settings.pop(name)
         for name in PATH_SETTINGS:
-            if settings.get(name) is not None and "://" not in str(settings[name]):
-                settings[name] = Path(settings[name]).name
+            value = settings.get(name)
+            if value is not None and "://" not in str(value) and (name != "model_name_or_path" or Path(value).exists()):
+                settings[name] = Path(value).name  # (a Hub id stays whole)
         return settings
 
     @classmethod
@@ -430,7 +461,7 @@ class TrainingConfig(ModelSettings, DataSettings, OptimizerSettings, RunSettings
         (folders saved before each task had settings of its own held every task's)."""
         settings_class = task_settings(settings.get("task", "lm"))
         known = settings_class.field_names()
-        return settings_class(**{key: value for key, value in settings.items() if key in known})
+        return settings_class(**{key: value for key, value in renamed_settings(settings).items() if key in known})
 
 
 def flag_name(name: str) -> str:

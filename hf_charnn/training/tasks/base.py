@@ -5,10 +5,13 @@ the final evaluation, and says what the card and `eval_results.json` report. Its
 declared beside it (`<task>/__init__.py`); see `training/tasks/__init__.py`.
 """
 
+from pathlib import Path
+
 import torch
+from accelerate import PartialState
 
 from ...card import CardWords, ModelIndex
-from .. import recipes
+from .. import recipes, starting_model
 from ..settings import AUTO_PRESET
 
 VALIDATION_ROWS_PER_PROCESS = 64  # a padded validation batch: this many rows on each process
@@ -32,6 +35,8 @@ class Task:
         self.recipe: recipes.Recipe | None = None  # the settings sized to the data (preset "auto")
         self.validation_dataset = None  # rows of validation texts, when the task validates in padded batches
         self.validation_loader = None
+        self.starting: starting_model.StartingModel | None = None  # --model-name-or-path
+        self.starting_record: dict = {}  # what the run took from it (the summary's and the card's words)
 
     # -- data and model
     def load(self):
@@ -39,22 +44,65 @@ class Task:
 
     def apply_recipe(self, recipe: "recipes.Recipe"):
         """An `auto` run: the recipe's settings go into the config (the user's own kept) and are checked."""
+        self.adopt_starting_model()  # its sizes first: the recipe sizes what they leave
         if self.config.preset != AUTO_PRESET:
             return
         self.recipe = recipe
-        recipe.apply(self.config)
+        recipe.apply(self.config, fixed=tuple(self.starting_record.get("sizes", {})))
         self.config.check()
+
+    def adopt_starting_model(self):
+        """
+        The model the run starts from (`--model-name-or-path`), if any, gives its sizes (a contradicting flag is
+        refused): in `apply_recipe`, before the recipe sizes the rest, or (a task without a recipe) after `load`. The
+        data was read in its vocabulary (training/starting_model.py).
+        """
+        start = starting_model.starting_model(self.config)
+        if start is None or self.starting is not None:
+            return
+        self.starting = start
+        taken = starting_model.adopt_sizes(self.config, start)
+        self.config.check()
+        self.starting_record = {
+            "model_name_or_path": start.source,
+            "name": start.source if start.on_hub else Path(start.source).name,  # (the card's: no local path)
+            "revision": start.revision,
+            "commit": start.commit,
+            "task": start.task,
+            "kind": start.kind,
+            "sizes": taken,
+        }
+
+    def build_model(self, model_config, label_names=None):
+        """A fresh model of `model_config`, or the one the run starts from with the weights that fit it."""
+        if self.starting is None:
+            return self.model_class(model_config)
+        model, record = starting_model.build_model(
+            self.starting, self.model_class, model_config, self.vocabulary, label_names
+        )
+        self.starting_record.update(record)
+        PartialState().print(
+            f"started from {self.starting.describe()}: kept {', '.join(record['kept'])}"
+            + (f"; new: {', '.join(record['new'])}" if record["new"] else "")
+        )
+        return model
 
     def start_lines(self) -> list[str]:
         """What the run prints once its data is read."""
         lines = [f"vocabulary: {self.vocabulary_reason}"]
         if self.recipe is not None:
             lines += [self.recipe.summary_line(), *(f"  because {reason}" for reason in self.recipe.reasons)]
+        if self.starting is not None:
+            sizes = ", ".join(f"{name} {value}" for name, value in self.starting_record["sizes"].items())
+            lines.append(f"starting from {self.starting.describe()}: {sizes}")
         return lines
 
     def summary_extras(self) -> dict:
-        """What the run summary (and `eval_results.json`) says of the task's own choices: its recipe."""
-        return {"recipe": self.recipe.as_dict()} if self.recipe is not None else {}
+        """What the run summary (and `eval_results.json`) says of the task's own choices: its recipe, its start."""
+        extras = {"recipe": self.recipe.as_dict()} if self.recipe is not None else {}
+        if self.starting_record:
+            extras["starting_model"] = self.starting_record
+        return extras
 
     def batch_sampler(self, dataset):
         """A batch sampler for the training rows, or None: the loop's shuffled (or, carrying state, ordered) batches."""
@@ -82,7 +130,7 @@ class Task:
         raise NotImplementedError
 
     def new_model(self):
-        return self.model_class(self.config.model_config(self.vocabulary))
+        return self.build_model(self.config.model_config(self.vocabulary))
 
     def tokenizer_max_length(self) -> int | None:
         """The longest text the saved tokenizer gives a pipeline (its `model_max_length`); None: any length."""

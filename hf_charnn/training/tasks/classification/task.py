@@ -66,7 +66,7 @@ class SequenceClassificationTask(Task):
         cut = (lambda texts: [text[: config.max_length] for text in texts]) if config.max_length else list
         self.validation = (cut(labeled.validation.texts), labeled.validation.labels)
         self.test = (cut(labeled.test.texts), labeled.test.labels) if labeled.test is not None else None
-        self.collate_fn = PaddedBatches(pad_id=labeled.vocabulary.size)
+        self.collate_fn = PaddedBatches(pad_id=labeled.vocabulary.size, multi_label=self.multi_label)
 
     def start_lines(self):
         return [
@@ -97,7 +97,7 @@ class SequenceClassificationTask(Task):
         model_config = self.config.model_config(self.vocabulary, self.label_names)
         if self.multi_label:
             model_config.problem_type = MULTI_LABEL
-        model = self.model_class(model_config)
+        model = self.build_model(model_config, self.label_names)
         if model.ngram_linear is not None:
             # The linear n-gram part is fitted first, to convergence, and frozen; the GRU then trains on its own
             # (its scores alone in the loss and in validation) and the two are weighed on validation at the end.

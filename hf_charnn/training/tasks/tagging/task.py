@@ -143,7 +143,7 @@ class TokenClassificationTask(Task):
         return int(statistics.median(len(ids) for ids in self.train_dataset.ids))
 
     def new_model(self):
-        return self.model_class(self.config.model_config(self.vocabulary, self.label_names))
+        return self.build_model(self.config.model_config(self.vocabulary, self.label_names), self.label_names)
 
     def counts(self, batch, outputs):
         labels = batch["labels"]

@@ -101,10 +101,10 @@ def run_fasttext(files: dict, work: Path, seed: int) -> dict:
     return {"accuracy": accuracy, "macro_f1": macro_f1, "wall": time.perf_counter() - start}
 
 
-def run_hf_charnn(files: dict, work: Path) -> dict:
+def run_hf_charnn(files: dict, work: Path, extra: tuple = ()) -> dict:
     command = [sys.executable, "-m", "hf_charnn", "train-classifier", "--train-file", str(files["train"])]
     command += ["--validation-file", str(files["validation"]), "--test-file", str(files["test"])]
-    command += ["--output-dir", str(work), "--overwrite-output-dir"]
+    command += ["--output-dir", str(work), "--overwrite-output-dir", *extra]
     start = time.perf_counter()
     result = subprocess.run(command, capture_output=True, text=True)
     wall = time.perf_counter() - start

@@ -16,8 +16,8 @@ from accelerate import PartialState
 
 from ..models.modeling_char_gru import CharGRUForCausalLM
 from ..training.checkpoints import complete_checkpoints
-from ..training.loop import save_trained_model, train
-from ..training.run_folder import read_eval_results, write_eval_results
+from ..training.loop import save_trained_model, train, train_or_reuse
+from ..training.run_folder import write_eval_results
 from ..training.settings import TrainingConfig
 from .files import VOWEL_GROUPS, load_classification_examples
 from .harness import evaluate_classifier
@@ -45,7 +45,7 @@ def train_lm_transfer(config: TrainingConfig) -> dict:
         overwrite_output_dir=config.overwrite_output_dir,
         resume_from=config.resume_from,
     )
-    lm_summary = _read_or_train(lm_config)
+    lm_summary = train_or_reuse(lm_config, ExerciseLanguageModelingTask(lm_config))
     resume = config.resume_from if config.resume_from and complete_checkpoints(output_dir) else None
     classifier_config = dataclasses.replace(config, model_name_or_path=str(lm_dir), resume_from=resume)
     task = VowelConsonantTask(classifier_config)
@@ -82,14 +82,3 @@ def train_lm_transfer(config: TrainingConfig) -> dict:
         save_trained_model(zero_shot, output_dir, task, summary)
     write_eval_results(output_dir, summary)
     return summary
-
-
-def _read_or_train(lm_config: TrainingConfig) -> dict:
-    """The leak-free LM: trained; or, when the recipe is resumed, its saved summary if it finished, else resumed."""
-    lm_dir = Path(lm_config.output_dir)
-    if lm_config.resume_from:
-        finished = read_eval_results(lm_dir)
-        if finished is not None:
-            return finished
-        lm_config = dataclasses.replace(lm_config, resume_from="latest" if complete_checkpoints(lm_dir) else None)
-    return train(lm_config, ExerciseLanguageModelingTask(lm_config))

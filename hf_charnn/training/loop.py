@@ -42,6 +42,7 @@ from .checkpoints import (
     best_checkpoint,
     clear_run,
     compare_settings,
+    complete_checkpoints,
     load_checkpoint,
     read_run_record,
     resolve_resume,
@@ -54,6 +55,7 @@ from .run_folder import (
     MODEL_FILE,
     append_metrics_row,
     keep_metrics_up_to,
+    read_eval_results,
     read_metrics,
     write_eval_results,
     write_training_config,
@@ -239,6 +241,21 @@ def _run_record(config: TrainingConfig, accelerator: Accelerator, task: Task, ch
 
 
 # -- the loop ------------------------------------------------------------------------------------------------------
+def train_or_reuse(config: TrainingConfig, task: Task | None = None) -> dict:
+    """
+    A first stage of a recipe (an LM another model starts from): trained; or, when the recipe is resumed, its saved
+    summary if it finished, else resumed from its latest checkpoint.
+    """
+    if config.resume_from:
+        finished = read_eval_results(Path(config.output_dir))
+        if finished is not None:
+            return finished
+        resume = "latest" if complete_checkpoints(Path(config.output_dir)) else None
+        config = dataclasses.replace(config, resume_from=resume)
+        task = None if task is None else type(task)(config)
+    return train(config, task)
+
+
 def train(config: TrainingConfig, task: Task | None = None) -> dict:
     """
     Train `task` (default: the one `config` names, on its data), validate and checkpoint on schedule, and save the
@@ -249,6 +266,7 @@ def train(config: TrainingConfig, task: Task | None = None) -> dict:
     wall_start = time.perf_counter()
     checkpoint = resolve_resume(config.resume_from, Path(config.output_dir))
     _check_output_dir(config, checkpoint)
+    task.before_load()
     with PartialState(
         cpu=cpu_requested(config.cpu)
     ).main_process_first():  # a corpus is cached once, by the main process

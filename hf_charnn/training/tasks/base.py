@@ -39,6 +39,9 @@ class Task:
         self.starting_record: dict = {}  # what the run took from it (the summary's and the card's words)
 
     # -- data and model
+    def before_load(self):
+        """What a task does before its data is read (a classifier's LM on unlabeled texts); nothing by default."""
+
     def load(self):
         raise NotImplementedError
 

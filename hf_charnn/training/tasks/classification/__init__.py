@@ -117,8 +117,28 @@ class SequenceClassificationSettings(TrainingConfig):
     class_weight: str | None = setting(
         None, "balanced: weigh each label's loss by 1 / its share", group=HYPERPARAMETERS, choices=CLASS_WEIGHTS
     )
+    # Unlabeled texts of the same kind (classification/unlabeled.py): an LM on them starts the classifier.
+    unlabeled_file: str | None = setting(
+        None,
+        "unlabeled texts of the same kind, one a line: a character LM trained first on them and the training texts "
+        "starts the classifier (its embedding and GRU); the LM is saved beside it",
+        group=DATA,
+    )
+    unlabeled_dataset: str | None = setting(
+        None, "the same from a datasets dataset (its --text-column, train split)", group=DATA
+    )
+    unlabeled_lm_time: str = setting(
+        "60s", "the unlabeled texts' LM's training time (without an explicit --max-train-time)", group=DATA
+    )
+    unlabeled_share: float = setting(
+        0.5, "the unlabeled texts' LM's share of an explicit --max-train-time (the classifier has the rest)", group=DATA
+    )
 
     def check_task(self):
+        if self.unlabeled_file and self.unlabeled_dataset:
+            raise UserError("--unlabeled-file and --unlabeled-dataset: give one of them")
+        if not 0 < self.unlabeled_share < 1:
+            raise UserError(f"--unlabeled-share {self.unlabeled_share}: give a share between 0 and 1 (say 0.5)")
         if self.label_separator is not None and not self.label_separator.strip():
             raise UserError(
                 f"--label-separator {self.label_separator!r}: give a visible string that separates labels (say '|')"

@@ -5,6 +5,7 @@ length in padded batches. Its settings: `SequenceClassificationSettings` (`__ini
 """
 
 import statistics
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -18,6 +19,7 @@ from ....models.configuration_char_gru import MULTI_LABEL
 from ....models.modeling_char_gru import CharGRUForSequenceClassification, CharGRUOutput, gather_to_front
 from ... import linear, recipes
 from ..base import Task
+from . import unlabeled
 
 
 class SequenceClassificationTask(Task):
@@ -32,6 +34,20 @@ class SequenceClassificationTask(Task):
         self.statistics: dict = {}  # of the training texts (recipes.labeled_statistics)
         self.linear_fit: dict | None = None  # what fitting the linear n-gram part measured (training/linear.py)
         self.multi_label = False  # any number of labels a text (the data says so: data/labeled.py)
+        self.unlabeled_record: dict = {}  # the LM trained first on unlabeled texts (unlabeled.py)
+
+    def before_load(self):
+        config = self.config
+        if config.unlabeled_file or config.unlabeled_dataset:
+            # The labeled data is read (and checked) first: nothing trains on data the classifier would refuse.
+            train_texts = load_labeled_data(config).train.texts
+            self.unlabeled_record = unlabeled.train_unlabeled_lm(config, train_texts)
+
+    def summary_extras(self):
+        extras = super().summary_extras()
+        if self.unlabeled_record:
+            extras["unlabeled_lm"] = self.unlabeled_record
+        return extras
 
     def load(self):
         config = self.config
@@ -214,7 +230,7 @@ class SequenceClassificationTask(Task):
             dataset_type=data["type"],
             dataset_name=data["name"],
             training_data=f"{data['train']}, labels from its `{config.label_column}` column, texts from "
-            f"`{config.text_column}`.{mix_words(summary)}",
+            f"`{config.text_column}`.{unlabeled_words(summary)}{mix_words(summary)}",
             limits=(
                 "A small character-level model: it sees spelling, case and punctuation, not meaning beyond what its "
                 f"training texts teach. It reads only its vocabulary's symbols ({self.vocabulary.kind}){unseen}. Check "
@@ -223,6 +239,18 @@ class SequenceClassificationTask(Task):
             example=example_text(self.vocabulary, "some text to classify"),
             not_used=("prefix_labels",),  # (the exercise's default preset sets it; it does nothing for one's labels)
         )
+
+
+def unlabeled_words(summary: dict) -> str:
+    """The card's words for a classifier started from an LM of unlabeled texts."""
+    record = summary.get("unlabeled_lm")
+    if not record:
+        return ""
+    return (
+        f" First a character LM was trained on {record['texts']:,} unlabeled texts ({Path(record['source']).name}) "
+        f"and the training texts, for {record['max_train_time']} (saved beside the model, `{record['folder']}/`); "
+        "the classifier started from its embedding and GRU."
+    )
 
 
 def mix_words(summary: dict) -> str:

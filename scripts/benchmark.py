@@ -48,6 +48,18 @@ def write_table(lines: list[str], output: str | None):
         Path(output).write_text(table + "\n")
 
 
+def run_command(command: list, output_dir: Path) -> tuple[dict, float]:
+    """A training command as a user runs it (its own process): its summary (eval_results.json) and wall seconds."""
+    import subprocess
+
+    start = time.perf_counter()
+    result = subprocess.run([str(part) for part in command], capture_output=True, text=True)
+    wall = time.perf_counter() - start
+    if result.returncode:
+        raise SystemExit(f"{' '.join(map(str, command[:4]))} ... failed:\n{result.stderr[-3000:]}")
+    return json.loads((Path(output_dir) / "eval_results.json").read_text()), wall
+
+
 def reached(history: list[dict], task: str) -> float | None:
     """Training seconds until the dev metric first reached the seed run's final quality."""
     for record in history:

@@ -28,14 +28,13 @@ import csv
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from benchmark import matmul_peak_gflops, write_table  # noqa: E402  (shared by the benchmark scripts)
+from benchmark import matmul_peak_gflops, run_command, write_table  # noqa: E402  (shared by the benchmark scripts)
 from make_labeled_suite import HALVES  # noqa: E402
 
 REFERENCE_PEAK = 250.0  # GFLOP/s at which the wall-time targets hold
@@ -105,12 +104,7 @@ def run_hf_charnn(files: dict, work: Path, extra: tuple = ()) -> dict:
     command = [sys.executable, "-m", "hf_charnn", "train-classifier", "--train-file", str(files["train"])]
     command += ["--validation-file", str(files["validation"]), "--test-file", str(files["test"])]
     command += ["--output-dir", str(work), "--overwrite-output-dir", *extra]
-    start = time.perf_counter()
-    result = subprocess.run(command, capture_output=True, text=True)
-    wall = time.perf_counter() - start
-    if result.returncode:
-        raise SystemExit(f"hf-charnn failed:\n{result.stderr[-3000:]}")
-    summary = json.loads((work / "eval_results.json").read_text())
+    summary, wall = run_command(command, work)
     rows = [json.loads(line) for line in (work / "metrics.jsonl").read_text().splitlines()]
     speeds = [row["train_chars_per_second"] for row in rows if row.get("train_chars_per_second")]
     return {

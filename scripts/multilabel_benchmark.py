@@ -21,10 +21,8 @@ time, whether our runs gave the same figures every time, and the machine's fp32 
 
 import argparse
 import csv
-import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -33,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from benchmark import matmul_peak_gflops, write_table  # noqa: E402
+from benchmark import matmul_peak_gflops, run_command, write_table  # noqa: E402
 from labels_benchmark import split_files  # noqa: E402
 
 METRICS = ("micro_f1", "macro_f1", "exact_match")
@@ -76,12 +74,7 @@ def run_hf_charnn(files: dict, work: Path, separator: str) -> dict:
     command = [sys.executable, "-m", "hf_charnn", "train-classifier", "--train-file", str(files["train"])]
     command += ["--validation-file", str(files["validation"]), "--test-file", str(files["test"])]
     command += ["--label-separator", separator, "--output-dir", str(work), "--overwrite-output-dir"]
-    start = time.perf_counter()
-    result = subprocess.run(command, capture_output=True, text=True)
-    wall = time.perf_counter() - start
-    if result.returncode:
-        raise SystemExit(f"hf-charnn failed:\n{result.stderr[-3000:]}")
-    summary = json.loads((work / "eval_results.json").read_text())
+    summary, wall = run_command(command, work)
     return {
         **{key: summary["test_results"][key] for key in METRICS},
         "wall": wall,

@@ -20,17 +20,14 @@ time, and the machine's fp32 matmul peak measured in the same run.
 """
 
 import argparse
-import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from benchmark import matmul_peak_gflops, write_table  # noqa: E402
+from benchmark import matmul_peak_gflops, run_command, write_table  # noqa: E402
 
 FORTUNES = Path("/usr/share/games/fortunes")
 TRAIN_CHARS, VALIDATION_CHARS = 50_000, 10_000
@@ -48,13 +45,9 @@ def fortunes_text() -> str:
 
 
 def train(arguments: list, output_dir: Path) -> dict:
-    command = [sys.executable, "-m", "hf_charnn", "train-lm", *map(str, arguments), "--output-dir", str(output_dir)]
-    start = time.perf_counter()
-    result = subprocess.run([*command, "--no-progress-bar"], capture_output=True, text=True)
-    if result.returncode:
-        raise SystemExit(f"{' '.join(command)} failed:\n{result.stderr[-3000:]}")
-    summary = json.loads((output_dir / "eval_results.json").read_text())
-    return {"loss": summary["results"]["loss"], "wall": time.perf_counter() - start, "steps": summary["steps"]}
+    command = [sys.executable, "-m", "hf_charnn", "train-lm", *arguments, "--no-progress-bar"]
+    summary, wall = run_command([*command, "--output-dir", output_dir], output_dir)
+    return {"loss": summary["results"]["loss"], "wall": wall, "steps": summary["steps"]}
 
 
 def main():

@@ -21,7 +21,6 @@ a user would pick instead, side by side in one run.
 import argparse
 import json
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -30,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from benchmark import matmul_peak_gflops, write_table  # noqa: E402  (shared by the benchmark scripts)
+from benchmark import matmul_peak_gflops, run_command, write_table  # noqa: E402  (shared by the benchmark scripts)
 
 from hf_charnn import normalize_text  # noqa: E402
 from hf_charnn.exercise.files import PACKAGED_DATA_DIR  # noqa: E402
@@ -110,12 +109,7 @@ def scores(gold_tags: list[list[str]], predicted_ids: list[list[int]]) -> dict:
 def ours(train_file: Path, tests: dict, work: Path) -> dict:
     command = [sys.executable, "-m", "hf_charnn", "train-tagger", "--train-file", str(train_file)]
     command += ["--derive", "word-boundaries", "--output-dir", str(work), "--overwrite-output-dir", "--no-progress-bar"]
-    start = time.perf_counter()
-    result = subprocess.run(command, capture_output=True, text=True)
-    wall = time.perf_counter() - start
-    if result.returncode:
-        raise SystemExit(f"hf-charnn failed:\n{result.stderr[-3000:]}")
-    summary = json.loads((work / "eval_results.json").read_text())
+    summary, wall = run_command(command, work)
     from hf_charnn.models.auto import load_model
 
     model = load_model(work, "tagger")

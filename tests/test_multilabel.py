@@ -2,13 +2,10 @@
 
 import json
 import random
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 import torch
-from conftest import REPO_ROOT
 from test_labels import run_cli
 from test_ngrams import ngram_model, reference_buckets
 
@@ -289,17 +286,7 @@ def test_bce_trains_a_multi_label_forward_and_thresholds_are_checked():
 
 def test_a_multi_label_model_works_through_remote_code(trained, tmp_path):
     """Loaded without hf_charnn (remote code), the pipeline gives every label's sigmoid, as the model does."""
-    texts = ["the red cat sat", "a 42 and of"]
-    script = (
-        "import sys, json; sys.modules['hf_charnn'] = None\n"
-        "from transformers import pipeline\n"
-        f"classify = pipeline('text-classification', model={str(trained / 'run')!r}, trust_remote_code=True)\n"
-        f"out = classify({texts!r}, top_k=None)\n"
-        "print(json.dumps([{x['label']: x['score'] for x in row} for row in out]))\n"
-    )
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=REPO_ROOT.parent)
-    assert result.returncode == 0, result.stderr[-3000:]
+    from test_recipes import remote_code_pipeline_matches
+
     model = hf_charnn.CharGRUForSequenceClassification.from_pretrained(trained / "run").eval()
-    labels = [model.config.id2label[index] for index in range(3)]
-    remote = np.array([[row[label] for label in labels] for row in json.loads(result.stdout)])
-    np.testing.assert_allclose(remote, model.predict_proba(texts), atol=1e-6)
+    remote_code_pipeline_matches(model, tmp_path / "model", texts=["the red cat sat", "a 42 and of"])

@@ -89,12 +89,12 @@ def test_the_unpacked_padded_path_equals_a_packed_gru():
     torch.testing.assert_close(ours.state, state, atol=1e-6, rtol=1e-6)
 
 
-def remote_code_pipeline_matches(model, folder):
-    """Save `model` into `folder`, classify two texts there through remote code (hf_charnn unimportable) and the
-    pipeline, and check the probabilities against the model's own."""
+def remote_code_pipeline_matches(model, folder, texts=("the cat", "a much longer text than the other one")):
+    """Save `model` into `folder`, classify `texts` there through remote code (hf_charnn unimportable) and the
+    pipeline, and check the probabilities against the model's own (each label's sigmoid for a multi-label one)."""
     model.save_pretrained(folder)
     hf_charnn.CharTokenizer.for_model(model.config).save_pretrained(folder)
-    texts = ["the cat", "a much longer text than the other one"]
+    texts = list(texts)
     script = (
         "import sys, json; sys.modules['hf_charnn'] = None\n"
         "from transformers import pipeline\n"

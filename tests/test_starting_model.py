@@ -101,21 +101,23 @@ def test_an_lms_backbone_starts_a_classifier_and_a_tagger_with_new_heads(lm, tmp
     task, model = started(
         tmp_path / "c", task="classifier", train_file=str(train), model_name_or_path=str(lm), extend_vocab=True
     )
-    assert not model.config.bidirectional and model.config.hidden_size == 16  # the LM's sizes
+    assert model.config.bidirectional and model.config.hidden_size == 16  # the LM's sizes, the recipe's directions
     torch.testing.assert_close(model.char_gru.gru.weight_ih_l0.detach(), saved["char_gru.gru.weight_ih_l0"])
-    assert "the head (classifier)" in task.starting_record["new"] and "ngram_linear" in task.starting_record["new"]
+    assert not torch.equal(model.char_gru.gru.weight_ih_l0_reverse.detach(), saved["char_gru.gru.weight_ih_l0"])
+    assert task.starting_record["kept"][0].endswith("new rows) and the GRU's forward direction")
+    assert {"the head (classifier)", "ngram_linear", "the GRU's backward direction"} <= set(task.starting_record["new"])
     tagged = tmp_path / "words.txt"
     tagged.write_text(english(tmp_path / "w.txt", 400, 3).read_text().replace(";", "").replace(",", ""))
     task, model = started(
         tmp_path / "t", task="tagger", train_file=str(tagged), derive="word-boundaries", model_name_or_path=str(lm)
     )
     torch.testing.assert_close(model.char_gru.embeddings.weight.detach(), saved["char_gru.embeddings.weight"])
-    assert task.starting_record["new"] == ["the head (classifier)"]
+    assert set(task.starting_record["new"]) == {"the head (classifier)", "the GRU's backward direction"}
     code, _, err = run_cli(
         capsys, "train-classifier", "--train-file", train, "--model-name-or-path", lm, "--extend-vocab",
-        "--bidirectional", "--output-dir", tmp_path / "contradicts",
+        "--num-hidden-layers", "2", "--output-dir", tmp_path / "contradicts",
     )  # fmt: skip
-    assert code == 2 and "--bidirectional True: " in err and "has bidirectional False" in err
+    assert code == 2 and "--num-hidden-layers 2: " in err and "has num_hidden_layers 1" in err
     assert not (tmp_path / "contradicts").exists()
 
 

@@ -37,13 +37,8 @@ def train_lm_transfer(config: TrainingConfig) -> dict:
         output_dir=str(lm_dir),
         exclude_dev_examples=True,
         holdout_examples=config.holdout_examples,
-        seed=config.seed,
         normalize=config.normalize,
-        progress_bar=config.progress_bar,
-        cpu=config.cpu,
-        mixed_precision=config.mixed_precision,
-        overwrite_output_dir=config.overwrite_output_dir,
-        resume_from=config.resume_from,
+        **config.stage_settings(),
     )
     lm_summary = train_or_reuse(lm_config, ExerciseLanguageModelingTask(lm_config))
     resume = config.resume_from if config.resume_from and complete_checkpoints(output_dir) else None

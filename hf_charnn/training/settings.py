@@ -302,6 +302,14 @@ class TrainingConfig(ModelSettings, DataSettings, OptimizerSettings, RunSettings
         values.setdefault("output_dir", f"runs/{settings_class.task}")
         return settings_class(preset=preset, **values)
 
+    def stage_settings(self) -> dict:
+        """
+        What a first stage of this run (an LM another model starts from: the exercise's LM transfer, unlabeled
+        texts) shares with it: the seed, the device and precision, the progress bar, and how it overwrites or resumes.
+        """
+        names = ("seed", "cpu", "mixed_precision", "progress_bar", "overwrite_output_dir", "resume_from")
+        return {name: getattr(self, name) for name in names}
+
     def budget_seconds(self) -> float | None:
         """`max_train_time` in seconds (None: no budget)."""
         return parse_duration(self.max_train_time) if self.max_train_time else None

@@ -26,9 +26,18 @@ import numpy as np
 from ..errors import DataError, UserError
 from ..models.tokenization_char_gru import Vocabulary
 
-# The settings a starting model decides (see `adopt_sizes`): its backbone's, and for one of the same task, its head's.
-BACKBONE_SIZES = ("embedding_size", "hidden_size", "num_hidden_layers", "bidirectional")
-HEAD_SETTINGS = ("classifier_readout", "ngram_range", "ngram_buckets", "ngram_embedding_size", "ngram_linear")
+# The settings a starting model decides (see `adopt_sizes`): its backbone's sizes, and for one of the same task, its
+# directions and what its head reads. (An LM reads one way; a classifier or tagger made from it may read both: the
+# LM's GRU is its forward direction, the backward one starts fresh.)
+BACKBONE_SIZES = ("embedding_size", "hidden_size", "num_hidden_layers")
+HEAD_SETTINGS = (
+    "bidirectional",
+    "classifier_readout",
+    "ngram_range",
+    "ngram_buckets",
+    "ngram_embedding_size",
+    "ngram_linear",
+)
 HEADS = ("lm_head", "classifier")  # each model class's head module (the rest is the backbone, `char_gru`)
 
 
@@ -253,10 +262,15 @@ def build_model(start: StartingModel, model_class, model_config, vocabulary: Voc
         _copy_known_rows(model, load_file(start.folder / "model.safetensors"), start.vocabulary, vocabulary)
     new = [] if kept_head else [f"the head ({head})"]
     new += [f"{key.split('.')[0]}" for key in sorted(fresh) if not key.startswith(("char_gru.", f"{head}."))]
-    kept = ["the embedding and GRU"] + (["the head"] if kept_head else [])
-    if not same_vocabulary:
-        added = vocabulary.size - start.vocabulary.size
-        kept[0] = f"the embedding ({added} new rows) and GRU"
+    fresh_gru = sorted(key.split(".")[-1] for key in fresh if key.startswith("char_gru.gru."))
+    gru = "GRU"
+    if fresh_gru and all(name.endswith("_reverse") for name in fresh_gru):
+        gru, new = "the GRU's forward direction", [*new, "the GRU's backward direction"]
+    elif fresh_gru:  # (a deeper bidirectional GRU: its upper layers read both directions, wider than the LM's)
+        gru, new = "the GRU weights that fit", [*new, f"GRU {', '.join(fresh_gru)}"]
+    added = vocabulary.size - start.vocabulary.size
+    embedding = f"the embedding ({added} new rows)" if not same_vocabulary else "the embedding"
+    kept = [f"{embedding} and {gru}"] + (["the head"] if kept_head else [])
     return model, {"kept": kept, "new": sorted(set(new))}
 
 

@@ -147,8 +147,9 @@ def test_unknown_character_in_exercise_interface(random_lm):
 def test_return_dict_false_gives_tuples_as_transformers_models_do(random_lm, random_classifier):
     input_ids = torch.tensor([[19, 7, 4, 26]])
     as_dict = random_lm(input_ids=input_ids, labels=input_ids)
-    loss, logits, state = random_lm(input_ids=input_ids, labels=input_ids, return_dict=False)
+    loss, logits, cache, state = random_lm(input_ids=input_ids, labels=input_ids, return_dict=False)
     torch.testing.assert_close((loss, logits, state), (as_dict.loss, as_dict.logits, as_dict.state))
+    torch.testing.assert_close(cache.state(), as_dict.cache.state())
     (classifier_logits,) = random_classifier(input_ids=input_ids, return_dict=False)
     torch.testing.assert_close(classifier_logits, random_classifier(input_ids=input_ids).logits)
     expected = random_lm.get_log_prob_sequence("the cat", " a ")
@@ -158,3 +159,23 @@ def test_return_dict_false_gives_tuples_as_transformers_models_do(random_lm, ran
         assert random_lm.get_log_prob_sequence("the cat", " a ") == pytest.approx(expected)
     finally:
         random_lm.config.return_dict = True
+
+
+def test_use_cache_returns_a_transformers_cache_holding_the_state_and_continuing_from_it_is_reading_on(random_lm):
+    """The state travels as a transformers Cache (a recurrent layer a GRU layer), as Mamba's does."""
+    from transformers.cache_utils import Cache
+
+    text, more = torch.tensor([[19, 7, 4, 26, 2]]), torch.tensor([[0, 19, 26]])
+    with torch.no_grad():
+        first = random_lm(input_ids=text, use_cache=True)
+        assert isinstance(first.cache, Cache) and len(first.cache.layers) == random_lm.config.num_hidden_layers
+        torch.testing.assert_close(first.cache.state(), first.state)
+        assert first.cache.layers[0].recurrent_states[0].shape == (1, random_lm.config.hidden_size)
+        whole = random_lm(input_ids=torch.cat([text, more], dim=1), use_cache=True)
+        continued = random_lm(input_ids=more, cache=first.cache, use_cache=True)  # the cache is updated in place
+        torch.testing.assert_close(continued.logits, whole.logits[:, text.shape[1] :], atol=1e-5, rtol=0)
+        assert continued.cache is first.cache
+        torch.testing.assert_close(first.cache.state(), whole.state, atol=1e-5, rtol=0)
+        from_tensor = random_lm(input_ids=more, state=random_lm(input_ids=text).state)  # the tensor name still works
+        torch.testing.assert_close(from_tensor.logits, continued.logits)
+        assert random_lm(input_ids=text, use_cache=False).cache is None

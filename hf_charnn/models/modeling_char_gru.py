@@ -19,6 +19,7 @@ import torch
 from torch import nn
 from transformers import GenerationMixin, PreTrainedModel
 from transformers import initialization as init
+from transformers.cache_utils import Cache, LinearAttentionLayer
 from transformers.generation.stopping_criteria import MaxLengthCriteria, StoppingCriteriaList
 from transformers.modeling_outputs import SequenceClassifierOutput, TokenClassifierOutput
 from transformers.utils import ModelOutput
@@ -76,14 +77,53 @@ class CharGRUCausalLMOutput(ModelOutput):
             Mean next-character cross entropy (nats per character).
         logits (`torch.FloatTensor` of shape `(batch_size, sequence_length, vocab_size)`):
             Next-symbol scores over exactly the vocabulary's symbols (27 for text8), at every position.
+        cache (`CharGRUCache`, *optional*):
+            The GRU state after the input as a transformers `Cache` (a recurrent layer a GRU layer), returned when
+            `use_cache` is on: the name `generate()` uses for it; it feeds it back so that each new character costs one
+            GRU step, and beam search reorders it.
         state (`torch.FloatTensor` of shape `(num_hidden_layers, batch_size, hidden_size)`, *optional*):
-            GRU state after the input, returned when `use_cache` is on; `generate()` feeds it back so that each new
-            character costs one GRU step.
+            The same state as one tensor (what the scorers, dynamic evaluation and the ONNX step graph read; the name
+            folders and code of earlier releases use).
     """
 
     loss: torch.FloatTensor | None = None
     logits: torch.FloatTensor | None = None
+    cache: Cache | None = None
     state: torch.FloatTensor | None = None
+
+
+class CharGRUCache(Cache):
+    """
+    The GRU's recurrent state as a transformers `Cache`, as transformers keeps Mamba's: one `LinearAttentionLayer` a
+    GRU layer, its recurrent state `(batch_size, hidden_size)`. `reorder_cache` (beam search) and `reset` are the
+    base class's; `state()` and `update_state` read and write all layers as one `(num_layers, batch, hidden)` tensor.
+    """
+
+    def __init__(self, num_layers: int):
+        super().__init__(layers=[LinearAttentionLayer() for _ in range(num_layers)])
+
+    @classmethod
+    def from_state(cls, state: torch.Tensor) -> "CharGRUCache":
+        cache = cls(state.shape[0])
+        cache.update_state(state)
+        return cache
+
+    def update_state(self, state: torch.Tensor):
+        for index, layer_state in enumerate(state.unbind(0)):
+            layer = self.layers[index]
+            if layer.is_recurrent_states_initialized[0] and layer.recurrent_states[0].shape != layer_state.shape:
+                layer.reset()  # another batch: the state is stored anew, not copied into the old one's shape
+                layer.is_recurrent_states_initialized[0] = False
+            layer.update_recurrent_state(layer_state, 0)
+
+    def state(self) -> torch.Tensor | None:
+        """Every layer's state, `(num_layers, batch_size, hidden_size)`; None before any text was read."""
+        if not self.layers or not self.layers[0].is_recurrent_states_initialized[0]:
+            return None
+        return torch.stack([layer.recurrent_states[0] for layer in self.layers])
+
+    def get_seq_length(self, layer_idx: int = 0) -> int:
+        return 0  # (a recurrent state has no length: generate() feeds the newest token whatever this says)
 
 
 NGRAM_INIT_STD = 0.05
@@ -577,12 +617,18 @@ class CharGRUForCausalLM(CharGRUPreTrainedModel, GenerationMixin):
         self,
         input_ids: torch.LongTensor,
         attention_mask: torch.LongTensor | None = None,
+        cache: Cache | None = None,
         state: torch.FloatTensor | None = None,
         labels: torch.LongTensor | None = None,
         use_cache: bool | None = None,
         **kwargs,
     ) -> CharGRUCausalLMOutput:
         r"""
+        cache (`CharGRUCache`, *optional*):
+            The state after the text read so far (a previous output's `cache`): the input continues it. It is updated
+            in place and returned when `use_cache` is on.
+        state (`torch.FloatTensor` of shape `(num_hidden_layers, batch_size, hidden_size)`, *optional*):
+            The same as one tensor (a previous output's `state`), instead of `cache`.
         labels (`torch.LongTensor` of shape `(batch_size, sequence_length)`, *optional*):
             Usually `input_ids` (padding set to -100): the loss shifts them by one, as for every `...ForCausalLM`.
         shift_labels (`torch.LongTensor` of shape `(batch_size, sequence_length)`, *optional*, a keyword):
@@ -593,13 +639,15 @@ class CharGRUForCausalLM(CharGRUPreTrainedModel, GenerationMixin):
         """
         shift_labels = kwargs.pop("shift_labels", None)
         use_cache = self.config.use_cache if use_cache is None else use_cache
+        if state is None and cache is not None:
+            state = cache.state()
         one_step = state is not None and input_ids.shape[1] == 1 and labels is None and shift_labels is None
         if one_step and self.lean_generation and not self.training:
             # One new character of a text already read (generate()'s every step after the prompt): one GRU-cell step per
             # layer, without the sequence machinery; the same numbers as the full path.
             layer_states = list(state.unbind(0))
             logits = self._cell_step(input_ids[:, 0], layer_states, self._cell_weights())
-            return CharGRUCausalLMOutput(logits=logits[:, None], state=torch.stack(layer_states) if use_cache else None)
+            return self._output(logits[:, None], torch.stack(layer_states), cache, use_cache)
         outputs = self.char_gru(input_ids, attention_mask=attention_mask, state=state, return_dict=True)
         logits = self.lm_head(outputs.last_hidden_state)
         loss = None
@@ -607,7 +655,19 @@ class CharGRUForCausalLM(CharGRUPreTrainedModel, GenerationMixin):
             loss = self.loss_function(
                 logits.float(), labels, vocab_size=self.config.vocab_size, shift_labels=shift_labels
             )
-        return CharGRUCausalLMOutput(loss=loss, logits=logits, state=outputs.state if use_cache else None)
+        return self._output(logits, outputs.state, cache, use_cache, loss)
+
+    @staticmethod
+    def _output(logits, state, cache, use_cache: bool, loss=None) -> CharGRUCausalLMOutput:
+        """The output, with the new state (when `use_cache`) as a `CharGRUCache` (the one passed in, updated) and as a
+        tensor."""
+        if not use_cache:
+            return CharGRUCausalLMOutput(loss=loss, logits=logits)
+        if isinstance(cache, CharGRUCache):
+            cache.update_state(state)
+        else:
+            cache = CharGRUCache.from_state(state)
+        return CharGRUCausalLMOutput(loss=loss, logits=logits, cache=cache, state=state)
 
     def _cell_weights(self) -> tuple:
         """
@@ -634,19 +694,24 @@ class CharGRUForCausalLM(CharGRUPreTrainedModel, GenerationMixin):
 
     # -- generate() with a recurrent state ---------------------------------------------------------------
     def _update_model_kwargs_for_generation(self, outputs, model_kwargs, is_encoder_decoder=False, num_new_tokens=1):
-        # `state` is not a name generate() copies from step to step by itself.
-        model_kwargs["state"] = outputs.get("state")
+        # The state travels as `cache`, the name generate() reorders for beam search.
+        model_kwargs["cache"] = outputs.get("cache")
+        model_kwargs.pop("state", None)
         return super()._update_model_kwargs_for_generation(outputs, model_kwargs, is_encoder_decoder, num_new_tokens)
 
-    def prepare_inputs_for_generation(self, input_ids, attention_mask=None, state=None, use_cache=None, **kwargs):
+    def prepare_inputs_for_generation(self, input_ids, attention_mask=None, cache=None, use_cache=None, **kwargs):
         # As transformers' Mamba and RWKV: once the prompt has been read, the state holds the whole text, and each step
-        # feeds only the newest character (its mask is all ones, so none is passed).
+        # feeds only the newest character (its mask is all ones, so none is passed). A `state` tensor given to
+        # generate() (code of earlier releases) starts the cache.
+        state = kwargs.pop("state", None)
+        if cache is None and state is not None:
+            cache = CharGRUCache.from_state(state)
         if not self.lean_generation:
             return super().prepare_inputs_for_generation(
-                input_ids, attention_mask=attention_mask, state=state, use_cache=use_cache, **kwargs
+                input_ids, attention_mask=attention_mask, cache=cache, use_cache=use_cache, **kwargs
             )
-        if state is not None:
-            return {"input_ids": input_ids[:, -1:], "state": state, "use_cache": True}
+        if cache is not None and cache.state() is not None:
+            return {"input_ids": input_ids[:, -1:], "cache": cache, "use_cache": True}
         return {"input_ids": input_ids, "attention_mask": attention_mask, "use_cache": use_cache}
 
     def _sample(
@@ -672,6 +737,7 @@ class CharGRUForCausalLM(CharGRUPreTrainedModel, GenerationMixin):
             and not synced_gpus
             and not generation_config.return_dict_in_generate
             and model_kwargs.get("state") is None
+            and model_kwargs.get("cache") is None
             and model_kwargs.get("inputs_embeds") is None
             and model_kwargs.get("use_cache", True)
         )
@@ -732,9 +798,6 @@ class CharGRUForCausalLM(CharGRUPreTrainedModel, GenerationMixin):
         if streamer is not None:
             streamer.end()
         return buffer[:, :length].clone()  # not a view of the larger buffer
-
-    def _reorder_cache(self, state, beam_idx):
-        return None if state is None else state.index_select(1, beam_idx.to(state.device))
 
     def symbol_group_classifier(self, symbol_groups: dict[str, str]) -> CharGRUForSequenceClassification:
         """

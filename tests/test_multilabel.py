@@ -290,3 +290,13 @@ def test_a_multi_label_model_works_through_remote_code(trained, tmp_path):
 
     model = hf_charnn.CharGRUForSequenceClassification.from_pretrained(trained / "run").eval()
     remote_code_pipeline_matches(model, tmp_path / "model", texts=["the red cat sat", "a 42 and of"])
+
+
+def test_the_demos_classify_tab_shows_each_labels_sigmoid(trained):
+    from hf_charnn.demo import classify
+
+    model = hf_charnn.CharGRUForSequenceClassification.from_pretrained(trained / "run").eval()
+    shown = dict(classify(model, "the red cat sat")["labels"])
+    probabilities = model.predict_proba(["the red cat sat"])[0]
+    assert shown == pytest.approx({model.config.id2label[i]: float(p) for i, p in enumerate(probabilities)})
+    assert sum(shown.values()) != pytest.approx(1.0)

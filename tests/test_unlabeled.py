@@ -58,3 +58,21 @@ def test_the_lm_has_its_share_of_an_explicit_budget_and_its_own_time_otherwise()
     assert lm_budget(config) == ("30s", "70s")
     config = TrainingConfig.from_preset("classifier", "auto", unlabeled_lm_time="45s")
     assert lm_budget(config) == ("45s", config.max_train_time)
+
+
+def test_unlabeled_texts_from_a_datasets_dataset(tmp_path, capsys):
+    """`--unlabeled-dataset`: a `datasets` dataset (here a local folder of CSV) and its --text-column."""
+    train = write_csv(tmp_path / "train.csv", labeled_rows(80, 0))
+    folder = tmp_path / "more"
+    folder.mkdir()
+    write_csv(folder / "train.csv", [(text, "") for text, _ in labeled_rows(300, 9)], header=("sentence", "unused"))
+    argv = ["train-classifier", "--train-file", train, *COLUMNS, "--unlabeled-dataset", folder, *TINY]
+    code, out, _ = run_cli(capsys, *argv, "--unlabeled-lm-time", "2s", "--output-dir", tmp_path / "run")
+    assert code == 0, out[-2000:]
+    record = json.loads((tmp_path / "run" / "eval_results.json").read_text())["unlabeled_lm"]
+    assert record["texts"] == 300 and record["source"] == f"dataset {folder}"
+    code, _, err = run_cli(
+        capsys, "train-classifier", "--train-file", train, *COLUMNS, "--unlabeled-dataset", folder,
+        "--unlabeled-file", train, "--output-dir", tmp_path / "both",
+    )  # fmt: skip
+    assert code == 2 and "give one of them" in err and not (tmp_path / "both").exists()

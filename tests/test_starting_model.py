@@ -179,6 +179,22 @@ def test_a_pushed_model_is_fine_tuned_by_hub_id_at_a_pinned_revision(tmp_path, l
         assert "base_model: alice/char-lm" in card and f"(commit `{pinned}`)" in card
         summary = json.loads((tmp_path / "tuned" / "eval_results.json").read_text())
         assert summary["starting_model"]["commit"] == pinned
+        # The same Hub id starts a classifier too (the LM's backbone, a new head).
+        labeled = write_jsonl(tmp_path / "labeled.jsonl", 60, 0)
+        classify = [
+            sys.executable,
+            "-m",
+            "hf_charnn",
+            "train-classifier",
+            "--train-file",
+            str(labeled),
+            "--epochs",
+            "1",
+        ]
+        classify += ["--model-name-or-path", "alice/char-lm", "--revision", pinned, "--extend-vocab"]
+        result = run([*classify, "--no-progress-bar", "--output-dir", str(tmp_path / "classifier")], env)
+        assert result.returncode == 0, result.stderr[-3000:]
+        assert "base_model: alice/char-lm" in (tmp_path / "classifier" / "README.md").read_text()
         for flags, expected in (
             (["--revision", "f" * 40], "has no such revision on the Hub"),
             (["--model-name-or-path", "alice/no-such-model"], "no such model on the Hub"),
@@ -187,3 +203,20 @@ def test_a_pushed_model_is_fine_tuned_by_hub_id_at_a_pinned_revision(tmp_path, l
             assert failed.returncode == 2, failed.stderr[-2000:]
             assert expected in failed.stderr and "Traceback" not in failed.stderr
             assert not (tmp_path / "failed").exists()
+
+
+def test_from_python_a_tagger_trains_from_an_lm_folder(lm, tmp_path):
+    """The Python API: `model_name_or_path` in the settings, `train()` as the command line runs it."""
+    from hf_charnn.training import train
+
+    text = tmp_path / "words.txt"
+    text.write_text(english(tmp_path / "w.txt", 600, 4).read_text().replace(";", "").replace(",", ""))
+    config = TrainingConfig.from_preset(
+        "tagger", "auto", train_file=str(text), derive="word-boundaries", model_name_or_path=str(lm),
+        epochs=1, output_dir=str(tmp_path / "tagger"), progress_bar=False,
+    )  # fmt: skip
+    summary = train(config)
+    assert summary["starting_model"]["kept"][0] == "the embedding and the GRU's forward direction"
+    saved, tagger = load_file(lm / "model.safetensors"), load_file(tmp_path / "tagger" / "model.safetensors")
+    assert saved["char_gru.gru.weight_hh_l0"].shape == tagger["char_gru.gru.weight_hh_l0"].shape
+    assert "- Started from `lm`, an LM:" in (tmp_path / "tagger" / "README.md").read_text()

@@ -44,15 +44,10 @@ def multi_label_report(gold, predicted, label_names: list[str]) -> dict:
     exactly right; also `accuracy`, as scikit-learn's `accuracy_score` counts multi-label), `correct`, `total`, and
     `per_label` {name: precision, recall, f1 (%), support}.
     """
-    gold, predicted = _label_matrix(gold, len(label_names)), _label_matrix(predicted, len(label_names))
+    gold, predicted = label_matrix(gold, len(label_names)), label_matrix(predicted, len(label_names))
     true_positives = (gold & predicted).sum(axis=0)
     support, predicted_count = gold.sum(axis=0), predicted.sum(axis=0)
-    per_label, f1_scores = {}, []
-    for index, name in enumerate(label_names):
-        precision, recall, f1 = _f1(true_positives[index], predicted_count[index], support[index])
-        per_label[name] = {"precision": precision, "recall": recall, "f1": f1, "support": int(support[index])}
-        if support[index] or predicted_count[index]:
-            f1_scores.append(f1)
+    per_label, macro_f1 = _per_label(true_positives, predicted_count, support, label_names)
     correct, total = int((gold == predicted).all(axis=1).sum()), len(gold)
     exact_match = 100.0 * correct / total if total else 0.0
     return {
@@ -61,13 +56,16 @@ def multi_label_report(gold, predicted, label_names: list[str]) -> dict:
         "exact_match": exact_match,
         "accuracy": exact_match,
         "micro_f1": _f1(true_positives.sum(), predicted_count.sum(), support.sum())[2],
-        "macro_f1": float(np.mean(f1_scores)) if f1_scores else 0.0,
+        "macro_f1": macro_f1,
         "per_label": per_label,
     }
 
 
-def _label_matrix(rows, size: int) -> np.ndarray:
-    """Texts' labels, a 0 / 1 `(texts, size)` array or lists of label ids, as a boolean matrix."""
+def label_matrix(rows, size: int) -> np.ndarray:
+    """
+    Texts' labels, a 0 / 1 `(texts, size)` array or lists of label ids (a multi-label set each), as a boolean matrix:
+    what the multi-label metrics, the linear part's one-against-the-rest fits and the BCE targets read.
+    """
     if isinstance(rows, np.ndarray):
         return rows.astype(bool).reshape(len(rows), size)
     matrix = np.zeros((len(rows), size), dtype=bool)
@@ -77,10 +75,25 @@ def _label_matrix(rows, size: int) -> np.ndarray:
 
 
 def _f1(true_positives, predicted_count, support) -> tuple[float, float, float]:
+    """(precision, recall, F1), in %, from counts (0 where a count is 0)."""
     precision = true_positives / predicted_count if predicted_count else 0.0
     recall = true_positives / support if support else 0.0
     f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
     return 100.0 * float(precision), 100.0 * float(recall), 100.0 * float(f1)
+
+
+def _per_label(true_positives, predicted_count, support, label_names: list[str]) -> tuple[dict, float]:
+    """
+    Each label's {precision, recall, f1 (%), support} from its counts, and the macro-F1: the mean F1 over the labels
+    that occur in the gold or the predicted labels, as scikit-learn averages.
+    """
+    per_label, f1_scores = {}, []
+    for index, name in enumerate(label_names):
+        precision, recall, f1 = _f1(true_positives[index], predicted_count[index], support[index])
+        per_label[name] = {"precision": precision, "recall": recall, "f1": f1, "support": int(support[index])}
+        if support[index] or predicted_count[index]:
+            f1_scores.append(f1)
+    return per_label, float(np.mean(f1_scores)) if f1_scores else 0.0
 
 
 def classification_report(gold: list[int], predicted: list[int], label_names: list[str]) -> dict:
@@ -93,26 +106,13 @@ def classification_report(gold: list[int], predicted: list[int], label_names: li
     matrix = np.zeros((size, size), dtype=np.int64)
     if len(gold):
         np.add.at(matrix, (np.asarray(gold), np.asarray(predicted)), 1)
-    per_label, f1_scores = {}, []
-    for index, name in enumerate(label_names):
-        true_positives, support, predicted_count = matrix[index, index], matrix[index].sum(), matrix[:, index].sum()
-        precision = true_positives / predicted_count if predicted_count else 0.0
-        recall = true_positives / support if support else 0.0
-        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-        per_label[name] = {
-            "precision": 100.0 * float(precision),
-            "recall": 100.0 * float(recall),
-            "f1": 100.0 * float(f1),
-            "support": int(support),
-        }
-        if support or predicted_count:
-            f1_scores.append(100.0 * f1)
+    per_label, macro_f1 = _per_label(np.diag(matrix), matrix.sum(axis=0), matrix.sum(axis=1), label_names)
     correct, total = int(np.trace(matrix)), int(matrix.sum())
     return {
         "correct": correct,
         "total": total,
         "accuracy": 100.0 * correct / total if total else 0.0,
-        "macro_f1": float(np.mean(f1_scores)) if f1_scores else 0.0,
+        "macro_f1": macro_f1,
         "per_label": per_label,
         "confusion_matrix": {"labels": list(label_names), "matrix": matrix.tolist()},
     }

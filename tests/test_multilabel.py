@@ -240,8 +240,9 @@ def test_the_multi_label_linear_part_is_one_vs_rest_linear_svc_on_the_same_featu
     from sklearn.multiclass import OneVsRestClassifier
     from sklearn.svm import LinearSVC
 
+    from hf_charnn.evaluation import label_matrix
     from hf_charnn.models.modeling_char_gru import pad_ids
-    from hf_charnn.training.linear import SVM_C, fit_ngram_linear, multi_hot_array
+    from hf_charnn.training.linear import SVM_C, fit_ngram_linear
 
     rng = random.Random(3)
     samples = [tagged_sentence(rng) for _ in range(200)]
@@ -258,7 +259,7 @@ def test_the_multi_label_linear_part_is_one_vs_rest_linear_svc_on_the_same_featu
     idf = np.log((1 + len(rows)) / (1 + (counts > 0).sum(0))) + 1
     features = csr_matrix(counts * idf / np.sqrt((counts * idf**2).sum(1, keepdims=True)))
     svm = OneVsRestClassifier(LinearSVC(C=SVM_C, tol=1e-8, max_iter=100_000, random_state=0))
-    svm.fit(features, multi_hot_array(label_sets, 3))
+    svm.fit(features, label_matrix(label_sets, 3).astype(int))
     model.config.recurrent_scale = 0.0
     with torch.no_grad():
         ids, mask = pad_ids(rows, model.config.vocab_size)

@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from ..errors import DataError, UserError
+from ..evaluation import label_matrix
 from ..models.modeling_char_gru import pad_ids
 from ..models.tokenization_char_gru import Vocabulary, normalize_text
 from .cache import digest
@@ -85,11 +86,8 @@ class LabeledRows(torch.utils.data.Dataset):
 
 
 def multi_hot(label_sets: list[list[int]], num_labels: int) -> torch.Tensor:
-    """Rows of label-id lists as a `(rows, num_labels)` float matrix of 0 / 1 (what BCE and the metrics read)."""
-    rows = torch.zeros(len(label_sets), num_labels)
-    for index, ids in enumerate(label_sets):
-        rows[index, ids] = 1.0
-    return rows
+    """Rows of label-id lists as a `(rows, num_labels)` float matrix of 0 / 1 (what BCE reads)."""
+    return torch.from_numpy(label_matrix(label_sets, num_labels).astype(np.float32))
 
 
 class PaddedBatches:

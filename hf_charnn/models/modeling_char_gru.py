@@ -116,9 +116,13 @@ class CharGRUCache(Cache):
                 layer.is_recurrent_states_initialized[0] = False
             layer.update_recurrent_state(layer_state, 0)
 
+    def has_state(self) -> bool:
+        """Whether a text was read into it (a check per generation step: it stacks nothing)."""
+        return bool(self.layers) and self.layers[0].is_recurrent_states_initialized[0]
+
     def state(self) -> torch.Tensor | None:
         """Every layer's state, `(num_layers, batch_size, hidden_size)`; None before any text was read."""
-        if not self.layers or not self.layers[0].is_recurrent_states_initialized[0]:
+        if not self.has_state():
             return None
         return torch.stack([layer.recurrent_states[0] for layer in self.layers])
 
@@ -710,7 +714,7 @@ class CharGRUForCausalLM(CharGRUPreTrainedModel, GenerationMixin):
             return super().prepare_inputs_for_generation(
                 input_ids, attention_mask=attention_mask, cache=cache, use_cache=use_cache, **kwargs
             )
-        if cache is not None and cache.state() is not None:
+        if cache is not None and cache.has_state():
             return {"input_ids": input_ids[:, -1:], "cache": cache, "use_cache": True}
         return {"input_ids": input_ids, "attention_mask": attention_mask, "use_cache": use_cache}
 

@@ -17,7 +17,7 @@ import warnings
 import numpy as np
 import torch
 
-from ..evaluation import classification_report, multi_label_report
+from ..evaluation import classification_report, label_matrix, multi_label_report
 from ..models.modeling_char_gru import ngram_buckets, pad_ids
 
 FEATURE_BATCH = 256  # texts a batch when the n-grams are counted
@@ -78,7 +78,7 @@ def fit_ngram_linear(model, rows: list, labels, c: float = SVM_C) -> dict:
     features = csr_matrix((values.numpy(), (row_index.numpy(), bucket.numpy())), shape=(len(rows), len(idf)))
     weights, bias = np.zeros((model.config.ngram_buckets, num_labels)), np.zeros(num_labels)
     if model.multi_label:  # one binary SVM a label (one against the rest), each label's yes / no on its own
-        targets = multi_hot_array(labels, num_labels)
+        targets = label_matrix(labels, num_labels).astype(np.int64)
         fits = []
         for label in range(num_labels):
             column = targets[:, label]
@@ -133,14 +133,6 @@ def _fit_svm(features, targets: np.ndarray, c: float):
     return LinearSVC(C=c, dual=False, random_state=0).fit(features, targets), "primal"
 
 
-def multi_hot_array(label_sets: list, num_labels: int) -> np.ndarray:
-    """Lists of label ids as a `(rows, num_labels)` 0 / 1 integer array."""
-    targets = np.zeros((len(label_sets), num_labels), dtype=np.int64)
-    for index, ids in enumerate(label_sets):
-        targets[index, ids] = 1
-    return targets
-
-
 @torch.no_grad()
 def _part_scores(model, rows: list) -> tuple[torch.Tensor, torch.Tensor]:
     """Each row's scores from the GRU's head and from the linear part, apart, in one pass over `rows`."""
@@ -166,7 +158,7 @@ def choose_logit_scales(model, rows: list, labels: list, label_names: list) -> d
     recurrent, linear = _part_scores(model, rows)
     model.train(was_training)
     candidates = [(scale, 1.0) for scale in LINEAR_SCALES] + [(1.0, 0.0)]
-    gold = multi_hot_array(labels, len(label_names)) if model.multi_label else None
+    gold = label_matrix(labels, len(label_names)) if model.multi_label else None
     tried, best = [], None
     for linear_scale, recurrent_scale in candidates:
         logits = recurrent_scale * recurrent + linear_scale * linear

@@ -221,10 +221,12 @@ def adopt_sizes(config, start: StartingModel) -> dict:
 
 
 # -- the weights ------------------------------------------------------------------------------------------------------
-def build_model(start: StartingModel, model_class, model_config, vocabulary: Vocabulary, label_names) -> tuple:
+def build_model(
+    start: StartingModel, task: str, model_class, model_config, vocabulary: Vocabulary, label_names
+) -> tuple:
     """
-    The run's model, started from `start`: its weights where they fit (see the module docstring), the rest as a fresh
-    model's. Returns (model, what it says of the start: {"kept", "new"}).
+    The run's model (of the registered `task`), started from `start`: its weights where they fit (see the module
+    docstring), the rest as a fresh model's. Returns (model, what it says of the start: {"kept", "new"}).
     """
     import torch
     from safetensors.torch import load_file
@@ -246,9 +248,7 @@ def build_model(start: StartingModel, model_class, model_config, vocabulary: Voc
         fresh -= {"char_gru.embeddings.weight", "lm_head.weight", "lm_head.bias"}
     head = next(name for name in HEADS if hasattr(model, name))
     # The same head: a model of the same task, predicting the same labels in the same order (an LM: its symbols).
-    same_head = start.task == model_config_task(model) and (
-        label_names is None or _labels(start.config) == list(label_names)
-    )
+    same_head = start.task == task and (label_names is None or _labels(start.config) == list(label_names))
     kept_head = not any(key.startswith(f"{head}.") for key in fresh)
     if kept_head and not same_head:
         # A head that fits in shape but answers other labels (or a classifier's head in a tagger): it starts fresh.
@@ -272,12 +272,6 @@ def build_model(start: StartingModel, model_class, model_config, vocabulary: Voc
     embedding = f"the embedding ({added} new rows)" if not same_vocabulary else "the embedding"
     kept = [f"{embedding} and {gru}"] + (["the head"] if kept_head else [])
     return model, {"kept": kept, "new": sorted(set(new))}
-
-
-def model_config_task(model) -> str:
-    from .tasks import task_for_architectures
-
-    return task_for_architectures([type(model).__name__]).task
 
 
 def _labels(config) -> list:

@@ -81,7 +81,7 @@ class Task:
         if self.starting is None:
             return self.model_class(model_config)
         model, record = starting_model.build_model(
-            self.starting, self.model_class, model_config, self.vocabulary, label_names
+            self.starting, self.config.task, self.model_class, model_config, self.vocabulary, label_names
         )
         self.starting_record.update(record)
         PartialState().print(

@@ -11,9 +11,9 @@ from pathlib import Path
 
 from ....errors import DataError, UserError
 from ...settings import TrainingConfig, parse_duration
+from ...starting_model import BACKBONE_SIZES
 
 UNLABELED_LM_DIR = "unlabeled-lm"
-SIZES = ("embedding_size", "hidden_size", "num_hidden_layers")
 TEXTS_FILE = "texts.txt"  # what the LM read, beside it
 
 
@@ -77,7 +77,7 @@ def train_unlabeled_lm(config, train_texts: list[str]) -> dict:
     corpus.write_text("\n".join([*texts, *train_texts]) + "\n", encoding="utf-8")
     lm_time, classifier_time = lm_budget(config)
     # Sizes given for the classifier are the LM's (the classifier takes its sizes from the model it starts from).
-    sizes = {name: getattr(config, name) for name in SIZES if name in config.explicit_settings}
+    sizes = {name: getattr(config, name) for name in BACKBONE_SIZES if name in config.explicit_settings}
     lm_config = TrainingConfig.from_preset(
         "lm",
         "auto",

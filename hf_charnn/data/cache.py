@@ -92,7 +92,11 @@ def cached_ids(
     folder.mkdir(parents=True, exist_ok=True)
     print(f"{source}: encoding into the cache {data_file} (once: later runs reuse it)", flush=True)
     partial = folder / f"{key}.bin.partial-{os.getpid()}"
-    progress = tqdm(total=total_bytes, unit="B", unit_scale=True, desc=f"encoding {Path(source).name or source}")
+    # A bar where a person watches; none in a log file (stderr not a terminal: tqdm's `disable=None`), where every
+    # redraw would be a line of `\r` frames (the line above already says what is being done).
+    progress = tqdm(
+        total=total_bytes, unit="B", unit_scale=True, desc=f"encoding {Path(source).name or source}", disable=None
+    )
     try:
         with partial.open("wb") as handle:
 

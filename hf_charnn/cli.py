@@ -289,10 +289,20 @@ def cmd_push(args):
 
     options = {} if is_classifier_folder(args.model_dir) else _demo_options(read_vocabulary(args.model_dir))
     commits = push_model_folder(
-        args.model_dir, args.repo_id, private=args.private, token=args.token, space_id=args.space, demo_options=options
+        args.model_dir,
+        args.repo_id,
+        private=args.private,
+        token=args.token,
+        space_id=args.space,
+        demo_options=options,
+        static=args.static,
     )
     print(f"uploaded {args.model_dir} to {args.repo_id}: {commits['model']}")
-    if args.space:
+    if args.space and args.static:
+        print(
+            f"created the static Space {args.space} (the page runs {args.repo_id} in the browser): {commits['space']}"
+        )
+    elif args.space:
         print(f"created the demo Space {args.space} (it loads {args.repo_id}): {commits['space']}")
 
 
@@ -321,13 +331,28 @@ def cmd_demo(args):
 def cmd_export(args):
     from .export import export_folder, require_onnx
 
-    if not args.onnx:
-        raise UserError("name the format: --onnx (the only one so far)")
+    if not (args.onnx or args.web):
+        raise UserError("name the format: --onnx (the ONNX graph), --web DIR (a static page that runs it), or both")
+    if (args.ort_dir or args.ort_cdn) and not args.web:
+        raise UserError("--ort-dir and --ort-cdn say where the --web page finds onnxruntime-web: add --web DIR")
     require_onnx()
-    result = export_folder(args.model_dir, output_dir=args.output, quantize=args.quantize, overwrite=args.overwrite)
-    if args.text or args.file:
-        result["scores"] = _scores_of_export(args, result)
-    _print_result(result, None)
+    if args.onnx:
+        result = export_folder(args.model_dir, output_dir=args.output, quantize=args.quantize, overwrite=args.overwrite)
+        if args.text or args.file:
+            result["scores"] = _scores_of_export(args, result)
+        _print_result(result, None)
+    if args.web:
+        from .web import export_web
+
+        site = export_web(
+            args.model_dir, args.web, ort_dir=args.ort_dir, ort_cdn=args.ort_cdn, overwrite=args.overwrite
+        )
+        runtime = site["onnxruntime"]
+        print(
+            f"wrote the page of {args.model_dir} into {site['folder']} (onnxruntime-web {runtime['version']} from "
+            f"{runtime['source']}); serve it, e.g. python -m http.server -d {site['folder']} 8000, and open "
+            "http://127.0.0.1:8000"
+        )
 
 
 def _scores_of_export(args, result: dict) -> dict:
@@ -526,6 +551,11 @@ def build_parser() -> argparse.ArgumentParser:
     push.add_argument("--private", action="store_true", help="create the repository as private")
     push.add_argument("--token", help="Hub token with write access (default: HF_TOKEN or the saved login)")
     push.add_argument("--space", help="also create this Gradio Space (user/name-demo) running the demo on the model")
+    push.add_argument(
+        "--static",
+        action="store_true",
+        help="make --space a static Space: the export --web page, run in the visitor's browser (no Python server)",
+    )
     push.set_defaults(func=cmd_push)
 
     demo = commands.add_parser(
@@ -545,10 +575,19 @@ def build_parser() -> argparse.ArgumentParser:
         "export", help='export a saved model to ONNX, checked in onnxruntime (pip install -e ".[onnx]")'
     )
     export.add_argument("model_dir")
-    export.add_argument("--onnx", action="store_true", help="write onnx/model.onnx (the only format so far)")
+    export.add_argument("--onnx", action="store_true", help="write onnx/model.onnx")
+    export.add_argument(
+        "--web", metavar="DIR", help="write a static page into DIR that runs the model in the browser (onnxruntime-web)"
+    )
+    export.add_argument("--ort-dir", help="--web: copy onnxruntime-web from this local dist/ folder (no npm, no CDN)")
+    export.add_argument(
+        "--ort-cdn", action="store_true", help="--web: load onnxruntime-web from the CDN instead of copying it in"
+    )
     export.add_argument("--quantize", choices=["int8"], help="also write onnx/model_quantized.onnx (dynamic int8)")
     export.add_argument("--output", help="write onnx/ into this folder instead of the model folder")
-    export.add_argument("--overwrite", action="store_true", help="replace an earlier export in the same place")
+    export.add_argument(
+        "--overwrite", action="store_true", help="replace an earlier export in the same place (--web: DIR)"
+    )
     export.add_argument(
         "--text", help="LM: also score this text with PyTorch and each exported graph (bits per character)"
     )

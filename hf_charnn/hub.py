@@ -1,4 +1,4 @@
-"""Uploading a saved model folder to the Hub (one commit), and its demo Space."""
+"""Uploading a saved model folder to the Hub (one commit), and its demo Space (Gradio, or a static page)."""
 
 from pathlib import Path
 
@@ -79,6 +79,31 @@ def space_files(
     }
 
 
+def static_space_files(folder: Path, repo_id: str, space_id: str, revision: str) -> dict[str, bytes]:
+    """
+    The files of a static Space (`sdk: static`) running the model in the visitor's browser: the page of
+    `hf-charnn export --web` (web.py), made from the folder pushed as `repo_id` at commit `revision` (the page names
+    that commit: the Space runs the weights of that push, whatever is pushed later), and a README.md.
+    """
+    import tempfile
+
+    from .web import export_web
+
+    with tempfile.TemporaryDirectory() as scratch:
+        site = export_web(folder, Path(scratch) / "site", source={"repo": repo_id, "revision": revision})
+        root = Path(site["folder"])
+        files = {str(path.relative_to(root)): path.read_bytes() for path in sorted(root.rglob("*")) if path.is_file()}
+    title = f"{repo_id.split('/')[-1]} in the browser"
+    readme = (
+        f"---\ntitle: {title}\nemoji: 🔤\ncolorFrom: blue\ncolorTo: red\nsdk: static\napp_file: index.html\n"
+        f"models:\n  - {repo_id}\npinned: false\n---\n\n# {title}\n\nThe {site['description']} "
+        f"[{repo_id}](https://huggingface.co/{repo_id}) at commit {revision[:7]}, running in the visitor's browser "
+        f"with onnxruntime-web {site['onnxruntime']['version']}: no server, nothing sent anywhere. Made with hf_charnn "
+        "(`hf-charnn push MODEL --space NAME --static`).\n"
+    )
+    return {**files, "README.md": readme.encode()}
+
+
 def card_with_demo_link(card: str, space_id: str) -> str:
     """The model card with a link to its demo Space (before its "## Use" section, or at the end)."""
     section = f"## Demo\n\nTry it in the Space [{space_id}](https://huggingface.co/spaces/{space_id}).\n\n"
@@ -112,16 +137,23 @@ def push_model_folder(
     token: str | None = None,
     space_id: str | None = None,
     demo_options: dict | None = None,
+    static: bool = False,
 ) -> dict:
     """
     Upload a saved model folder (checked first) as one commit; with `space_id`, also create a Gradio Space that
-    loads it by repo id (its demo built with `demo_options`), and link it from the model card. Returns the commit
-    URLs ({"model": ..., "space": ...}).
+    loads it by repo id (its demo built with `demo_options`), or (`static`) a static Space that runs it in the
+    browser, and link it from the model card. Returns the commit URLs ({"model": ..., "space": ...}).
     """
     from huggingface_hub import CommitOperationAdd, HfApi, get_token
     from huggingface_hub.errors import HfHubHTTPError, LocalTokenNotFoundError, RepositoryNotFoundError
 
     folder = check_model_folder(model_dir)
+    if static:
+        if not space_id:
+            raise UserError("--static makes the Space a static page: name it with --space user/name")
+        from .export import require_onnx
+
+        require_onnx()  # before anything is uploaded: the page runs the model's ONNX graph
     missing = [name for name in HUB_FILES if not (folder / name).is_file()]
     if missing:
         raise UserError(
@@ -150,8 +182,11 @@ def push_model_folder(
         commits = {"model": str(model_commit.commit_url)}
         if space_id:
             target = space_id
-            api.create_repo(space_id, repo_type="space", space_sdk="gradio", private=private, exist_ok=True)
-            if is_classifier_folder(folder):  # a classifier's Space: the Classify tab
+            sdk = "static" if static else "gradio"
+            api.create_repo(space_id, repo_type="space", space_sdk=sdk, private=private, exist_ok=True)
+            if static:
+                files = static_space_files(folder, repo_id, space_id, model_commit.oid)
+            elif is_classifier_folder(folder):  # a classifier's Space: the Classify tab
                 files = space_files(
                     None,
                     space_id,

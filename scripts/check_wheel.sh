@@ -27,6 +27,8 @@ card = pathlib.Path("x/README.md").read_text()
 assert results["sane"] and results["normalizes"], results
 assert "model-index:" in card and f"value: {round(results['perplexity'], 4)}" in card, card[:400]
 assert (pathlib.Path("x") / "modeling_char_gru.py").is_file()
+page = pathlib.Path(hf_charnn.__file__).parent / "web_page"
+assert (page / "index.html").is_file() and (page / "hf_charnn.js").is_file(), "the export --web page is not packaged"
 print(f"wheel check passed: {hf_charnn.__file__}, dev perplexity {results['perplexity']:.3f}, model card ok")
 PY
 [ "${#text}" -ge 44 ] || { echo "generate printed too little: $text" >&2; exit 1; }

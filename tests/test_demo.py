@@ -15,6 +15,7 @@ import torch
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # a closed network: no calls home
 gradio = pytest.importorskip("gradio", reason="the demo extra (gradio) is not installed")
 
+from browser import headless_chromium  # noqa: E402
 from conftest import free_port  # noqa: E402
 from hub_server import LocalHub  # noqa: E402
 from test_hub import BLOCK_HF_CHARNN, TOKEN, hub_env, push, run  # noqa: E402
@@ -131,39 +132,13 @@ def test_the_app_through_gradio_client(running_app, lm):
     assert "symbols predicted right" in summary and "LM consonant/vowel mass" in summary
 
 
-def find_browser():
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    driver = shutil.which("chromedriver")
-    return chromium, driver
-
-
 @pytest.mark.slow
 def test_the_page_in_a_real_browser(running_app, tmp_path):
-    chromium, driver = find_browser()
-    if not (chromium and driver):
-        pytest.skip("no chromium + chromedriver on this machine (Debian: apt-get install chromium chromium-driver)")
-    webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed")
+    browser = headless_chromium(tmp_path / "profile")
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions as until
     from selenium.webdriver.support.ui import WebDriverWait
 
-    options = webdriver.ChromeOptions()
-    options.binary_location = chromium
-    for flag in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-dev-shm-usage",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--window-size=1280,1000",
-        f"--user-data-dir={tmp_path / 'profile'}",
-    ):
-        options.add_argument(flag)
-    browser = webdriver.Chrome(options=options, service=webdriver.ChromeService(executable_path=driver))
     try:
         wait = WebDriverWait(browser, 60)
         browser.get(running_app)

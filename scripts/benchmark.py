@@ -14,6 +14,7 @@ Generation speed and scoring throughput of the trained LM close the table.
 import argparse
 import json
 import math
+import shutil
 import statistics
 import sys
 import tempfile
@@ -25,6 +26,7 @@ import torch
 from hf_charnn.cli import train_run as train
 from hf_charnn.exercise.files import load_lm_texts
 from hf_charnn.training import TrainingConfig
+from hf_charnn.web import ORT_WEB_VERSION
 
 SEED_QUALITY = {"lm": 6.23, "classifier": 77.6}  # the classic hand-rolled run (583 s / 1020 s on its machine)
 TARGETS = {"lm": "ppl <= 4.0 in <= 120 s", "classifier": "acc >= 79 % in <= 20 s"}
@@ -116,11 +118,86 @@ def time_seed_preset(task: str, data_dir: str, workdir: Path, rows: int) -> dict
     return {"seconds": seconds, "chars_per_second": history[-1]["train_chars_per_second"], "config": full}
 
 
+class BrowserPage:
+    """
+    The `export --web` page of `model` in a headless Chromium (Debian's chromium + chromedriver, via selenium), served
+    on loopback: `load()` opens it and times its first generated character, `rate()` its batch-1 greedy decoding.
+    `BrowserPage.missing()` says why it cannot run here (None: it can).
+    """
+
+    @staticmethod
+    def missing() -> str | None:
+        if not (shutil.which("chromium") and shutil.which("chromedriver")):
+            return "no chromium + chromedriver (Debian: apt-get install chromium chromium-driver)"
+        try:
+            import selenium  # noqa: F401
+        except ImportError:
+            return "selenium is not installed"
+        return None
+
+    def __init__(self, model, workdir: Path):
+        import functools
+        import http.server
+        import threading
+
+        from selenium import webdriver
+
+        from hf_charnn.web import export_web
+
+        model.save_pretrained(workdir / "model")
+        export_web(workdir / "model", workdir / "site")
+        handler = type("Quiet", (http.server.SimpleHTTPRequestHandler,), {"log_message": lambda *args: None})
+        self.server = http.server.ThreadingHTTPServer(
+            ("127.0.0.1", 0), functools.partial(handler, directory=str(workdir / "site"))
+        )
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        options = webdriver.ChromeOptions()
+        options.binary_location = shutil.which("chromium")
+        for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run"):
+            options.add_argument(flag)
+        options.add_argument(f"--user-data-dir={workdir / 'profile'}")  # a fresh profile: the first load is cold
+        self.browser = webdriver.Chrome(
+            options=options, service=webdriver.ChromeService(executable_path=shutil.which("chromedriver"))
+        )
+
+    def load(self, prompt: str) -> float:
+        """Seconds from the start of loading the page to its first generated character (Generate clicked on ready)."""
+        from selenium.webdriver.common.by import By
+        from selenium.webdriver.support.ui import WebDriverWait
+
+        self.browser.get(f"http://127.0.0.1:{self.server.server_address[1]}/index.html")
+        WebDriverWait(self.browser, 60).until(
+            lambda page: page.find_element(By.ID, "status").get_attribute("data-ready")
+        )
+        return self.browser.execute_async_script(
+            "const [prompt, done] = arguments; const generated = document.getElementById('generated');"
+            "new MutationObserver((_, observer) => { observer.disconnect(); done(performance.now() / 1000); })"
+            ".observe(generated, {childList: true, characterData: true, subtree: true});"
+            "document.getElementById('prompt').value = prompt; document.getElementById('generate').click();",
+            prompt,
+        )
+
+    def rate(self, prompt: str, new_chars: int) -> tuple[float, str]:
+        """(new characters a second, the text) of greedy `window.hfCharnn.generate` in the loaded page."""
+        seconds, text = self.browser.execute_async_script(
+            "const [prompt, count, done] = arguments; const start = performance.now();"
+            "window.hfCharnn.generate(prompt, count).then((text) => done([(performance.now() - start) / 1000, text]));",
+            prompt,
+            new_chars,
+        )
+        return new_chars / seconds, text
+
+    def close(self):
+        self.browser.quit()
+        self.server.shutdown()
+
+
 def onnx_numbers(model_dir: str | None, data_dir: str, runs: int = 5, new_chars: int = 1000) -> dict:
     """
     Batch-1 greedy decoding, side by side and alternating: the torch lean `generate()` loop, and the onnxruntime
     loop (`hf_charnn.export.generate_greedy_or_sampled`, numpy only) on the fp32 and the int8 export; medians of `runs`.
-    Also the dev text's bits per character through each (the int8 export's quality change).
+    Also the dev text's bits per character through each (the int8 export's quality change). Where a Chromium runs,
+    the `export --web` page too: onnxruntime-web's rate in the page, and its first character after loading.
     """
     from hf_charnn import CharGRUForCausalLM, CharTokenizer
     from hf_charnn.export import export_onnx, generate_greedy_or_sampled, log_prob_of, quantize_int8, session_for
@@ -149,25 +226,45 @@ def onnx_numbers(model_dir: str | None, data_dir: str, runs: int = 5, new_chars:
             generate_greedy_or_sampled(sessions[name], prompt["input_ids"][0].numpy(), layers, hidden, new_chars)
             return new_chars / (time.perf_counter() - start)
 
-        rates = {"torch": [], "fp32": [], "int8": []}
+        rates = {"torch": [], "fp32": [], "int8": [], "browser": []}
+        browser_missing = BrowserPage.missing()
+        page = None if browser_missing else BrowserPage(model, Path(tmp))
+        first_character = [page.load("the united states")] if page else []  # cold: a fresh browser profile
         torch_rate(), onnx_rate("fp32"), onnx_rate("int8")  # warm-up
+        if page:
+            page.rate("the united states", new_chars)
         for _ in range(runs):
             rates["torch"].append(torch_rate())
             rates["fp32"].append(onnx_rate("fp32"))
             rates["int8"].append(onnx_rate("int8"))
+            if page:
+                first_character.append(page.load("the united states"))  # reloaded: onnxruntime-web from the cache
+                rates["browser"].append(page.rate("the united states", new_chars)[0])
         greedy_torch = model.generate(**prompt, max_new_tokens=200, do_sample=False)[0, prompt["input_ids"].shape[1] :]
         greedy_onnx = generate_greedy_or_sampled(sessions["fp32"], prompt["input_ids"][0].numpy(), layers, hidden, 200)
+        greedy_browser = page.rate("the united states", 200)[1] if page else None
+        if page:
+            page.close()
         _, dev_text = load_lm_texts(data_dir)
         ids = model.vocabulary.encode(dev_text)
         bpc = {"torch": model.score_long_text(ids) / -len(ids) / math.log(2)}
         bpc.update(
             {name: log_prob_of(session, model, ids) / -len(ids) / math.log(2) for name, session in sessions.items()}
         )
+    ratio = lambda name: statistics.median(o / t for o, t in zip(rates[name], rates["torch"]))  # noqa: E731
     return {
-        "rates": {name: statistics.median(values) for name, values in rates.items()},
-        "ratio_fp32": statistics.median(o / t for o, t in zip(rates["fp32"], rates["torch"])),
-        "ratio_int8": statistics.median(o / t for o, t in zip(rates["int8"], rates["torch"])),
+        "rates": {name: statistics.median(values) if values else None for name, values in rates.items()},
+        "ratio_fp32": ratio("fp32"),
+        "ratio_int8": ratio("int8"),
+        "ratio_browser": ratio("browser") if rates["browser"] else None,
         "same_greedy_text": greedy_torch.tolist() == greedy_onnx.tolist(),
+        "same_greedy_text_browser": None
+        if greedy_browser is None
+        else model.vocabulary.decode(greedy_torch.tolist()) == greedy_browser,
+        "first_character_s": {"cold": first_character[0], "reloaded": statistics.median(first_character[1:])}
+        if first_character
+        else None,
+        "browser_missing": browser_missing,
         "bpc": bpc,
     }
 
@@ -332,6 +429,24 @@ def main(argv=None) -> int:
                 f"| onnxruntime int8 (`onnx/model_quantized.onnx`) | {rates['int8']:.0f} | "
                 f"{numbers['ratio_int8']:.2f}x | "
                 f"{bpc['int8']:.4f} | |",
+            ]
+            if numbers["browser_missing"]:
+                lines.append(
+                    f"| onnxruntime-web in Chromium (`export --web`) | not run: {numbers['browser_missing']} | | | |"
+                )
+            else:
+                first = numbers["first_character_s"]
+                lines += [
+                    f"| onnxruntime-web {ORT_WEB_VERSION} in headless Chromium (`export --web` page, wasm, 1 thread) | "
+                    f"{rates['browser']:.0f} | {numbers['ratio_browser']:.2f}x | | |",
+                    "",
+                    "The page's first generated character, counted from the start of loading it: "
+                    f"{first['cold']:.2f} s with a fresh browser profile, {first['reloaded']:.2f} s reloaded "
+                    "(median; target <= 2 s). "
+                    "Greedy text, 200 characters, equal to torch's `generate()`: in the page "
+                    f"{numbers['same_greedy_text_browser']}.",
+                ]
+            lines += [
                 "",
                 "Greedy text of the fp32 export equals torch's `generate()` (200 characters): "
                 f"{numbers['same_greedy_text']}.",

@@ -93,6 +93,9 @@ def chars_lm(tmp_path_factory) -> Path:
 def sites(tmp_path_factory, chars_lm) -> Path:
     """Every page the browser tests open, each in its own folder under one root served on loopback."""
     root = tmp_path_factory.mktemp("sites")
+    runtime, how = web.onnxruntime_web_from_npm()  # the real onnxruntime-web, fetched once (the CDN is not reachable)
+    if runtime is None:
+        pytest.skip(f"onnxruntime-web is not available here: {how}")
     characters = "".join(sorted(set(" ".join(SENTENCES))))
     classifier = saved_random(
         root.parent / "classifier",
@@ -119,7 +122,7 @@ def sites(tmp_path_factory, chars_lm) -> Path:
         ("multi", multi),
         ("tagger", tagger),
     ]:
-        web.export_web(folder, root / name)
+        web.export_web(folder, root / name, ort_dir=runtime)
     return root
 
 

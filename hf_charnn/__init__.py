@@ -29,6 +29,7 @@ _LAZY_ATTRIBUTES = {
     "CharGRUOutput": "models.modeling_char_gru",
     "CharGRUPreTrainedModel": "models.modeling_char_gru",
     "CharTokenizer": "models.tokenization_char_gru",
+    "CharTokenizersBackend": "models.tokenization_char_gru",
     "Vocabulary": "models.tokenization_char_gru",
     "CHARACTERS": "models.tokenization_char_gru",
     "normalize_text": "models.tokenization_char_gru",

@@ -89,12 +89,19 @@ def _local_onnxruntime_web(ort_dir: str | Path) -> Path:
     return folder
 
 
+def _has_labels(model) -> bool:
+    """A classifier's or a tagger's model (its config's labels are its outputs); an LM predicts symbols."""
+    from .models.modeling_char_gru import CharGRUForCausalLM
+
+    return not isinstance(model, CharGRUForCausalLM)
+
+
 def describe(model, kind: str) -> str:
     """A few words on the model for the page: 'character-level GRU language model (text8, 2 x 256)'."""
     config = model.config
     what = {"lm": "language model", "classifier": "classifier", "tagger": "tagger"}.get(kind, kind)
     sizes = f"{config.num_hidden_layers} x {config.hidden_size}{', bidirectional' if config.bidirectional else ''}"
-    labels = f", {config.num_labels} labels" if kind != "lm" else ""
+    labels = f", {config.num_labels} labels" if _has_labels(model) else ""
     return f"character-level GRU {what} ({model.vocabulary.kind} vocabulary, {sizes}{labels})"
 
 
@@ -119,7 +126,7 @@ def site_config(model, kind: str, name: str, onnxruntime: dict, difference: floa
         "onnxruntime": onnxruntime,
         "largest_difference": difference,  # the graph against PyTorch, over random inputs of several shapes
     }
-    if kind != "lm":
+    if _has_labels(model):
         site["labels"] = [config.id2label[index] for index in range(config.num_labels)]
         site["multi_label"] = getattr(config, "problem_type", None) == "multi_label_classification"
         if site["multi_label"]:

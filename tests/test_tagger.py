@@ -167,21 +167,64 @@ def test_the_token_classification_pipeline_groups_characters_into_words(trained)
     assert [entity["entity"] for entity in every][0] == "B-WORD" and len(every) == 6
 
 
+def test_a_tagger_saves_the_tokenizers_backend_and_the_pipeline_aggregates_by_word(trained, tmp_path):
+    from transformers import AutoTokenizer, pipeline
+
+    from hf_charnn.models.tokenization_char_gru import CharTokenizersBackend
+
+    folder = trained / "model"
+    assert type(AutoTokenizer.from_pretrained(folder)).__name__ == "CharTokenizersBackend"
+    assert (folder / "vocab.json").is_file() and (folder / "tokenizer.json").is_file()
+    assert (
+        hf_charnn.CharTokenizer.from_pretrained(folder)("thecat")["input_ids"]
+        == (AutoTokenizer.from_pretrained(folder)("thecat")["input_ids"])
+    )
+    # A tagger whose vocabulary has a space, so that its texts have words: each strategy tags whole words.
+    torch.manual_seed(0)
+    vocabulary = hf_charnn.Vocabulary("chars", " abcdehnorst")
+    config = hf_charnn.CharGRUConfig(
+        **vocabulary.config_kwargs(), embedding_size=8, hidden_size=12, num_hidden_layers=1, bidirectional=True
+    )
+    config.id2label, config.label2id = {0: "O", 1: "NOUN", 2: "VERB"}, {"O": 0, "NOUN": 1, "VERB": 2}
+    model = hf_charnn.CharGRUForTokenClassification(config).eval()
+    model.save_pretrained(tmp_path)
+    CharTokenizersBackend.for_model(config).save_pretrained(tmp_path)
+    text = "the cat sat on the stand"
+    tags = [config.id2label[index] for index in model.predict_tags([text])[0]]
+    # Words: runs of characters other than a space, and each space on its own (transformers' rule, and the backend's)
+    starts = [i for i in range(len(text)) if i == 0 or " " in (text[i], text[i - 1])]
+    for strategy in ("first", "average", "max"):
+        with pytest.warns(UserWarning, match="fallback heuristic"):  # transformers' word rule: exactly ours
+            entities = pipeline("token-classification", model=str(tmp_path), aggregation_strategy=strategy)(text)
+        for entity in entities:  # whole words (neighbours of one tag grouped, as transformers groups them)
+            assert entity["start"] in starts and (entity["end"] in starts or entity["end"] == len(text))
+        if strategy == "first":  # each word the tag of its first character; runs of words of one tag grouped
+            firsts = [tags[start] for start in starts]
+            expected = [
+                (start, tag)
+                for i, (start, tag) in enumerate(zip(starts, firsts))
+                if tag != "O" and firsts[i - 1 : i] != [tag]
+            ]
+            assert [(entity["start"], entity["entity_group"]) for entity in entities] == expected
+    with pytest.raises(ValueError, match="character 'x' at position 4"):
+        pipeline("token-classification", model=str(tmp_path), aggregation_strategy="first")("the xat")
+
+
 @pytest.mark.slow
 def test_a_tagger_loads_as_remote_code_in_a_pipeline(trained):
     script = (
         "import sys; sys.modules['hf_charnn'] = None\n"
         "from transformers import pipeline\n"
         f"tag = pipeline('token-classification', model={str(trained / 'model')!r}, trust_remote_code=True,"
-        " aggregation_strategy='simple')\n"
-        "print(len(tag('thecatsat')), type(tag.model).__module__.split('.')[0])\n"
+        " aggregation_strategy='first')\n"
+        "print(len(tag('thecatsat')), type(tag.model).__module__.split('.')[0], type(tag.tokenizer).__name__)\n"
     )
     result = subprocess.run(
         [sys.executable, "-c", script], capture_output=True, text=True, timeout=300, cwd=REPO_ROOT.parent
     )
     assert result.returncode == 0, result.stderr[-3000:]
-    count, module = result.stdout.split()
-    assert module == "transformers_modules" and int(count) >= 1
+    count, module, tokenizer = result.stdout.split()
+    assert module == "transformers_modules" and int(count) >= 1 and tokenizer == "CharTokenizersBackend"
 
 
 def test_the_onnx_graph_tags_as_pytorch(trained, tmp_path):

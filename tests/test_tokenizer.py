@@ -73,3 +73,50 @@ def test_bulk_encoding_matches_tokenizer_and_reports_bad_characters():
     assert decode_ids(ids) == text
     with pytest.raises(ValueError, match=r"notes\.txt: character 'é' at position 4 \(line 1\)"):
         encode_text("ab cé", source="notes.txt")
+
+
+@pytest.mark.parametrize(
+    "settings, text",
+    [
+        ({}, "the cat sat"),
+        ({"vocab_kind": "chars", "characters": "\n !,.?ABCabc"}, "Abc, cab!\nCC"),
+        ({"vocab_kind": "chars", "characters": "abc ", "unk": True}, "abz cab"),
+    ],
+)
+def test_the_tokenizers_backend_gives_the_python_tokenizers_ids_padding_and_text(settings, text, tmp_path):
+    from hf_charnn import CharTokenizersBackend
+
+    backend, python = CharTokenizersBackend(**settings), CharTokenizer(**settings)
+    assert backend.is_fast and len(backend) == len(python) and backend.get_vocab() == python.get_vocab()
+    assert (backend.pad_token_id, backend.bos_token_id) == (python.pad_token_id, python.bos_token_id)
+    batch, expected = backend([text, "a"], padding=True), python([text, "a"], padding=True)
+    assert batch["input_ids"] == expected["input_ids"] and batch["attention_mask"] == expected["attention_mask"]
+    assert backend.decode(batch["input_ids"][1], skip_special_tokens=True) == "a"  # left padding dropped
+    assert backend.decode(batch["input_ids"][0], skip_special_tokens=True) == python.decode(
+        expected["input_ids"][0], skip_special_tokens=True
+    )
+    # Offsets and word ids: what only a tokenizers backend gives (a word: a run of non-whitespace; each space its own)
+    encoded = backend(text, return_offsets_mapping=True)
+    assert encoded["offset_mapping"] == [(i, i + 1) for i in range(len(text))]
+    words = encoded.word_ids()
+    assert all(
+        (words[i] == words[i - 1]) == (not text[i].isspace() and not text[i - 1].isspace()) for i in range(1, len(text))
+    )
+    backend.save_pretrained(tmp_path)
+    assert {"vocab.json", "tokenizer.json", "tokenizer_config.json"} <= {path.name for path in tmp_path.iterdir()}
+    again = AutoTokenizer.from_pretrained(tmp_path)
+    assert type(again).__name__ == "CharTokenizersBackend" and again(text)["input_ids"] == python(text)["input_ids"]
+    assert CharTokenizer.from_pretrained(tmp_path)(text)["input_ids"] == python(text)["input_ids"]
+
+
+def test_the_tokenizers_backend_refuses_unknown_characters_as_the_python_one_does():
+    from hf_charnn import CharTokenizersBackend
+
+    for text in ["the Cat", ["fine", "caf\u00e9"]]:
+        with pytest.raises(ValueError) as backend_error:
+            CharTokenizersBackend()(text)
+        with pytest.raises(ValueError) as python_error:
+            CharTokenizer()(text)
+        assert str(backend_error.value) == str(python_error.value)
+    with pytest.raises(ValueError, match="use CharTokenizer"):
+        CharTokenizersBackend(vocab_kind="bytes")

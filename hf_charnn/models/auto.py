@@ -59,20 +59,24 @@ def register_auto_classes():
         CharGRUForTokenClassification,
         CharGRUModel,
     )
-    from .tokenization_char_gru import CharTokenizer
+    from .tokenization_char_gru import CharTokenizer, CharTokenizersBackend
 
     AutoConfig.register(CharGRUConfig.model_type, CharGRUConfig, exist_ok=True)
     AutoModel.register(CharGRUConfig, CharGRUModel, exist_ok=True)
     AutoModelForCausalLM.register(CharGRUConfig, CharGRUForCausalLM, exist_ok=True)
     AutoModelForSequenceClassification.register(CharGRUConfig, CharGRUForSequenceClassification, exist_ok=True)
     AutoModelForTokenClassification.register(CharGRUConfig, CharGRUForTokenClassification, exist_ok=True)
-    AutoTokenizer.register(CharGRUConfig, slow_tokenizer_class=CharTokenizer, exist_ok=True)
+    # Both tokenizers by name (a folder's tokenizer_config.json names its class: taggers save the tokenizers-backed
+    # one), the Python one last so that it stays the config's default (a bytes vocabulary needs it).
+    AutoTokenizer.register(CharGRUConfig, tokenizer_class=CharTokenizersBackend, exist_ok=True)
+    AutoTokenizer.register(CharGRUConfig, tokenizer_class=CharTokenizer, exist_ok=True)
     CharGRUConfig.register_for_auto_class()
     CharGRUModel.register_for_auto_class("AutoModel")
     CharGRUForCausalLM.register_for_auto_class("AutoModelForCausalLM")
     CharGRUForSequenceClassification.register_for_auto_class("AutoModelForSequenceClassification")
     CharGRUForTokenClassification.register_for_auto_class("AutoModelForTokenClassification")
     CharTokenizer.register_for_auto_class()
+    CharTokenizersBackend.register_for_auto_class()
 
 
 def _being_imported(name: str) -> bool:

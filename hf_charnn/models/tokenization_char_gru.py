@@ -16,7 +16,7 @@ import re
 import unicodedata
 
 import numpy as np
-from transformers import PreTrainedTokenizer
+from transformers import PreTrainedTokenizer, TokenizersBackend
 
 CHARACTERS = "abcdefghijklmnopqrstuvwxyz "  # the text8 vocabulary, in id order
 CHAR_TO_ID = {char: index for index, char in enumerate(CHARACTERS)}
@@ -177,6 +177,23 @@ def normalize_text(raw: str) -> str:
     return _NON_LETTERS.sub(" ", text)
 
 
+def _saved_vocabulary(vocab_file: str | None, vocab_kind: str, characters: str | None, unk: bool) -> Vocabulary:
+    """The vocabulary a saved tokenizer names (its vocab.json, where it has one), else the one its arguments give."""
+    if vocab_file is not None and os.path.isfile(vocab_file) and vocab_kind != "bytes":
+        with open(vocab_file, encoding="utf-8") as handle:
+            saved = json.load(handle)
+        if vocab_kind == "text8" and saved != CHAR_TO_ID:
+            raise ValueError(
+                f"{vocab_file}: not the 27-character text8 vocabulary (a=0 ... z=25, space=26); "
+                "re-save the tokenizer with `CharTokenizer().save_pretrained(...)`"
+            )
+        if vocab_kind == "chars":
+            ordered = sorted(saved, key=saved.get)
+            unk = ordered[-1:] == [UNK_TOKEN]
+            characters = "".join(ordered[:-1] if unk else ordered)
+    return Vocabulary(vocab_kind, characters, unk)
+
+
 class CharTokenizer(PreTrainedTokenizer):
     """
     Character tokenizer: one id per symbol of its `Vocabulary` (`vocab_kind`: `text8`, the default, `chars` or
@@ -206,20 +223,8 @@ class CharTokenizer(PreTrainedTokenizer):
         padding_side: str = "left",
         **kwargs,
     ):
-        if vocab_file is not None and vocab_kind != "bytes":
-            with open(vocab_file, encoding="utf-8") as handle:
-                saved = json.load(handle)
-            if vocab_kind == "text8" and saved != CHAR_TO_ID:
-                raise ValueError(
-                    f"{vocab_file}: not the 27-character text8 vocabulary (a=0 ... z=25, space=26); "
-                    "re-save the tokenizer with `CharTokenizer().save_pretrained(...)`"
-                )
-            if vocab_kind == "chars":
-                ordered = sorted(saved, key=saved.get)
-                unk = ordered[-1:] == [UNK_TOKEN]
-                characters = "".join(ordered[:-1] if unk else ordered)
         # The vocabulary is set before super().__init__, which appends the special tokens after it.
-        self.vocabulary = Vocabulary(vocab_kind, characters, unk)
+        self.vocabulary = _saved_vocabulary(vocab_file, vocab_kind, characters, unk)
         self.vocab = dict(self.vocabulary.to_id)
         self.ids_to_chars = dict(enumerate(self.vocabulary.symbols))
         # The beginning of a text is the start symbol the models score texts after (a space for text8), declared as
@@ -304,3 +309,106 @@ class CharTokenizer(PreTrainedTokenizer):
         with open(path, "w", encoding="utf-8") as handle:
             json.dump(self.vocab, handle, ensure_ascii=False, indent=1)
         return (path,)
+
+
+class CharTokenizersBackend(TokenizersBackend):
+    """
+    The character tokenizer on the `tokenizers` library (Rust): `CharTokenizer`'s ids, padding, start symbol and
+    errors (a character outside the vocabulary raises the same `UnknownCharacter`), plus what only a fast tokenizer
+    gives: offsets and word ids, a word being a run of non-whitespace characters. transformers' token-classification
+    pipeline needs them for its `first`, `average` and `max` aggregation, so a tagger's folder saves this one.
+    text8 and chars vocabularies (a bytes model's tokens are bytes, not characters: it keeps `CharTokenizer`).
+
+        CharTokenizersBackend()                                    # text8
+        CharTokenizersBackend(vocab_kind="chars", characters="\n !,.?ABCabc", unk=True)
+    """
+
+    vocab_files_names = {**VOCAB_FILES_NAMES, "tokenizer_file": "tokenizer.json"}
+    model_input_names = ["input_ids", "attention_mask"]
+    slow_tokenizer_class = CharTokenizer
+
+    def __init__(
+        self,
+        vocab_file: str | None = None,
+        vocab_kind: str = "text8",
+        characters: str | None = None,
+        unk: bool = False,
+        pad_token: str = "<pad>",
+        padding_side: str = "left",
+        **kwargs,
+    ):
+        from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers
+
+        if vocab_kind == "bytes":
+            raise ValueError("a bytes vocabulary reads bytes, not characters: use CharTokenizer for it")
+        self.vocabulary = _saved_vocabulary(vocab_file, vocab_kind, characters, unk)
+        # The backend is rebuilt from the vocabulary (a saved tokenizer.json is ignored: the vocabulary is the truth).
+        # BPE with no merges reads each character of a word as its own token; the pre-tokenizer makes every
+        # whitespace character a word of its own, so word ids group runs of the other characters.
+        kwargs.pop("tokenizer_file", None)
+        kwargs.pop("tokenizer_object", None)
+        backend = Tokenizer(
+            models.BPE(
+                vocab=dict(self.vocabulary.to_id), merges=[], unk_token=UNK_TOKEN if self.vocabulary.unk else None
+            )
+        )
+        backend.pre_tokenizer = pre_tokenizers.Split(Regex(r"\s"), behavior="isolated")
+        backend.decoder = decoders.Fuse()
+        kwargs.setdefault("bos_token", self.vocabulary.symbols[self.vocabulary.start_id])
+        super().__init__(
+            tokenizer_object=backend,
+            pad_token=pad_token,
+            padding_side=padding_side,
+            vocab_kind=vocab_kind,
+            characters=self.vocabulary.characters,
+            unk=self.vocabulary.unk,
+            **kwargs,
+        )
+
+    @classmethod
+    def for_model(cls, config) -> "CharTokenizersBackend":
+        """The fast tokenizer of a model's vocabulary (as recorded in its config)."""
+        vocabulary = Vocabulary.from_config(config)
+        return cls(vocab_kind=vocabulary.kind, characters=vocabulary.characters, unk=vocabulary.unk)
+
+    def _encode_plus(self, text, text_pair=None, **kwargs):
+        # The vocabulary's own encoding checks every text first: the backend would drop an unknown character silently,
+        # where CharTokenizer names it and its position.
+        for piece in (text, text_pair):
+            for one in _texts_of(piece, kwargs.get("is_split_into_words", False)):
+                self.vocabulary.encode(one)
+        return super()._encode_plus(text, text_pair, **kwargs)
+
+    def _decode(self, token_ids, skip_special_tokens: bool = False, clean_up_tokenization_spaces=None, **kwargs) -> str:
+        # As CharTokenizer decodes: the start symbol (a space) is a character of the text, never dropped.
+        ids = [int(token_ids)] if isinstance(token_ids, int) else [int(index) for index in token_ids]
+        if skip_special_tokens:
+            return self.vocabulary.decode(ids)
+        return "".join(
+            self.vocabulary.symbols[index] if 0 <= index < self.vocabulary.size else self.convert_ids_to_tokens(index)
+            for index in ids
+        )
+
+    def _save_pretrained(self, save_directory, file_names, legacy_format=None, filename_prefix=None):
+        # vocab.json beside tokenizer.json, as every hf_charnn folder has it (the slow tokenizer and our tools read it).
+        saved = super()._save_pretrained(save_directory, file_names, legacy_format, filename_prefix)
+        return saved + self.save_vocabulary(str(save_directory), filename_prefix)
+
+    def save_vocabulary(self, save_directory: str, filename_prefix: str | None = None) -> tuple[str]:
+        name = (filename_prefix + "-" if filename_prefix else "") + VOCAB_FILES_NAMES["vocab_file"]
+        path = os.path.join(save_directory, name)
+        with open(path, "w", encoding="utf-8") as handle:
+            json.dump(self.vocabulary.to_id, handle, ensure_ascii=False, indent=1)
+        return (path,)
+
+
+def _texts_of(value, split_into_words: bool) -> list[str]:
+    """The texts of a tokenizer input: a string or a batch of them; split into words, each row's words run together."""
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [value]
+    if split_into_words:
+        rows = [value] if value and isinstance(value[0], str) else value
+        return ["".join(row) for row in rows]
+    return list(value)

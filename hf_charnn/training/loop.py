@@ -34,7 +34,6 @@ from tqdm.auto import tqdm
 
 from ..card import CONFUSION_MATRIX_FILE, LEARNING_CURVES_FILE, model_card, plot_confusion_matrix, plot_learning_curves
 from ..errors import UserError
-from ..models.tokenization_char_gru import CharTokenizer
 from .checkpoints import (
     CHECKPOINTS_DIR,
     RunRecord,
@@ -637,7 +636,7 @@ def save_trained_model(model, output_dir: Path, task: Task, summary: dict):
     """A Hub-ready folder: model and tokenizer (with remote code), model card and figures, and the training config."""
     config = task.config
     model.save_pretrained(output_dir)  # with auto_map and the modeling code (see models/auto.py)
-    tokenizer = CharTokenizer.for_model(model.config)
+    tokenizer = task.tokenizer(model.config)
     if task.tokenizer_max_length() is not None:  # pipelines cut texts as training did (truncation=True)
         tokenizer.model_max_length = task.tokenizer_max_length()
     tokenizer.save_pretrained(output_dir)

@@ -139,6 +139,12 @@ class Task:
         """The longest text the saved tokenizer gives a pipeline (its `model_max_length`); None: any length."""
         return None
 
+    def tokenizer(self, model_config):
+        """The tokenizer saved with the model: the Python character tokenizer, whose ids the model reads."""
+        from ...models.tokenization_char_gru import CharTokenizer
+
+        return CharTokenizer.for_model(model_config)
+
     def finish_model(self, model) -> dict:
         """After training (the best step's weights loaded): the task's last choices; what the summary says of them."""
         return {}

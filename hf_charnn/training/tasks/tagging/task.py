@@ -132,6 +132,17 @@ class TokenClassificationTask(Task):
             self.test = (data.test.texts, [row.tolist() for row in test_rows.labels])
         self.collate_fn = PaddedBatches(pad_id=data.vocabulary.size)
 
+    def tokenizer(self, model_config):
+        """
+        The tokenizers-backed character tokenizer (same ids): its offsets and word ids let transformers'
+        token-classification pipeline aggregate by word (`first`, `average`, `max`). A bytes model keeps the Python one.
+        """
+        from ....models.tokenization_char_gru import CharTokenizersBackend
+
+        if model_config.vocab_kind == "bytes":
+            return super().tokenizer(model_config)
+        return CharTokenizersBackend.for_model(model_config)
+
     def start_lines(self):
         return [
             *super().start_lines(),

@@ -204,6 +204,7 @@ def test_the_lm_page_generates_and_scores_as_pytorch(browser, chars_lm):
     assert float(bpc) == pytest.approx(evaluate_lm(model, text)["bpc"], abs=1e-4)
     assert len(browser.find_elements(By.CSS_SELECTOR, "#heatmap span")) == len(text)
     assert call(browser, f"window.hfCharnn.score({json.dumps(text)})") == pytest.approx(float(bpc), abs=1e-9)
+    assert call(browser, "window.hfCharnn.model.surprisal('').then((result) => result.bits.length)") == 0
     # Sampling: seeded (the same text for the same seed), and not the greedy text.
     sampled = [
         call(browser, f"window.hfCharnn.generate('The ', 60, {{temperature: 1.0, topK: 5, seed: {s}}})")

@@ -199,6 +199,7 @@ export class CharModel {
   async surprisal(text) {
     this.require("lm", "score");
     const targets = this.vocabulary.encode(text);
+    if (targets.length === 0) return { bits: [], bitsPerSymbol: NaN, unit: this.vocabulary.unit, units: [] };
     const inputs = [this.vocabulary.startId, ...targets.slice(0, -1)];
     const bits = [];
     let state = null;

@@ -145,14 +145,21 @@ def export_web(
     source: dict | None = None,
 ) -> dict:
     """
-    Write the static site of a saved model folder into `web_dir` (module docstring); returns model.json with the
-    folder and how onnxruntime-web was found. `source` ({"repo", "revision"}) names the Hub commit the page shows.
+    Write the static site of a saved model folder (or a Hub model id) into `web_dir` (module docstring); returns
+    model.json with the folder and how onnxruntime-web was found. `source` ({"repo", "revision"}) names the Hub
+    commit the page shows (a Hub id: the commit it was downloaded at).
     An existing `web_dir` is kept unless `overwrite`; nothing is left half-written.
     """
     from .export import TOLERANCE, export_onnx, largest_difference, require_onnx, session_for
-    from .models.auto import load_model, task_of_folder
+    from .models.auto import load_model, looks_like_repo_id, task_of_folder
 
     require_onnx()
+    if looks_like_repo_id(str(model_dir)):  # a Hub model: its files at the newest commit, which the page then names
+        from .training.starting_model import download_model
+
+        snapshot = download_model(str(model_dir), None, flag="MODEL")
+        source = source or {"repo": str(model_dir), "revision": snapshot.name}
+        model_dir = snapshot
     target = Path(web_dir)
     if target.exists() and not overwrite:
         raise UserError(f"{target} exists; pass --overwrite to replace it, or name another folder")

@@ -420,4 +420,12 @@ def test_push_a_static_space(tmp_path):
         assert "https://huggingface.co/spaces/alice/char-lm-web" in card
         refused = push(model, "alice/char-lm", env, "--token", TOKEN, "--static")
         assert refused.returncode == 2 and "name it with --space" in refused.stderr
+        # A Hub model's page, made from its newest commit, names that commit.
+        exported = cli("export", "alice/char-lm", "--web", tmp_path / "from-hub", "--ort-cdn", env=env)
+        assert exported.returncode == 0, exported.stderr[-2000:]
+        from_hub = json.loads((tmp_path / "from-hub" / "model.json").read_text())
+        assert from_hub["source"] == {"repo": "alice/char-lm", "revision": pushed_with}
+        missing = cli("export", "alice/no-such-model", "--web", tmp_path / "none", "--ort-cdn", env=env)
+        assert missing.returncode == 2 and "MODEL alice/no-such-model: no such model on the Hub" in missing.stderr
+        assert not (tmp_path / "none").exists()
     assert math.isfinite(site["largest_difference"])

@@ -90,7 +90,7 @@ def _resolve(source: str, revision: str | None) -> StartingModel:
             raise UserError(f"--revision {revision}: {source} is a local folder; a revision is a Hub model's")
         folder = check_model_folder(source)
     elif looks_like_repo_id(source):
-        folder = _download(source, revision)
+        folder = download_model(source, revision)
         commit = folder.name  # the snapshot folder is named by its commit
         check_model_folder(folder)
     else:
@@ -102,8 +102,11 @@ def _resolve(source: str, revision: str | None) -> StartingModel:
     return StartingModel(source, revision, folder, commit, config, settings_class.task, Vocabulary.from_config(config))
 
 
-def _download(repo_id: str, revision: str | None) -> Path:
-    """A Hub model's files (weights, config, tokenizer) into the cache; its snapshot folder. Errors in one line."""
+def download_model(repo_id: str, revision: str | None, flag: str = "--model-name-or-path") -> Path:
+    """
+    A Hub model's files (weights, config, tokenizer) into the cache; its snapshot folder (named by its commit). Errors
+    in one line, naming the `flag` the id came from.
+    """
     from huggingface_hub import snapshot_download
     from huggingface_hub.errors import (
         GatedRepoError,
@@ -121,12 +124,12 @@ def _download(repo_id: str, revision: str | None) -> Path:
         ) from None
     except (RepositoryNotFoundError, GatedRepoError):
         raise UserError(
-            f"--model-name-or-path {repo_id}: no such model on the Hub (or it is private or gated: log in with "
+            f"{flag} {repo_id}: no such model on the Hub (or it is private or gated: log in with "
             "`hf auth login`); check the id"
         ) from None
     except (LocalEntryNotFoundError, HfHubHTTPError, OSError, ValueError) as error:
         raise UserError(
-            f"--model-name-or-path {repo_id}: could not be downloaded ({error.__class__.__name__}); check the network "
+            f"{flag} {repo_id}: could not be downloaded ({error.__class__.__name__}); check the network "
             "(or HF_HUB_OFFLINE, HF_ENDPOINT)"
         ) from None
 

@@ -348,6 +348,17 @@ def test_ort_dir_copies_a_local_onnxruntime_web(tmp_path):
 
 
 @pytest.mark.slow
+def test_without_npm_the_page_loads_onnxruntime_web_from_the_cdn(tmp_path):
+    env = {**os.environ, "PATH": str(Path(sys.executable).parent), "HF_HOME": str(tmp_path / "hf-home")}
+    assert shutil.which("npm", path=env["PATH"]) is None
+    result = cli("export", SAVED / "chars-lm", "--web", tmp_path / "site", env=env)
+    assert result.returncode == 0, result.stderr
+    assert "from CDN (npm is not installed)" in result.stdout
+    site = json.loads((tmp_path / "site" / "model.json").read_text())
+    assert site["onnxruntime"]["module"].startswith(web.CDN_URL) and not (tmp_path / "site" / "ort").exists()
+
+
+@pytest.mark.slow
 def test_onnxruntime_web_from_npm(tmp_path, monkeypatch):
     if shutil.which("npm") is None:
         pytest.skip("npm is not installed")

@@ -20,7 +20,7 @@ pytest.importorskip("onnxruntime", reason="the ONNX extra is not installed")
 from browser import headless_chromium, serve_folder  # noqa: E402
 
 import hf_charnn  # noqa: E402
-from hf_charnn import web  # noqa: E402
+from hf_charnn import demo, web  # noqa: E402
 from hf_charnn.cli import train_run  # noqa: E402
 from hf_charnn.evaluation import evaluate_lm  # noqa: E402
 from hf_charnn.models.tokenization_char_gru import CharTokenizer  # noqa: E402
@@ -202,7 +202,15 @@ def test_the_lm_page_generates_and_scores_as_pytorch(browser, chars_lm):
     bpc = WebDriverWait(browser, 60).until(lambda _: browser.find_element(By.ID, "bpc").get_attribute("data-value"))
     model = hf_charnn.CharGRUForCausalLM.from_pretrained(chars_lm).eval()
     assert float(bpc) == pytest.approx(evaluate_lm(model, text)["bpc"], abs=1e-4)
-    assert len(browser.find_elements(By.CSS_SELECTOR, "#heatmap span")) == len(text)
+    cells = browser.find_elements(By.CSS_SELECTOR, "#heatmap span")
+    assert len(cells) == len(text)
+    # Hover: the surprisal and the five likeliest characters there, as the Gradio demo gives them
+    expected = demo.score(model, text)
+    for position in (0, 1, 9):
+        bits, top = cells[position].get_attribute("title").split(" bits; top 5: ")
+        assert float(bits) == pytest.approx(expected["bits"][position], abs=0.006)
+        shown = [entry.rsplit(" ", 1)[0] for entry in top.removesuffix("%").split("%, ")]
+        assert shown == ["␣" if symbol == " " else symbol for symbol, _ in expected["alternatives"][position]]
     assert call(browser, f"window.hfCharnn.score({json.dumps(text)})") == pytest.approx(float(bpc), abs=1e-9)
     assert call(browser, "window.hfCharnn.model.surprisal('').then((result) => result.bits.length)") == 0
     # Sampling: seeded (the same text for the same seed), and not the greedy text.

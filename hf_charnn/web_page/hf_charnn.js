@@ -195,22 +195,36 @@ export class CharModel {
   }
 
   // Each symbol's surprisal (bits) after the start symbol, as hf-charnn evaluate-lm scores a text:
-  // {bits: [...], bitsPerSymbol, unit, units: each character with its first symbol's index}.
+  // {bits: [...], alternatives: each position's 5 likeliest symbols, bitsPerSymbol, unit, units: each character with
+  // its first symbol's index}.
   async surprisal(text) {
     this.require("lm", "score");
     const targets = this.vocabulary.encode(text);
-    if (targets.length === 0) return { bits: [], bitsPerSymbol: NaN, unit: this.vocabulary.unit, units: [] };
+    if (targets.length === 0) return { bits: [], alternatives: [], bitsPerSymbol: NaN, unit: this.vocabulary.unit, units: [] };
     const inputs = [this.vocabulary.startId, ...targets.slice(0, -1)];
     const bits = [];
+    const alternatives = [];
     let state = null;
     for (let start = 0; start < inputs.length; start += SCORE_CHUNK) {
       const chunk = inputs.slice(start, start + SCORE_CHUNK);
       const result = await this.step(chunk, state);
       state = result.state;
-      result.logits.forEach((row, offset) => bits.push(-logSoftmax(row)[targets[start + offset]] / Math.LN2));
+      result.logits.forEach((row, offset) => {
+        const logProbabilities = logSoftmax(row);
+        bits.push(-logProbabilities[targets[start + offset]] / Math.LN2);
+        alternatives.push(this.likeliest(logProbabilities, 5));
+      });
     }
     const bitsPerSymbol = bits.length ? bits.reduce((a, b) => a + b, 0) / bits.length : NaN;
-    return { bits, bitsPerSymbol, unit: this.vocabulary.unit, units: this.vocabulary.units(text) };
+    return { bits, alternatives, bitsPerSymbol, unit: this.vocabulary.unit, units: this.vocabulary.units(text) };
+  }
+
+  // The `count` likeliest symbols of a row of log-probabilities: [{symbol, probability}], likeliest first.
+  likeliest(logProbabilities, count) {
+    return Array.from(logProbabilities.keys())
+      .sort((a, b) => logProbabilities[b] - logProbabilities[a])
+      .slice(0, count)
+      .map((id) => ({ symbol: this.vocabulary.symbols[id], probability: Math.exp(logProbabilities[id]) }));
   }
 
   // Bits per character of `text` (per byte for a bytes model), as hf-charnn evaluate-lm gives it.

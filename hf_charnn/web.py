@@ -5,7 +5,8 @@ onnxruntime-web, with no server beyond one that serves files (a static Hugging F
     DIR/index.html     the page: generate and score (LM), label probabilities as you type (classifier), tags (tagger)
     DIR/hf_charnn.js   the JS module the page uses (`load()`, then generate / score / classify / tag); importable alone
     DIR/model.onnx     the fp32 ONNX graph (`export.py`: checked against PyTorch to 1e-4 before anything is written)
-    DIR/model.json     what the page needs: task, vocabulary, sizes, labels, thresholds, where onnxruntime-web is
+    DIR/model.json     what the page needs: task, vocabulary, sizes, labels, thresholds, the length training cut
+                       texts to, where onnxruntime-web is
     DIR/ort/           onnxruntime-web (ORT_WEB_VERSION: its wasm bundle and binary), unless it loads from the CDN
 
 onnxruntime-web comes from `--ort-dir` (a local copy: the package's `dist/` folder), else from the npm registry at
@@ -105,6 +106,18 @@ def describe(model, kind: str) -> str:
     return f"character-level GRU {what} ({model.vocabulary.kind} vocabulary, {sizes}{labels})"
 
 
+def trained_max_length(folder: Path) -> int | None:
+    """
+    The length a classifier's texts were cut to in training and evaluation (its tokenizer's `model_max_length`, which
+    `pipeline(..., truncation=True)` cuts to as well); None where there is none.
+    """
+    try:
+        length = json.loads((Path(folder) / "tokenizer_config.json").read_text()).get("model_max_length")
+    except (OSError, ValueError):
+        return None
+    return int(length) if isinstance(length, int) and 0 < length < 10**9 else None
+
+
 def site_config(model, kind: str, name: str, onnxruntime: dict, difference: float, source: dict | None) -> dict:
     """model.json: what the page and hf_charnn.js read (the vocabulary travels here, never in the JS)."""
     vocabulary = model.vocabulary
@@ -202,6 +215,8 @@ def export_web(
                 shutil.copyfile(local_ort / name, site_dir / "ort" / name)
         name = source["repo"] if source else Path(model_dir).resolve().name
         site = site_config(model, kind, name, onnxruntime, difference, source)
+        if _has_labels(model) and trained_max_length(model_dir):
+            site["max_length"] = trained_max_length(model_dir)
         (site_dir / SITE_FILE).write_text(json.dumps(site, indent=1, ensure_ascii=False) + "\n")
         if target.exists():
             shutil.rmtree(target)

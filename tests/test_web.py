@@ -114,6 +114,10 @@ def sites(tmp_path_factory, chars_lm) -> Path:
     config.update(problem_type="multi_label_classification", label_thresholds=[0.3, 0.5, 0.7])
     (multi / "config.json").write_text(json.dumps(config))
     tagger = saved_random(root.parent / "tagger", hf_charnn.CharGRUForTokenClassification, characters, ["O", "B-WORD"])
+    cut = root.parent / "cut"  # a classifier trained on texts cut to 12 characters (its tokenizer says so)
+    shutil.copytree(classifier, cut)
+    tokenizer_config = json.loads((cut / "tokenizer_config.json").read_text())
+    (cut / "tokenizer_config.json").write_text(json.dumps({**tokenizer_config, "model_max_length": 12}))
     for name, folder in [
         ("lm", chars_lm),
         ("text8", SAVED / "text8-lm"),
@@ -121,6 +125,7 @@ def sites(tmp_path_factory, chars_lm) -> Path:
         ("classifier", classifier),
         ("multi", multi),
         ("tagger", tagger),
+        ("cut", cut),
     ]:
         web.export_web(folder, root / name, ort_dir=runtime)
     return root
@@ -303,6 +308,24 @@ def test_classifier_pages_match_the_pipeline(browser, sites):
         else:
             assert chosen == {max(expected, key=expected.get)}
         assert console_errors(browser) == []
+
+
+@pytest.mark.slow
+def test_a_classifier_trained_on_cut_texts_reads_their_first_characters(browser, sites):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+    from transformers import pipeline
+
+    classify = pipeline("text-classification", model=str(sites.parent / "cut"))
+    text = "A dog ran after the cat! Then the cat sat."
+    cut = {entry["label"]: entry["score"] for entry in classify(text, top_k=None, truncation=True)}
+    whole = {entry["label"]: entry["score"] for entry in classify(text, top_k=None)}
+    assert cut != pytest.approx(whole, abs=1e-4)  # (the cut matters for this text)
+    open_page(browser, "cut")
+    assert call(browser, f"window.hfCharnn.classify({json.dumps(text)})") == pytest.approx(cut, abs=1e-4)
+    type_into(browser, "classify-text", text)
+    note = WebDriverWait(browser, 30).until(lambda _: browser.find_element(By.ID, "classify-note").text)
+    assert note == f"Read the first 12 of {len(text)} characters, as training read its texts."
 
 
 @pytest.mark.slow

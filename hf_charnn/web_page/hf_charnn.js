@@ -232,9 +232,11 @@ export class CharModel {
     return (await this.surprisal(text)).bitsPerSymbol;
   }
 
+  // A classifier's or a tagger's logits for one text; a classifier trained on texts cut to `max_length` symbols reads
+  // the same first symbols (as its evaluation did, and pipeline(..., truncation=True)).
   async padded(text) {
     const { ort } = this;
-    const ids = this.vocabulary.encode(text);
+    const ids = this.vocabulary.encode(text).slice(0, this.site.max_length ?? undefined);
     if (ids.length === 0) throw new Error("nothing to read: the text is empty");
     const shape = [1, ids.length];
     const outputs = await this.session.run({

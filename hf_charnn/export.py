@@ -141,6 +141,20 @@ def export_onnx(model, path: Path):
         )
 
 
+def export_checked(model, path: Path) -> float:
+    """
+    `export_onnx` to `path`, then the graph run in onnxruntime against PyTorch: its largest difference, or (beyond
+    TOLERANCE) a UserError, after which the caller removes what it wrote.
+    """
+    export_onnx(model, path)
+    difference = largest_difference(session_for(path), model)
+    if difference > TOLERANCE:
+        raise UserError(
+            f"the ONNX graph differs from the PyTorch model by {difference:.2e} (more than {TOLERANCE}); nothing kept"
+        )
+    return difference
+
+
 def quantize_int8(source: Path, target: Path):
     """
     onnxruntime's dynamic int8 quantization: MatMul / Gemm weights (the output head) in int8, activations float; the
@@ -182,13 +196,11 @@ def export_folder(
         )
     if overwrite:
         shutil.rmtree(target, ignore_errors=True)
-    export_onnx(model, target / MODEL_FILE)
-    difference = largest_difference(session_for(target / MODEL_FILE), model)
-    if difference > TOLERANCE:
+    try:
+        difference = export_checked(model, target / MODEL_FILE)
+    except UserError:
         shutil.rmtree(target, ignore_errors=True)
-        raise UserError(
-            f"the ONNX graph differs from the PyTorch model by {difference:.2e} (more than {TOLERANCE}); nothing kept"
-        )
+        raise
     record = {
         "kind": kind,
         "inputs": list(sample_inputs(model, 1, 1)),

@@ -97,10 +97,9 @@ def _has_labels(model) -> bool:
     return not isinstance(model, CharGRUForCausalLM)
 
 
-def describe(model, kind: str) -> str:
-    """A few words on the model for the page: 'character-level GRU language model (text8, 2 x 256)'."""
+def describe(model, what: str) -> str:
+    """A few words on the model (`what` it is) for the page: 'character-level GRU language model (text8, 2 x 256)'."""
     config = model.config
-    what = {"lm": "language model", "classifier": "classifier", "tagger": "tagger"}.get(kind, kind)
     sizes = f"{config.num_hidden_layers} x {config.hidden_size}{', bidirectional' if config.bidirectional else ''}"
     labels = f", {config.num_labels} labels" if _has_labels(model) else ""
     return f"character-level GRU {what} ({model.vocabulary.kind} vocabulary, {sizes}{labels})"
@@ -118,15 +117,20 @@ def trained_max_length(folder: Path) -> int | None:
     return int(length) if isinstance(length, int) and 0 < length < 10**9 else None
 
 
-def site_config(model, kind: str, name: str, onnxruntime: dict, difference: float, source: dict | None) -> dict:
-    """model.json: what the page and hf_charnn.js read (the vocabulary travels here, never in the JS)."""
+def site_config(
+    model, task, name: str, onnxruntime: dict, difference: float, source: dict | None, max_length: int | None
+) -> dict:
+    """
+    model.json: what the page and hf_charnn.js read (the vocabulary travels here, never in the JS), for a model of
+    `task` (its settings class).
+    """
     vocabulary = model.vocabulary
     config = model.config
     site = {
         "format": 1,
         "name": name,
-        "kind": kind,
-        "description": describe(model, kind),
+        "kind": task.task,
+        "description": describe(model, task.model_noun),
         "model": GRAPH_FILE,
         "vocabulary": {
             "kind": vocabulary.kind,
@@ -144,6 +148,8 @@ def site_config(model, kind: str, name: str, onnxruntime: dict, difference: floa
         site["multi_label"] = getattr(config, "problem_type", None) == "multi_label_classification"
         if site["multi_label"]:
             site["thresholds"] = [float(value) for value in model.thresholds().tolist()]
+        if max_length:
+            site["max_length"] = max_length
     if source:
         site["source"] = source
     return site
@@ -163,7 +169,7 @@ def export_web(
     commit the page shows (a Hub id: the commit it was downloaded at).
     An existing `web_dir` is kept unless `overwrite`; nothing is left half-written.
     """
-    from .export import TOLERANCE, export_onnx, largest_difference, require_onnx, session_for
+    from .export import export_checked, require_onnx
     from .models.auto import load_model, looks_like_repo_id, task_of_folder
 
     require_onnx()
@@ -178,8 +184,8 @@ def export_web(
         raise UserError(f"{target} exists; pass --overwrite to replace it, or name another folder")
     if target.exists() and not target.is_dir():
         raise UserError(f"{target} is a file, not a folder: name another --web folder")
-    kind = task_of_folder(model_dir).task
-    model = load_model(model_dir, kind)
+    task = task_of_folder(model_dir)
+    model = load_model(model_dir, task.task)
     local_ort = _local_onnxruntime_web(ort_dir) if ort_dir else None
     if local_ort is None and not ort_cdn:
         local_ort, found = onnxruntime_web_from_npm()
@@ -199,13 +205,7 @@ def export_web(
     with tempfile.TemporaryDirectory(dir=target.parent, prefix=f".{target.name}.") as scratch:
         site_dir = Path(scratch) / "site"
         site_dir.mkdir()
-        export_onnx(model, site_dir / GRAPH_FILE)
-        difference = largest_difference(session_for(site_dir / GRAPH_FILE), model)
-        if difference > TOLERANCE:
-            raise UserError(
-                f"the ONNX graph differs from the PyTorch model by {difference:.2e} (more than {TOLERANCE}); "
-                "nothing written"
-            )
+        difference = export_checked(model, site_dir / GRAPH_FILE)  # (the scratch folder goes if it raises)
         page = Path(__file__).with_name("web_page")
         for name in PAGE_FILES:
             shutil.copyfile(page / name, site_dir / name)
@@ -214,9 +214,7 @@ def export_web(
             for name in ORT_WEB_FILES:
                 shutil.copyfile(local_ort / name, site_dir / "ort" / name)
         name = source["repo"] if source else Path(model_dir).resolve().name
-        site = site_config(model, kind, name, onnxruntime, difference, source)
-        if _has_labels(model) and trained_max_length(model_dir):
-            site["max_length"] = trained_max_length(model_dir)
+        site = site_config(model, task, name, onnxruntime, difference, source, trained_max_length(model_dir))
         (site_dir / SITE_FILE).write_text(json.dumps(site, indent=1, ensure_ascii=False) + "\n")
         if target.exists():
             shutil.rmtree(target)

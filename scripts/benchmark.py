@@ -12,9 +12,9 @@ Generation speed and scoring throughput of the trained LM close the table.
 """
 
 import argparse
+import contextlib
 import json
 import math
-import shutil
 import statistics
 import sys
 import tempfile
@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 
 import torch
+from headless_browser import browser_missing, headless_chromium, serve_folder
 
 from hf_charnn.cli import train_run as train
 from hf_charnn.exercise.files import load_lm_texts
@@ -120,52 +121,26 @@ def time_seed_preset(task: str, data_dir: str, workdir: Path, rows: int) -> dict
 
 class BrowserPage:
     """
-    The `export --web` page of `model` in a headless Chromium (Debian's chromium + chromedriver, via selenium), served
-    on loopback: `load()` opens it and times its first generated character, `rate()` its batch-1 greedy decoding.
-    `BrowserPage.missing()` says why it cannot run here (None: it can).
+    The `export --web` page of `model` in a headless Chromium (scripts/headless_browser.py), served on loopback:
+    `load()` opens it and times its first generated character, `rate()` its batch-1 greedy decoding.
     """
 
-    @staticmethod
-    def missing() -> str | None:
-        if not (shutil.which("chromium") and shutil.which("chromedriver")):
-            return "no chromium + chromedriver (Debian: apt-get install chromium chromium-driver)"
-        try:
-            import selenium  # noqa: F401
-        except ImportError:
-            return "selenium is not installed"
-        return None
-
     def __init__(self, model, workdir: Path):
-        import functools
-        import http.server
-        import threading
-
-        from selenium import webdriver
-
         from hf_charnn.web import export_web
 
         model.save_pretrained(workdir / "model")
         export_web(workdir / "model", workdir / "site")
-        handler = type("Quiet", (http.server.SimpleHTTPRequestHandler,), {"log_message": lambda *args: None})
-        self.server = http.server.ThreadingHTTPServer(
-            ("127.0.0.1", 0), functools.partial(handler, directory=str(workdir / "site"))
-        )
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        options = webdriver.ChromeOptions()
-        options.binary_location = shutil.which("chromium")
-        for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run"):
-            options.add_argument(flag)
-        options.add_argument(f"--user-data-dir={workdir / 'profile'}")  # a fresh profile: the first load is cold
-        self.browser = webdriver.Chrome(
-            options=options, service=webdriver.ChromeService(executable_path=shutil.which("chromedriver"))
-        )
+        self.resources = contextlib.ExitStack()
+        self.base = self.resources.enter_context(serve_folder(workdir / "site"))
+        self.browser = headless_chromium(workdir / "profile")  # a fresh profile: the first load is cold
+        self.resources.callback(self.browser.quit)
 
     def load(self, prompt: str) -> float:
         """Seconds from the start of loading the page to its first generated character (Generate clicked on ready)."""
         from selenium.webdriver.common.by import By
         from selenium.webdriver.support.ui import WebDriverWait
 
-        self.browser.get(f"http://127.0.0.1:{self.server.server_address[1]}/index.html")
+        self.browser.get(f"{self.base}/index.html")
         WebDriverWait(self.browser, 60).until(
             lambda page: page.find_element(By.ID, "status").get_attribute("data-ready")
         )
@@ -188,8 +163,7 @@ class BrowserPage:
         return new_chars / seconds, text
 
     def close(self):
-        self.browser.quit()
-        self.server.shutdown()
+        self.resources.close()
 
 
 def onnx_numbers(model_dir: str | None, data_dir: str, runs: int = 5, new_chars: int = 1000) -> dict:
@@ -227,8 +201,8 @@ def onnx_numbers(model_dir: str | None, data_dir: str, runs: int = 5, new_chars:
             return new_chars / (time.perf_counter() - start)
 
         rates = {"torch": [], "fp32": [], "int8": [], "browser": []}
-        browser_missing = BrowserPage.missing()
-        page = None if browser_missing else BrowserPage(model, Path(tmp))
+        missing = browser_missing()
+        page = None if missing else BrowserPage(model, Path(tmp))
         first_character = [page.load("the united states")] if page else []  # cold: a fresh browser profile
         torch_rate(), onnx_rate("fp32"), onnx_rate("int8")  # warm-up
         if page:
@@ -264,7 +238,7 @@ def onnx_numbers(model_dir: str | None, data_dir: str, runs: int = 5, new_chars:
         "first_character_s": {"cold": first_character[0], "reloaded": statistics.median(first_character[1:])}
         if first_character
         else None,
-        "browser_missing": browser_missing,
+        "browser_missing": missing,
         "bpc": bpc,
     }
 

@@ -1,61 +1,18 @@
-"""A real headless Chromium (Debian's chromium + chromedriver, driven by selenium) and a loopback file server."""
+"""The browser tests' Chromium and file server (scripts/headless_browser.py), skipped where none can run."""
 
-import contextlib
-import functools
-import http.server
-import shutil
-import threading
+import sys
 from pathlib import Path
 
 import pytest
 
-CHROMIUM_FLAGS = (
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--window-size=1280,1000",
-)
-
-
-def find_browser():
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    driver = shutil.which("chromedriver")
-    return chromium, driver
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+import headless_browser  # noqa: E402
+from headless_browser import serve_folder  # noqa: E402, F401
 
 
 def headless_chromium(profile: Path):
-    """A headless Chromium with its console log kept (`browser.get_log("browser")`); skips where there is none."""
-    chromium, driver = find_browser()
-    if not (chromium and driver):
-        pytest.skip("no chromium + chromedriver on this machine (Debian: apt-get install chromium chromium-driver)")
-    webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed")
-    options = webdriver.ChromeOptions()
-    options.binary_location = chromium
-    for flag in (*CHROMIUM_FLAGS, f"--user-data-dir={profile}"):
-        options.add_argument(flag)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    return webdriver.Chrome(options=options, service=webdriver.ChromeService(executable_path=driver))
-
-
-class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, *args):  # keep test output clean
-        pass
-
-
-@contextlib.contextmanager
-def serve_folder(folder: Path):
-    """Serve `folder` on 127.0.0.1 as any static host would (.mjs as JavaScript, .wasm as application/wasm)."""
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_QuietHandler, directory=str(folder)))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    """A headless Chromium (its console log kept); skips where there is none."""
+    why = headless_browser.browser_missing()
+    if why:
+        pytest.skip(why)
+    return headless_browser.headless_chromium(profile)

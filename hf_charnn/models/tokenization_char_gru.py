@@ -194,7 +194,26 @@ def _saved_vocabulary(vocab_file: str | None, vocab_kind: str, characters: str |
     return Vocabulary(vocab_kind, characters, unk)
 
 
-class CharTokenizer(PreTrainedTokenizer):
+class _CharacterVocabularyTokenizer:
+    """What both character tokenizers share: made from a model's config, saved as vocab.json (symbol -> id)."""
+
+    vocabulary: Vocabulary
+
+    @classmethod
+    def for_model(cls, config):
+        """The tokenizer of a model's vocabulary (as recorded in its config)."""
+        vocabulary = Vocabulary.from_config(config)
+        return cls(vocab_kind=vocabulary.kind, characters=vocabulary.characters, unk=vocabulary.unk)
+
+    def save_vocabulary(self, save_directory: str, filename_prefix: str | None = None) -> tuple[str]:
+        name = (filename_prefix + "-" if filename_prefix else "") + VOCAB_FILES_NAMES["vocab_file"]
+        path = os.path.join(save_directory, name)
+        with open(path, "w", encoding="utf-8") as handle:
+            json.dump(self.vocabulary.to_id, handle, ensure_ascii=False, indent=1)
+        return (path,)
+
+
+class CharTokenizer(_CharacterVocabularyTokenizer, PreTrainedTokenizer):
     """
     Character tokenizer: one id per symbol of its `Vocabulary` (`vocab_kind`: `text8`, the default, `chars` or
     `bytes`). With `text8`, ids follow the exercise's Indexer (`index_of("a") == 0`, `index_of(" ") == 26`). `<pad>` is
@@ -233,12 +252,6 @@ class CharTokenizer(PreTrainedTokenizer):
         # decoding keeps it (see `_decode`).
         kwargs.setdefault("bos_token", self.vocabulary.symbols[self.vocabulary.start_id])
         super().__init__(pad_token=pad_token, padding_side=padding_side, vocab_kind=vocab_kind, **kwargs)
-
-    @classmethod
-    def for_model(cls, config) -> "CharTokenizer":
-        """The tokenizer of a model's vocabulary (as recorded in its config)."""
-        vocabulary = Vocabulary.from_config(config)
-        return cls(vocab_kind=vocabulary.kind, characters=vocabulary.characters, unk=vocabulary.unk)
 
     # -- the exercise's Indexer interface -------------------------------------------------------------------
     def index_of(self, char: str) -> int:
@@ -303,15 +316,8 @@ class CharTokenizer(PreTrainedTokenizer):
             return bytes(ord(token) for token in tokens if len(token) == 1).decode("utf-8", errors="replace")
         return "".join(tokens)
 
-    def save_vocabulary(self, save_directory: str, filename_prefix: str | None = None) -> tuple[str]:
-        name = (filename_prefix + "-" if filename_prefix else "") + VOCAB_FILES_NAMES["vocab_file"]
-        path = os.path.join(save_directory, name)
-        with open(path, "w", encoding="utf-8") as handle:
-            json.dump(self.vocab, handle, ensure_ascii=False, indent=1)
-        return (path,)
 
-
-class CharTokenizersBackend(TokenizersBackend):
+class CharTokenizersBackend(_CharacterVocabularyTokenizer, TokenizersBackend):
     """
     The character tokenizer on the `tokenizers` library (Rust): `CharTokenizer`'s ids, padding, start symbol and
     errors (a character outside the vocabulary raises the same `UnknownCharacter`), plus what only a fast tokenizer
@@ -365,12 +371,6 @@ class CharTokenizersBackend(TokenizersBackend):
             **kwargs,
         )
 
-    @classmethod
-    def for_model(cls, config) -> "CharTokenizersBackend":
-        """The fast tokenizer of a model's vocabulary (as recorded in its config)."""
-        vocabulary = Vocabulary.from_config(config)
-        return cls(vocab_kind=vocabulary.kind, characters=vocabulary.characters, unk=vocabulary.unk)
-
     def _encode_plus(self, text, text_pair=None, **kwargs):
         # The vocabulary's own encoding checks every text first: the backend would drop an unknown character silently,
         # where CharTokenizer names it and its position.
@@ -393,13 +393,6 @@ class CharTokenizersBackend(TokenizersBackend):
         # vocab.json beside tokenizer.json, as every hf_charnn folder has it (the slow tokenizer and our tools read it).
         saved = super()._save_pretrained(save_directory, file_names, legacy_format, filename_prefix)
         return saved + self.save_vocabulary(str(save_directory), filename_prefix)
-
-    def save_vocabulary(self, save_directory: str, filename_prefix: str | None = None) -> tuple[str]:
-        name = (filename_prefix + "-" if filename_prefix else "") + VOCAB_FILES_NAMES["vocab_file"]
-        path = os.path.join(save_directory, name)
-        with open(path, "w", encoding="utf-8") as handle:
-            json.dump(self.vocabulary.to_id, handle, ensure_ascii=False, indent=1)
-        return (path,)
 
 
 def _texts_of(value, split_into_words: bool) -> list[str]:

@@ -281,6 +281,7 @@ class TrainingConfig(ModelSettings, DataSettings, OptimizerSettings, RunSettings
     auto_class: typing.ClassVar[str] = ""  # the transformers Auto class its models load with
     architecture: typing.ClassVar[str] = ""  # the model class name a saved folder's config.json names
     card_template: typing.ClassVar[str] = ""  # model_cards/<this>
+    model_noun: typing.ClassVar[str] = ""  # what its model is, in words ("language model": the export --web page)
     onnx_graph: typing.ClassVar[str] = ""  # "module:Class" of its ONNX graph (hf_charnn.export), in its own task.py
 
     @classmethod

@@ -64,6 +64,7 @@ class SequenceClassificationSettings(TrainingConfig):
     architecture = "CharGRUForSequenceClassification"
     onnx_graph = "hf_charnn.training.tasks.classification.task:ClassifierGraph"
     card_template = "classifier.md"
+    model_noun = "classifier"
 
     label_column: str = setting("label", "the label column; its values become the model's labels", group=DATA)
     # Several labels a text (data/labeled.py): a list in the label column says so by itself; a CSV cell needs these.

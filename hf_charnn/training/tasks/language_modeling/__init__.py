@@ -104,6 +104,7 @@ class LanguageModelingSettings(TrainingConfig):
     architecture = "CharGRUForCausalLM"
     onnx_graph = "hf_charnn.training.tasks.language_modeling.task:LanguageModelStep"
     card_template = "lm.md"
+    model_noun = "language model"
 
     corpus: str | None = setting(None, "text8: the whole text8, split 90M / 5M / 5M", group=DATA, choices=CORPORA)
     text8_source: str | None = setting(None, "text8's URL (default), a local text8.zip, or the text8 file", group=DATA)

@@ -57,6 +57,7 @@ class TokenClassificationSettings(TrainingConfig):
     architecture = "CharGRUForTokenClassification"
     onnx_graph = "hf_charnn.training.tasks.tagging.task:TaggerGraph"
     card_template = "tagger.md"
+    model_noun = "tagger"
 
     derive: str | None = setting(
         None,

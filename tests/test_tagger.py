@@ -14,11 +14,13 @@ from hf_charnn.cli import main
 from hf_charnn.data.labeled import PaddedBatches
 from hf_charnn.errors import DataError
 from hf_charnn.training.tasks.tagging.data import (
+    TaggedTexts,
     read_tagged_file,
     truecase_rows,
+    with_shuffled_copies,
     word_boundary_rows,
 )
-from hf_charnn.training.tasks.tagging.task import spans_of, tagging_report
+from hf_charnn.training.tasks.tagging.task import spans_of, tagger_recipe, tagging_report
 
 WORDS = "the cat sat on a mat and then it ran to see the dog who was not there at all".split()
 TINY = ["--embedding-size", "8", "--hidden-size", "16", "--batch-size", "8", "--no-progress-bar"]
@@ -43,6 +45,40 @@ def test_word_boundaries_run_the_words_together_and_mark_where_each_starts():
     assert all(len(text) == len(row) <= 8 for text, row in zip(texts, tags))
     texts, _ = word_boundary_rows("abcdefghijkl x", max_length=5)  # a word longer than a row is cut
     assert texts == ["abcde", "fghij", "klx"]
+
+
+def words_of(texts, tags):
+    words = []
+    for text, row in zip(texts, tags):
+        starts = [i for i, tag in enumerate(row) if tag == "B-WORD"] + [len(text)]
+        words += [text[start:end] for start, end in zip(starts, starts[1:])]
+    return words
+
+
+def test_shuffled_copies_are_the_same_words_in_a_new_seeded_order():
+    texts, tags = word_boundary_rows(prose(399, 3), max_length=16)
+    split = TaggedTexts(texts, tags, "t.txt")
+    copied = with_shuffled_copies(split, 2, 16, seed=5)
+    assert copied.texts[: len(texts)] == texts and copied.tags[: len(tags)] == tags  # the text itself first
+    assert all(len(text) == len(row) <= 16 for text, row in zip(copied.texts, copied.tags))
+    words = words_of(texts, tags)
+    copies = words_of(copied.texts[len(texts) :], copied.tags[len(tags) :])
+    assert sorted(copies) == sorted(words * 2) and copies[: len(words)] != words  # every word twice, reordered
+
+    def runs(sequence):  # (399 words: runs of 3 from the start line up with the shuffled runs)
+        return sorted(tuple(sequence[i : i + 3]) for i in range(0, len(sequence), 3))
+
+    assert runs(copies[: len(words)]) == runs(words)  # three neighbouring words stay together
+    assert with_shuffled_copies(split, 2, 16, seed=5) == copied and with_shuffled_copies(split, 2, 16, 6) != copied
+
+
+def test_the_recipe_reads_the_same_characters_with_shuffled_copies():
+    presets = {"default": {"epochs": 1}}
+    plain = tagger_recipe(50_000, 800, presets, "truecase", None).settings
+    words = tagger_recipe(50_000, 800, presets, "word-boundaries", None).settings
+    assert plain["shuffled_copies"] == 0 and plain["epochs"] == 20
+    assert words["shuffled_copies"] == 1 and words["epochs"] == 10  # the text and its copy: half the epochs
+    assert tagger_recipe(50_000, 800, presets, "word-boundaries", 3).settings["epochs"] == 5  # the user's copies
 
 
 def test_truecase_lowercases_and_marks_the_capitals():
@@ -241,6 +277,8 @@ def test_bad_tagger_settings_give_one_line(tmp_path, capsys):
     for argv, message in [
         (["--normalize"], "--normalize changes a text's length"),
         (["--derive", "truecase"], "every character has the tag 'O'"),
+        (["--derive", "truecase", "--shuffled-copies", "1"], "--shuffled-copies reorders the training text's words"),
+        (["--derive", "word-boundaries", "--shuffled-copies", "-1"], "--shuffled-copies"),
     ]:
         code, _, err = run_cli(
             capsys, "train-tagger", "--train-file", tmp_path / "t.txt", *argv, "--output-dir", tmp_path / "o"

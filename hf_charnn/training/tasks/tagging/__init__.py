@@ -66,6 +66,13 @@ class TokenClassificationSettings(TrainingConfig):
         group=DATA,
         choices=DERIVED_TASKS,
     )
+    shuffled_copies: int = setting(
+        0,
+        "word-boundaries: also train on N copies of the training words in a seeded random order (in runs of "
+        "3 words), so the model meets each word beside new neighbours (the auto recipe: 1)",
+        group=DATA,
+        at_least=0,
+    )
     bidirectional: bool = setting(False, "the GRU also reads each text backwards", group=HYPERPARAMETERS)
     max_length: int = setting(64, "texts are cut into rows of at most N characters", group=HYPERPARAMETERS, at_least=1)
 
@@ -76,6 +83,12 @@ class TokenClassificationSettings(TrainingConfig):
             raise UserError(
                 "--normalize changes a text's length, so its tags would no longer line up with it; normalise the "
                 "text first, then derive or tag it"
+            )
+
+        if self.shuffled_copies and self.derive != "word-boundaries":
+            raise UserError(
+                "--shuffled-copies reorders the training text's words: it needs --derive word-boundaries (drop it "
+                "for other tags)"
             )
 
     def model_config_kwargs(self) -> dict:

@@ -76,6 +76,29 @@ def truecase_rows(text: str, max_length: int) -> tuple[list[str], list[list[str]
 
 
 DERIVE = {"word-boundaries": word_boundary_rows, "truecase": truecase_rows}
+SHUFFLED_RUN = 3  # words kept together in a shuffled copy: a word's close neighbours stay, the text's order goes
+
+
+def with_shuffled_copies(split: TaggedTexts, copies: int, max_length: int, seed: int) -> TaggedTexts:
+    """
+    Word-boundary rows and `copies` more of the same words, in runs of SHUFFLED_RUN words in a random order (seeded),
+    cut into rows as the text was. The rows of one text put each word beside the same neighbours every epoch, and the
+    model learns those neighbours (measured on text8: 99 % of training characters right, 96 % of validation's); in a
+    shuffled copy a word ends where the next word is new to it, so what marks the boundary is the words themselves.
+    """
+    words = []
+    for text, tags in zip(split.texts, split.tags):
+        starts = [position for position, tag in enumerate(tags) if tag == WORD_START] + [len(text)]
+        words += [text[start:end] for start, end in zip(starts, starts[1:])]
+    runs = [words[start : start + SHUFFLED_RUN] for start in range(0, len(words), SHUFFLED_RUN)]
+    rng = np.random.default_rng(seed)
+    texts, tags = list(split.texts), list(split.tags)
+    for _ in range(copies):
+        order = rng.permutation(len(runs))
+        copy_texts, copy_tags = word_boundary_rows(" ".join(word for i in order for word in runs[i]), max_length)
+        texts += copy_texts
+        tags += copy_tags
+    return TaggedTexts(texts, tags, split.source)
 
 
 # -- reading labeled rows -------------------------------------------------------------------------------------------

@@ -332,11 +332,14 @@ def main(argv=None) -> int:
         f"{matmul_peak_gflops(torch.bfloat16, size=256, repeats=2):.1f} GFLOP/s "
         f"(CPU capability {torch.backends.cpu.get_cpu_capability()}); "
         f"{torch.get_num_threads()} threads; medians of {args.runs} runs",
-        "",
-        "| task | preset | target | wall s | train s | dev metric | to seed quality s | seed preset s (extrapolated) "
-        "| speed-up vs seed | train chars/s | GFLOP/s | MFU (fp32) |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
+    if any(task not in ("generate", "onnx") for task in args.tasks):  # (only inference tables: no training header)
+        lines += [
+            "",
+            "| task | preset | target | wall s | train s | dev metric | to seed quality s | seed preset s "
+            "(extrapolated) | speed-up vs seed | train chars/s | GFLOP/s | MFU (fp32) |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        ]
     lm_dir = args.lm_dir
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)

@@ -2,6 +2,7 @@
 
 import gzip
 import http.server
+import io
 import json
 import os
 import subprocess
@@ -47,6 +48,21 @@ def test_a_file_is_encoded_once_and_memory_mapped(tmp_path, corpus_cache, text, 
     (tmp_path / "big.txt").write_text(text[::-1])  # another source at the same path: a new cache entry
     assert decode_ids(file_ids(tmp_path / "big.txt")) == text[::-1]
     assert len(list(corpus_cache.glob("*.bin"))) == 2
+
+
+class Terminal(io.StringIO):
+    def isatty(self):
+        return True
+
+
+def test_the_encoding_bar_shows_on_a_terminal_unless_a_run_asks_for_none(tmp_path, corpus_cache, monkeypatch):
+    for name, progress_bar in [("bar.txt", True), ("quiet.txt", False)]:
+        (tmp_path / name).write_text(generated_corpus(20_000) + name)
+        terminal = Terminal()
+        monkeypatch.setattr(sys, "stderr", terminal)
+        load_corpus(lm_config(train_file=str(tmp_path / name), progress_bar=progress_bar))
+        monkeypatch.undo()
+        assert (f"encoding {name}" in terminal.getvalue()) == progress_bar, terminal.getvalue()
 
 
 def test_gz_and_zip_read_like_the_plain_file(tmp_path, corpus_cache, text):

@@ -62,14 +62,21 @@ def content_id(ids: np.ndarray) -> str:
 
 
 def cached_ids(
-    fingerprint: dict, source: str, encode, normalize: bool, total_bytes: int | None = None, encoding: str = "text8"
+    fingerprint: dict,
+    source: str,
+    encode,
+    normalize: bool,
+    total_bytes: int | None = None,
+    encoding: str = "text8",
+    progress_bar: bool = True,
 ) -> np.ndarray:
     """
     The encoded corpus for `fingerprint`, memory-mapped from the cache; built (with a progress bar) when missing,
     truncated, or written for another source: `encode(write, info)` passes each block of uint8 ids to `write`, may
-    note what it found in `info` (a `chars` encoding's characters), and returns the count. `normalize` and `encoding`
-    are part of the key. The array is written to a temporary file and renamed into place only when complete, so a
-    run that dies or hits a full disk while caching never leaves a cache that is reused.
+    note what it found in `info` (a `chars` encoding's characters), and returns the count. `normalize` and
+    `encoding` are part of the key; `progress_bar=False` (a run's `--no-progress-bar`) draws none. The array is
+    written to a temporary file and renamed into place only when complete, so a run that dies or hits a full disk
+    while caching never leaves a cache that is reused.
     """
     key_material = {"format": CACHE_FORMAT, "normalize": normalize, "encoding": encoding, **fingerprint}
     key = hashlib.sha256(json.dumps(key_material, sort_keys=True).encode()).hexdigest()[:24]
@@ -93,9 +100,14 @@ def cached_ids(
     print(f"{source}: encoding into the cache {data_file} (once: later runs reuse it)", flush=True)
     partial = folder / f"{key}.bin.partial-{os.getpid()}"
     # A bar where a person watches; none in a log file (stderr not a terminal: tqdm's `disable=None`), where every
-    # redraw would be a line of `\r` frames (the line above already says what is being done).
+    # redraw would be a line of `\r` frames (the line above already says what is being done), nor where it was asked
+    # for none.
     progress = tqdm(
-        total=total_bytes, unit="B", unit_scale=True, desc=f"encoding {Path(source).name or source}", disable=None
+        total=total_bytes,
+        unit="B",
+        unit_scale=True,
+        desc=f"encoding {Path(source).name or source}",
+        disable=None if progress_bar else True,
     )
     try:
         with partial.open("wb") as handle:

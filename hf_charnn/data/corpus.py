@@ -71,12 +71,13 @@ def load_corpus(config) -> Corpus:
 
         def encode_splits(encoding: str) -> dict:
             return {
-                split: file_ids(path, config.normalize, encoding) if path else None for split, path in files.items()
+                split: file_ids(path, config.normalize, encoding, config.progress_bar) if path else None
+                for split, path in files.items()
             }
     elif config.corpus == "text8":
         if config.vocab not in ("auto", "text8"):
             raise UserError(f"--corpus text8 is text8 form: train it with --vocab text8 (or auto), not {config.vocab}")
-        ids = text8_ids(config.text8_source or TEXT8_URL)
+        ids = text8_ids(config.text8_source or TEXT8_URL, config.progress_bar)
         first, second = (int(len(ids) * share) for share in (TEXT8_SPLIT[0], sum(TEXT8_SPLIT)))
         whole = content_id(ids)
         fingerprint = {

@@ -198,8 +198,13 @@ def _last_letter(text: str) -> int:
     return -1
 
 
-def file_ids(path: str | os.PathLike, normalize: bool = False, encoding: str = "text8") -> np.ndarray:
-    """A text file (`.txt`, `.gz`, `.zip`) as cached ids (text8 ids, the file's own characters, or its bytes)."""
+def file_ids(
+    path: str | os.PathLike, normalize: bool = False, encoding: str = "text8", progress_bar: bool = True
+) -> np.ndarray:
+    """
+    A text file (`.txt`, `.gz`, `.zip`) as cached ids (text8 ids, the file's own characters, or its bytes); encoded
+    once, with a progress bar on a terminal unless `progress_bar` is False.
+    """
     path = Path(path)
     blocks, total = _file_blocks(path)
     blocks.close()  # opened again below, lazily, only if the cache has to be built
@@ -212,6 +217,7 @@ def file_ids(path: str | os.PathLike, normalize: bool = False, encoding: str = "
         normalize,
         total,
         encoding,
+        progress_bar,
     )
 
 
@@ -228,10 +234,11 @@ def load_text8(source: str = TEXT8_URL, streaming: bool = True):
     return load_dataset("text", data_files=data_files, sample_by="document", streaming=streaming, split="train")
 
 
-def text8_ids(source: str = TEXT8_URL) -> np.ndarray:
+def text8_ids(source: str = TEXT8_URL, progress_bar: bool = True) -> np.ndarray:
     """
-    The whole text8 as cached ids. `source` is its URL (fetched once into the `datasets` download cache, which
-    honours HF_DATASETS_OFFLINE / HF_HUB_OFFLINE), a local `text8.zip`, or the unzipped file.
+    The whole text8 as cached ids (encoded once, with a progress bar on a terminal unless `progress_bar` is False).
+    `source` is its URL (fetched once into the `datasets` download cache, which honours HF_DATASETS_OFFLINE /
+    HF_HUB_OFFLINE), a local `text8.zip`, or the unzipped file.
     """
     if "://" in source:
         from datasets import DownloadConfig, DownloadManager
@@ -245,7 +252,7 @@ def text8_ids(source: str = TEXT8_URL) -> np.ndarray:
                 "check the network, or download text8.zip yourself and pass --text8-source text8.zip"
             ) from None
         source = path
-    return file_ids(source)
+    return file_ids(source, progress_bar=progress_bar)
 
 
 def load_dataset_splits(config) -> tuple[dict, dict]:
@@ -310,6 +317,7 @@ def dataset_splits_as_ids(config):
             lambda write, info: encode_blocks(blocks(), source, config.normalize, write, encoding, info),
             config.normalize,
             encoding=encoding,
+            progress_bar=config.progress_bar,
         )
 
     def encode_splits(encoding: str) -> dict:

@@ -170,6 +170,7 @@ def test_the_command_trains_reports_every_metric_and_writes_a_card(trained):
     assert results["accuracy"] > 80  # a tiny model on a 22-word language learns where words start
     card = (model_dir / "README.md").read_text()
     assert "pipeline_tag: token-classification" in card and "`B-WORD`" in card and "span F1" in card
+    assert summary["recipe"]["settings"]["shuffled_copies"] == 1 and "1 shuffled copy of its words" in card
     assert json.loads((model_dir / "config.json").read_text())["architectures"] == ["CharGRUForTokenClassification"]
 
 

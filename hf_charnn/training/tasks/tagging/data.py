@@ -79,6 +79,11 @@ DERIVE = {"word-boundaries": word_boundary_rows, "truecase": truecase_rows}
 SHUFFLED_RUN = 3  # words kept together in a shuffled copy: a word's close neighbours stay, the text's order goes
 
 
+def shuffled_copies_phrase(copies: int) -> str:
+    """How the recipe, the run's first lines and the card name the copies: "1 shuffled copy of its words"."""
+    return f"{copies} shuffled cop{'y' if copies == 1 else 'ies'} of its words (runs of {SHUFFLED_RUN} words)"
+
+
 def with_shuffled_copies(split: TaggedTexts, copies: int, max_length: int, seed: int) -> TaggedTexts:
     """
     Word-boundary rows and `copies` more of the same words, in runs of SHUFFLED_RUN words in a random order (seeded),

@@ -14,7 +14,7 @@ from ....data.labeled import PaddedBatches
 from ....models.modeling_char_gru import CharGRUForTokenClassification, gather_to_front
 from ...recipes import Recipe, stop_only_cap
 from ..base import Task
-from .data import OUTSIDE, TaggedRows, load_tagged_data, with_shuffled_copies
+from .data import OUTSIDE, TaggedRows, load_tagged_data, shuffled_copies_phrase, with_shuffled_copies
 
 CHARS_READ = 1_000_000  # the recipe's schedule: about this many training characters read
 # Word boundaries: the text and this many shuffled copies of its words (data.with_shuffled_copies), the same ~1M
@@ -108,9 +108,7 @@ def tagger_recipe(chars: int, rows: int, presets: dict, derive: str | None, shuf
     cap = stop_only_cap(epochs * read, CAP_SECONDS_PER_MCHAR)
     settings = {**presets["default"], "shuffled_copies": shuffled_copies, "epochs": epochs}
     settings.update(max_train_time=cap, fit_schedule_to_budget=False)
-    copies = f" and {shuffled_copies} shuffled cop{'y' if shuffled_copies == 1 else 'ies'} of its words" * bool(
-        shuffled_copies
-    )
+    copies = f" and {shuffled_copies_phrase(shuffled_copies)}" if shuffled_copies else ""
     reasons = [
         f"{chars:,} training characters in {rows:,} rows{copies}: the default tagger, {epochs} epochs (about "
         f"{CHARS_READ / 1e6:g}M characters read); a {cap} cap only stops a slow machine's run"
@@ -162,8 +160,9 @@ class TokenClassificationTask(Task):
     def start_lines(self):
         return [
             *super().start_lines(),
-            f"tags: {', '.join(self.label_names)} ({len(self.train_dataset)} training rows, "
-            f"{len(self.validation[0])} validation rows)",
+            f"tags: {', '.join(self.label_names)} ({len(self.train_dataset)} training rows"
+            + (f", with {shuffled_copies_phrase(self.config.shuffled_copies)}" if self.config.shuffled_copies else "")
+            + f", {len(self.validation[0])} validation rows)",
         ]
 
     def sequence_length(self) -> int:
@@ -235,7 +234,13 @@ class TokenClassificationTask(Task):
             ),
             dataset_type="tagged texts",
             dataset_name=name.strip("`"),
-            training_data=f"{data}; texts cut into rows of at most {config.max_length} characters.",
+            training_data=f"{data}; texts cut into rows of at most {config.max_length} characters"
+            + (
+                f", and {shuffled_copies_phrase(config.shuffled_copies)} in a seeded random order, so that each word "
+                "is read beside new neighbours."
+                if config.shuffled_copies
+                else "."
+            ),
             limits=(
                 "A small character-level model: it sees spelling and the characters around each one, not meaning "
                 f"beyond what its training texts teach. It reads only its vocabulary's symbols "

@@ -10,6 +10,10 @@ from ....errors import UserError
 from ...settings import DATA, HYPERPARAMETERS, TrainingConfig, register_task, setting
 
 DERIVED_TASKS = ("word-boundaries", "truecase")  # tags derived from plain text (data.py)
+# Word boundaries train on the text and shuffled copies of its words (data.with_shuffled_copies): the auto recipe's
+# number of copies (task.py; the same ~1M characters read), each in runs of this many words (measured on text8,
+# docs/tagger.md).
+SHUFFLED_COPIES, SHUFFLED_RUN = 1, 3
 
 # `default`: chosen on word boundaries of text8, trained on its first 90k characters and validated on their last
 # 5 % (docs/tagger.md has every setting tried); the `auto` recipe (task.py) sizes its schedule to the training text.
@@ -68,8 +72,9 @@ class TokenClassificationSettings(TrainingConfig):
     )
     shuffled_copies: int = setting(
         0,
-        "word-boundaries: also train on N copies of the training words in a seeded random order (in runs of "
-        "3 words), so the model meets each word beside new neighbours (the auto recipe: 1)",
+        "word-boundaries: also train on this many copies of the training words in a seeded random order (in runs of "
+        f"{SHUFFLED_RUN} words), so the model meets each word beside new neighbours (the auto recipe: "
+        f"{SHUFFLED_COPIES})",
         group=DATA,
         at_least=0,
     )
@@ -84,7 +89,6 @@ class TokenClassificationSettings(TrainingConfig):
                 "--normalize changes a text's length, so its tags would no longer line up with it; normalise the "
                 "text first, then derive or tag it"
             )
-
         if self.shuffled_copies and self.derive != "word-boundaries":
             raise UserError(
                 "--shuffled-copies reorders the training text's words: it needs --derive word-boundaries (drop it "

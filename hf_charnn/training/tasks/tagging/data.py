@@ -25,7 +25,7 @@ from ....data.sources import read_text_file
 from ....data.vocabulary import choose_texts_vocabulary
 from ....errors import DataError
 from ....models.tokenization_char_gru import Vocabulary
-from . import DERIVED_TASKS
+from . import DERIVED_TASKS, SHUFFLED_RUN
 
 WORD_START, WORD_INSIDE = "B-WORD", "I-WORD"
 UPPER, OUTSIDE = "UPPER", "O"
@@ -76,7 +76,6 @@ def truecase_rows(text: str, max_length: int) -> tuple[list[str], list[list[str]
 
 
 DERIVE = {"word-boundaries": word_boundary_rows, "truecase": truecase_rows}
-SHUFFLED_RUN = 3  # words kept together in a shuffled copy: a word's close neighbours stay, the text's order goes
 
 
 def shuffled_copies_phrase(copies: int) -> str:
@@ -86,10 +85,11 @@ def shuffled_copies_phrase(copies: int) -> str:
 
 def with_shuffled_copies(split: TaggedTexts, copies: int, max_length: int, seed: int) -> TaggedTexts:
     """
-    Word-boundary rows and `copies` more of the same words, in runs of SHUFFLED_RUN words in a random order (seeded),
-    cut into rows as the text was. The rows of one text put each word beside the same neighbours every epoch, and the
-    model learns those neighbours (measured on text8: 99 % of training characters right, 96 % of validation's); in a
-    shuffled copy a word ends where the next word is new to it, so what marks the boundary is the words themselves.
+    Word-boundary rows and `copies` more of the same words, in runs of SHUFFLED_RUN words in a random order
+    (seeded), cut into rows as the text was: a word's close neighbours stay, the text's order goes. The rows of one
+    text put each word beside the same neighbours every epoch, and the model learns those neighbours (measured on
+    text8: 99 % of training characters right, 96 % of validation's); in a shuffled copy a word ends where the next
+    word is new to it, so what marks the boundary is the words themselves.
     """
     words = []
     for text, tags in zip(split.texts, split.tags):
@@ -200,6 +200,7 @@ def held_out(split: TaggedTexts, percentage: float, seed: int, contiguous: bool)
 
 
 def _fingerprint(split: TaggedTexts) -> str:
+    """A split's characters and the digest of its rows and tags: what a resumed run checks its data against."""
     rows = (
         f"{text}\t{' '.join(tags)}\n".encode("utf-8", "surrogatepass") for text, tags in zip(split.texts, split.tags)
     )
@@ -265,14 +266,7 @@ def load_tagged_data(config) -> TaggedData:
         splits["train"], splits["validation"] = held_out(
             splits["train"], config.validation_split_percentage, config.seed, contiguous=bool(config.derive)
         )
-    fingerprint = {
-        name: f"{sum(len(text) for text in split.texts)}:"
-        + digest(
-            f"{text}\t{' '.join(tags)}\n".encode("utf-8", "surrogatepass")
-            for text, tags in zip(split.texts, split.tags)
-        )
-        for name, split in splits.items()
-    }
+    fingerprint = {name: _fingerprint(split) for name, split in splits.items()}
     how = f", tags derived: {config.derive}" if config.derive else ""
     return TaggedData(
         splits["train"],

@@ -14,12 +14,10 @@ from ....data.labeled import PaddedBatches
 from ....models.modeling_char_gru import CharGRUForTokenClassification, gather_to_front
 from ...recipes import Recipe, stop_only_cap
 from ..base import Task
+from . import SHUFFLED_COPIES
 from .data import OUTSIDE, TaggedRows, load_tagged_data, shuffled_copies_phrase, with_shuffled_copies
 
 CHARS_READ = 1_000_000  # the recipe's schedule: about this many training characters read
-# Word boundaries: the text and this many shuffled copies of its words (data.with_shuffled_copies), the same ~1M
-# characters read (measured on text8, docs/tagger.md).
-SHUFFLED_COPIES = 1
 MIN_EPOCHS, MAX_EPOCHS = 3, 60
 # The stop-only cap of the recipe (a slow machine's): this many training seconds a million characters read. The
 # default tagger reads about 10k characters a second on 2 cores at ~185 GFLOP/s (measured: 1M in ~100 s).

@@ -112,7 +112,7 @@ def test_an_lms_backbone_starts_a_classifier_and_a_tagger_with_new_heads(lm, tmp
         tmp_path / "t", task="tagger", train_file=str(tagged), derive="word-boundaries", model_name_or_path=str(lm)
     )
     torch.testing.assert_close(model.char_gru.embeddings.weight.detach(), saved["char_gru.embeddings.weight"])
-    assert set(task.starting_record["new"]) == {"the head (classifier)", "the GRU's backward direction"}
+    assert set(task.starting_record["new"]) == {"the head (classifier)", "ngram_linear", "the GRU's backward direction"}
     code, _, err = run_cli(
         capsys, "train-classifier", "--train-file", train, "--model-name-or-path", lm, "--extend-vocab",
         "--num-hidden-layers", "2", "--output-dir", tmp_path / "contradicts",

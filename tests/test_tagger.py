@@ -149,6 +149,89 @@ def test_padded_rows_tag_as_each_text_alone_in_either_direction():
     assert model.predict_tags(texts + [""])[-1] == [] and len(model.predict_tags(texts)[2]) == len(texts[2])
 
 
+def expected_window_buckets(ids: list[int], config) -> list[list[int]]:
+    """`window_ngram_buckets` of one unpadded row, written out in plain Python from the hash's definition."""
+    from hf_charnn.models.modeling_char_gru import NGRAM_HASH_MODULUS as modulus
+    from hf_charnn.models.modeling_char_gru import NGRAM_HASH_PRIME as prime
+
+    window, (smallest, largest) = config.ngram_window, config.ngram_range
+    marked = [config.vocab_size + 2] * window + [i + 1 for i in ids] + [config.vocab_size + 3] * window
+    rows = []
+    for position in range(len(ids)):
+        row, feature = [], 0
+        for n in range(smallest, largest + 1):
+            for offset in range(-window, window - n + 2):
+                feature += 1
+                value = 0
+                for symbol in marked[window + position + offset : window + position + offset + n]:
+                    value = (value * prime + symbol) % modulus
+                row.append((value * prime + feature) % modulus % config.ngram_buckets)
+        rows.append(row)
+    return rows
+
+
+def test_the_linear_part_hashes_the_ngrams_around_each_character_and_tags_padded_rows_as_alone():
+    from hf_charnn.models.modeling_char_gru import window_ngram_buckets
+
+    torch.manual_seed(0)
+    vocabulary = hf_charnn.Vocabulary()
+    config = hf_charnn.CharGRUConfig(
+        **vocabulary.config_kwargs(), embedding_size=8, hidden_size=12, bidirectional=True, ngram_range=[2, 3],
+        ngram_window=2, ngram_linear=True, ngram_embedding_size=0, ngram_buckets=97, ngram_linear_scale=2.0,
+    )  # fmt: skip
+    config.num_labels = 3
+    model = hf_charnn.CharGRUForTokenClassification(config).eval()
+    torch.nn.init.normal_(model.ngram_linear.weights.weight)
+    texts = ["thecat", "a", "satonamatandthen"]
+    ids = [vocabulary.encode(text).tolist() for text in texts]
+    input_ids, attention_mask = hf_charnn.models.modeling_char_gru.pad_ids(ids, vocabulary.size)
+    buckets = window_ngram_buckets(input_ids, attention_mask, config)
+    assert buckets.shape == (3, 16, 4 + 3)  # 2-grams at 4 places, 3-grams at 3, within 2 characters each side
+    for row, text_ids in enumerate(ids):
+        assert buckets[row, : len(text_ids)].tolist() == expected_window_buckets(text_ids, config)
+    with torch.no_grad():
+        batched = model(input_ids, attention_mask=attention_mask).logits
+        left = attention_mask.flip(1)
+        left_ids = torch.where(left.bool(), 0, vocabulary.size)
+        for row, text_ids in enumerate(ids):
+            alone = model(torch.tensor([text_ids])).logits[0]
+            torch.testing.assert_close(batched[row, : len(text_ids)], alone, atol=1e-5, rtol=1e-5)
+            left_ids[row, -len(text_ids) :] = torch.tensor(text_ids)
+        shifted = model(input_ids=left_ids, attention_mask=left).logits
+        for row, text_ids in enumerate(ids):
+            n = len(text_ids)
+            torch.testing.assert_close(shifted[row, -n:], batched[row, :n], atol=1e-5, rtol=1e-5)
+        head = model.classifier(model.char_gru(input_ids, attention_mask=attention_mask).last_hidden_state)
+        linear = model.ngram_linear(input_ids, attention_mask)
+        torch.testing.assert_close(batched, head + 2.0 * linear)  # the config's scales: 1 x head + 2 x linear
+
+
+def test_the_fitted_linear_part_finds_word_starts_and_is_frozen():
+    from hf_charnn.training.linear import fit_window_ngram_linear, weigh_parts
+    from hf_charnn.training.tasks.tagging.data import TaggedRows
+
+    vocabulary = hf_charnn.Vocabulary()
+    texts, tags = word_boundary_rows(prose(400, 4), max_length=32)
+    rows = TaggedRows(TaggedTexts(texts, tags, "t.txt"), vocabulary, ["B-WORD", "I-WORD"])
+    config = hf_charnn.CharGRUConfig(
+        **vocabulary.config_kwargs(), embedding_size=8, hidden_size=8, ngram_range=[1, 4], ngram_window=4,
+        ngram_linear=True, ngram_embedding_size=0, ngram_buckets=4096,
+        id2label={0: "B-WORD", 1: "I-WORD"}, label2id={"B-WORD": 0, "I-WORD": 1},
+    )  # fmt: skip
+    model = hf_charnn.CharGRUForTokenClassification(config).eval()
+    fit = fit_window_ngram_linear(model, rows.ids, rows.labels)
+    assert fit["characters"] == sum(len(text) for text in texts) and fit["train_accuracy"] > 97
+    assert not any(parameter.requires_grad for parameter in model.ngram_linear.parameters())
+    test_texts, test_tags = word_boundary_rows(prose(60, 5), max_length=32)
+    model.config.recurrent_scale = 0.0  # the linear part alone: a 22-word language's boundaries from n-grams
+    predicted = [["B-WORD", "I-WORD"][i] for row in model.predict_tags(test_texts) for i in row]
+    assert sum(p == g for p, g in zip(predicted, sum(test_tags, []))) / len(predicted) > 0.97
+    # Weighing picks the first best pair: here every pair scores the same, so the first (linear scale 0).
+    choice = weigh_parts(model.config, torch.zeros(4, 2), torch.ones(4, 2), lambda logits: (1.0, {}))
+    assert choice["chosen"] == {"ngram_linear_scale": 0.0, "recurrent_scale": 1.0} and len(choice["tried"]) == 9
+    assert (model.config.ngram_linear_scale, model.config.recurrent_scale) == (0.0, 1.0)
+
+
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     folder = tmp_path_factory.mktemp("tagger")
@@ -171,6 +254,12 @@ def test_the_command_trains_reports_every_metric_and_writes_a_card(trained):
     card = (model_dir / "README.md").read_text()
     assert "pipeline_tag: token-classification" in card and "`B-WORD`" in card and "span F1" in card
     assert summary["recipe"]["settings"]["shuffled_copies"] == 1 and "1 shuffled copy of its words" in card
+    # The linear part: fitted on the text and one more shuffled copy than the GRU, then weighed on validation.
+    mix = summary["ngram_linear"]
+    assert mix["fit"]["shuffled_copies"] == 2 and len(mix["tried"]) == 9
+    config = json.loads((model_dir / "config.json").read_text())
+    assert config["ngram_window"] == 4 and config["ngram_linear_scale"] == mix["chosen"]["ngram_linear_scale"]
+    assert "1- to 4-grams within 4 characters each side" in card and "2 shuffled copies" in card
     assert json.loads((model_dir / "config.json").read_text())["architectures"] == ["CharGRUForTokenClassification"]
 
 
@@ -274,14 +363,32 @@ def test_the_onnx_graph_tags_as_pytorch(trained, tmp_path):
 
 
 def test_bad_tagger_settings_give_one_line(tmp_path, capsys):
-    (tmp_path / "t.txt").write_text(prose(50, 2))
+    (tmp_path / "t.txt").write_text(prose(400, 2))  # enough rows to hold 5 % out: the checks after loading run
     for argv, message in [
         (["--normalize"], "--normalize changes a text's length"),
         (["--derive", "truecase"], "every character has the tag 'O'"),
         (["--derive", "truecase", "--shuffled-copies", "1"], "--shuffled-copies reorders the training text's words"),
         (["--derive", "word-boundaries", "--shuffled-copies", "-1"], "--shuffled-copies"),
+        (["--derive", "word-boundaries", "--ngram-range", "3", "1"], "needs 1 <= min <= max"),
+        (["--derive", "word-boundaries", "--ngram-window", "1"], "does not fit in 3"),
+        (["--derive", "word-boundaries", "--ngram-buckets", "0"], "must be at least 1"),
     ]:
         code, _, err = run_cli(
             capsys, "train-tagger", "--train-file", tmp_path / "t.txt", *argv, "--output-dir", tmp_path / "o"
         )
         assert code == 2 and message in err and err.count("\n") == 1, err
+
+
+def test_no_ngrams_trains_the_gru_alone_and_saved_taggers_without_them_load(tmp_path, capsys):
+    (tmp_path / "t.txt").write_text(prose(400, 6))
+    argv = ["train-tagger", "--train-file", tmp_path / "t.txt", "--derive", "word-boundaries", "--no-ngrams"]
+    code, out, _ = run_cli(capsys, *argv, "--output-dir", tmp_path / "m", "--epochs", "1", *TINY)
+    assert code == 0 and "linear part" not in out
+    saved = json.loads((tmp_path / "m" / "config.json").read_text())
+    assert not saved["ngram_linear"] and saved["ngram_range"] is None
+    # A folder saved before the linear part existed (no ngram_window in its config) loads and tags as it did.
+    for key in ("ngram_window", "ngram_linear", "ngram_range"):
+        saved.pop(key)
+    (tmp_path / "m" / "config.json").write_text(json.dumps(saved))
+    model = hf_charnn.CharGRUForTokenClassification.from_pretrained(tmp_path / "m")
+    assert model.ngram_linear is None and len(model.predict_tags(["thecat"])[0]) == 6

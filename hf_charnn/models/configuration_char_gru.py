@@ -8,8 +8,15 @@ from transformers import PretrainedConfig
 CLASSIFIER_READOUTS = ("last", "pooled")
 
 
-def check_ngram_settings(ngram_range, ngram_buckets, ngram_embedding_size=1, ngram_linear=False):
+def check_ngram_settings(ngram_range, ngram_buckets, ngram_embedding_size=1, ngram_linear=False, ngram_window=None):
     """The one check of the n-gram settings (the config and the command line both call it): a ValueError."""
+    if ngram_window is not None and (
+        isinstance(ngram_window, bool) or not isinstance(ngram_window, int) or ngram_window < 0 or not ngram_linear
+    ):
+        raise ValueError(
+            f"ngram_window {ngram_window!r}: the characters each side of a character whose n-grams a tagger's linear "
+            "part reads; give a whole number of at least 0 (say 4), with ngram_linear and an ngram_range"
+        )
     if ngram_range is None:
         if ngram_linear:
             raise ValueError("ngram_linear reads the text's n-grams: give an ngram_range too (say 1 4)")
@@ -19,6 +26,12 @@ def check_ngram_settings(ngram_range, ngram_buckets, ngram_embedding_size=1, ngr
     if not 1 <= ngram_range[0] <= ngram_range[1]:
         raise ValueError(
             f"ngram_range {list(ngram_range)}: needs 1 <= min <= max (say 1 4: every 1- to 4-character n-gram)"
+        )
+    if ngram_window is not None and ngram_range[1] > 2 * ngram_window + 1:
+        raise ValueError(
+            f"ngram_range {list(ngram_range)} with ngram_window {ngram_window}: an n-gram of {ngram_range[1]} "
+            f"characters does not fit in {2 * ngram_window + 1} (the character and {ngram_window} each side); widen "
+            "the window or shorten the n-grams"
         )
     if ngram_buckets < 1 or ngram_embedding_size < (0 if ngram_linear else 1):
         raise ValueError(
@@ -136,6 +149,11 @@ class CharGRUConfig(PretrainedConfig):
             texts), the text's vector normalised to length 1, one row of `num_labels` weights a bucket. Its scores are
             added to the head's, `ngram_linear_scale * linear + recurrent_scale * head`. The training loop fits it
             first (`hf_charnn.training.linear`), like LinearSVC, and the scales are chosen on validation at the end.
+        ngram_window (`int`, *optional*):
+            Tagger only (and then required with `ngram_range`): its linear part is a linear tagger over the hashed
+            n-grams (of `ngram_range`'s lengths) that lie within this many characters each side of each character,
+            each hashed with its place relative to it; one row of `num_labels` weights a bucket, summed (no idf, no
+            scaling). It is fitted like the classifier's, one linear SVM per tag on the training rows' characters.
         ngram_linear_scale (`float`, defaults to 1.0):
             Weight of the linear n-gram scores in the logits.
         recurrent_scale (`float`, defaults to 1.0):
@@ -169,6 +187,7 @@ class CharGRUConfig(PretrainedConfig):
         ngram_buckets: int = 65536,
         ngram_embedding_size: int = 64,
         ngram_linear: bool = False,
+        ngram_window: int | None = None,
         ngram_linear_scale: float = 1.0,
         recurrent_scale: float = 1.0,
         label_thresholds: list[float] | None = None,
@@ -197,11 +216,12 @@ class CharGRUConfig(PretrainedConfig):
             )
         if ngram_range is not None:
             ngram_range = [int(n) if isinstance(n, float) and n.is_integer() else n for n in ngram_range]
-        check_ngram_settings(ngram_range, ngram_buckets, ngram_embedding_size, ngram_linear)
+        check_ngram_settings(ngram_range, ngram_buckets, ngram_embedding_size, ngram_linear, ngram_window)
         self.ngram_range = list(ngram_range) if ngram_range is not None else None
         self.ngram_buckets = ngram_buckets
         self.ngram_embedding_size = ngram_embedding_size
         self.ngram_linear = bool(ngram_linear)
+        self.ngram_window = ngram_window
         self.ngram_linear_scale = float(ngram_linear_scale)
         self.recurrent_scale = float(recurrent_scale)
         self.bidirectional = bool(bidirectional)

@@ -358,6 +358,56 @@ def ngram_buckets(input_ids: torch.LongTensor, attention_mask: torch.Tensor | No
     return torch.stack(buckets, dim=-1), torch.stack(valid, dim=-1)
 
 
+def window_ngram_buckets(input_ids: torch.LongTensor, attention_mask: torch.Tensor | None, config: CharGRUConfig):
+    """
+    The hashed character n-grams around each position: `(batch, width, features)` buckets, one feature a place and
+    length, every n-gram of `ngram_range`'s lengths that lies within `ngram_window` characters each side of the
+    position (a tagger's linear part reads them). Outside a row's real characters are marks, one before it and one
+    after it, so that padding on either side gives what the text gives alone; the hash is `ngram_buckets`' over the
+    ids, then mixed with the feature's place and length.
+    """
+    batch_size, width = input_ids.shape
+    window, (smallest, largest) = config.ngram_window, config.ngram_range
+    mask = torch.ones_like(input_ids) if attention_mask is None else attention_mask[:, -width:].to(torch.int64)
+    steps = torch.arange(width, device=input_ids.device)[None, :]
+    starts = torch.argmax(mask, dim=1, keepdim=True)
+    before, after = config.vocab_size + 1, config.vocab_size + 2
+    marks = torch.where(steps < starts, before, after)
+    symbols = torch.where(mask.bool(), input_ids, marks)
+    symbols = torch.cat([torch.full_like(symbols[:, :1], before).expand(-1, window), symbols], dim=1)
+    symbols = torch.cat([symbols, torch.full_like(symbols[:, :1], after).expand(-1, window)], dim=1) + 1
+    hashes, buckets, feature = symbols, [], 0
+    for n in range(1, largest + 1):
+        if n > 1:  # the (n-1)-gram ending one position earlier, extended by this position's symbol
+            earlier = torch.cat([torch.zeros_like(hashes[:, :1]), hashes[:, :-1]], dim=1)
+            hashes = torch.remainder(earlier * NGRAM_HASH_PRIME + symbols, NGRAM_HASH_MODULUS)
+        if n < smallest:
+            continue
+        for offset in range(-window, window - n + 2):  # the n-gram from position + offset, inside the window
+            feature += 1
+            end = window + offset + n - 1  # where it ends, for position 0 (the marks shift everything by `window`)
+            mixed = torch.remainder(hashes[:, end : end + width] * NGRAM_HASH_PRIME + feature, NGRAM_HASH_MODULUS)
+            buckets.append(torch.remainder(mixed, config.ngram_buckets))
+    return torch.stack(buckets, dim=-1)
+
+
+class CharWindowNgramLinear(nn.Module):
+    """
+    A tagger's linear part: each position's label scores are the sum of one weight row a hashed n-gram around it
+    (`window_ngram_buckets`) and a bias, as a linear SVM over those n-grams scores it. Computed from `input_ids`.
+    """
+
+    def __init__(self, config: CharGRUConfig):
+        super().__init__()
+        self.config = config
+        self.weights = NgramLabelWeights(config.ngram_buckets, config.num_labels)
+        self.bias = nn.Parameter(torch.zeros(config.num_labels))
+
+    def forward(self, input_ids: torch.LongTensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
+        rows = self.weights(window_ngram_buckets(input_ids, attention_mask, self.config))
+        return rows.sum(dim=2) + self.bias.to(rows.dtype)
+
+
 class CharNgramBag(nn.Module):
     """The mean embedding of a text's hashed character n-grams (fastText's bag, computed from `input_ids`)."""
 
@@ -417,6 +467,11 @@ class CharGRUForSequenceClassification(CharGRUPreTrainedModel):
         if config.symbol_groups and (readout_size != config.hidden_size or config.ngram_range):
             raise ValueError(
                 "a symbol-group head reads an LM's state: it needs classifier_readout 'last', one way, no n-grams"
+            )
+        if config.ngram_window is not None:
+            raise ValueError(
+                "ngram_window places n-grams around each character, a tagger's: a classifier reads the "
+                "whole text's (drop ngram_window)"
             )
         self.ngram_bag = CharNgramBag(config) if config.ngram_range and config.ngram_embedding_size else None
         if self.ngram_bag is not None:
@@ -922,9 +977,15 @@ class CharGRUForTokenClassification(CharGRUPreTrainedModel):
     def __init__(self, config: CharGRUConfig):
         super().__init__(config)
         self.num_labels = config.num_labels
+        if config.ngram_range and (not config.ngram_linear or config.ngram_window is None):
+            raise ValueError(
+                "a tagger reads n-grams only in its linear part, around each character: with ngram_range, set "
+                "ngram_linear and ngram_window (say 4)"
+            )
         self.char_gru = CharGRUModel(config)
         self.dropout = nn.Dropout(config.dropout)
         self.classifier = nn.Linear(self.char_gru.output_size, config.num_labels)
+        self.ngram_linear = CharWindowNgramLinear(config) if config.ngram_linear else None
         self.post_init()
 
     def get_input_embeddings(self):
@@ -946,11 +1007,18 @@ class CharGRUForTokenClassification(CharGRUPreTrainedModel):
             The label id of every position; -100 where there is none (padding).
         """
         outputs = self.char_gru(input_ids, attention_mask=attention_mask, return_dict=True)
-        logits = self.classifier(self.dropout(outputs.last_hidden_state))
+        logits = self.mix(self.classifier(self.dropout(outputs.last_hidden_state)), input_ids, attention_mask)
         loss = None
         if labels is not None:
             loss = nn.functional.cross_entropy(logits.flatten(0, 1).float(), labels.flatten(), ignore_index=-100)
         return TokenClassifierOutput(loss=loss, logits=logits)
+
+    def mix(self, head: torch.Tensor, input_ids: torch.LongTensor, attention_mask) -> torch.Tensor:
+        """The head's scores, and with `ngram_linear` the linear part's added, each at its config scale."""
+        if self.ngram_linear is None or self.config.ngram_linear_scale == 0:
+            return head
+        linear = self.ngram_linear(input_ids, attention_mask).to(head.dtype)
+        return self.config.recurrent_scale * head + self.config.ngram_linear_scale * linear
 
     @torch.no_grad()
     def predict_tags(self, texts: list[str]) -> list[list[int]]:

@@ -18,12 +18,15 @@ import numpy as np
 import torch
 
 from ..evaluation import classification_report, label_matrix, multi_label_report
-from ..models.modeling_char_gru import ngram_buckets, pad_ids
+from ..models.modeling_char_gru import ngram_buckets, pad_ids, window_ngram_buckets
 
 FEATURE_BATCH = 256  # texts a batch when the n-grams are counted
 # The inverse regularisation strength (scikit-learn's C): 1.0 scored above the baseline SVM's 0.5 on validation on 3 of
 # the 4 tuning sets it was tried on (docs/training.md, "Recipe measurements").
 SVM_C = 1.0
+# A tagger's (one SVM over each character's window of n-grams): 0.1 scored above 0.3 and 1.0 on validation of word
+# boundaries, and fits fastest (docs/tagger.md, round 6).
+TAGGER_SVM_C = 0.1
 DUAL_ITERATIONS = 100  # liblinear's dual solver, the fast one for short texts; past this, the primal (long texts)
 # The weights tried for the linear scores beside the GRU's (whose weight is 1), and the linear part alone; the first
 # best on validation wins (accuracy + macro-F1).
@@ -95,18 +98,12 @@ def fit_ngram_linear(model, rows: list, labels, c: float = SVM_C) -> dict:
     else:
         label_ids = np.asarray(labels)
         svm, solver = _fit_svm(features, label_ids, c)
-        coef, intercept = svm.coef_, svm.intercept_
-        if coef.shape[0] == 1:  # two labels: one weight vector, the second label's; the first's is its negative
-            coef, intercept = np.concatenate([-coef, coef]), np.concatenate([-intercept, intercept])
-        weights[:, svm.classes_] = coef.T
-        bias[svm.classes_] = intercept
+        weights, bias = _label_weights(svm, model.config.ngram_buckets, num_labels)
         train_accuracy = float(np.mean(svm.predict(features) == label_ids) * 100)
         iterations = int(np.max(svm.n_iter_))
     with torch.no_grad():
         linear.idf.copy_(idf.to(linear.idf.dtype))
-        linear.weights.weight.copy_(torch.from_numpy(weights).to(linear.weights.weight.dtype))
-        linear.bias.copy_(torch.from_numpy(bias).to(linear.bias.dtype))
-    linear.requires_grad_(False)  # the GRU trains beside it; the fit is final
+    _freeze(linear, weights, bias)
     return {
         "rows": len(rows),
         "buckets_used": int(torch.count_nonzero(document_frequency)),
@@ -116,6 +113,62 @@ def fit_ngram_linear(model, rows: list, labels, c: float = SVM_C) -> dict:
         "train_accuracy": round(train_accuracy, 2),
         "seconds": round(time.perf_counter() - start, 2),
     }
+
+
+def fit_window_ngram_linear(model, rows: list, labels: list, c: float = TAGGER_SVM_C) -> dict:
+    """
+    Fit a tagger's `model.ngram_linear` (`CharWindowNgramLinear`: a weight row a bucket and a bias) on training `rows`
+    (id arrays) and their tag ids (an array a row), one linear SVM per tag over each character's n-grams, and freeze
+    it; returns what the summary says of the fit.
+    """
+    from scipy.sparse import csr_matrix
+
+    start = time.perf_counter()
+    config, buckets = model.config, []
+    with torch.no_grad():
+        for first in range(0, len(rows), FEATURE_BATCH):
+            input_ids, attention_mask = pad_ids(rows[first : first + FEATURE_BATCH], config.vocab_size)
+            buckets.append(window_ngram_buckets(input_ids, attention_mask, config)[attention_mask.bool()])
+    buckets = torch.cat(buckets)  # (characters, features), the rows' characters in order
+    characters = torch.arange(len(buckets))[:, None].expand_as(buckets)
+    # Hashed n-grams that collide around one character add up, as they do in the model's sum.
+    features = csr_matrix(
+        (np.ones(buckets.numel()), (characters.reshape(-1).numpy(), buckets.reshape(-1).numpy())),
+        shape=(len(buckets), config.ngram_buckets),
+    )
+    label_ids = np.concatenate([np.asarray(row) for row in labels])
+    svm, solver = _fit_svm(features, label_ids, c)
+    weights, bias = _label_weights(svm, config.ngram_buckets, config.num_labels)
+    _freeze(model.ngram_linear, weights, bias)
+    return {
+        "rows": len(rows),
+        "characters": len(label_ids),
+        "buckets_used": int(np.count_nonzero(np.asarray(features.sum(axis=0)))),
+        "c": c,
+        "solver": solver,
+        "iterations": int(np.max(svm.n_iter_)),
+        "train_accuracy": round(float(np.mean(svm.predict(features) == label_ids) * 100), 2),
+        "seconds": round(time.perf_counter() - start, 2),
+    }
+
+
+def _label_weights(svm, num_buckets: int, num_labels: int) -> tuple[np.ndarray, np.ndarray]:
+    """A fitted single-label SVM's weights, a row of label scores a bucket, and its biases (labels it never saw: 0)."""
+    weights, bias = np.zeros((num_buckets, num_labels)), np.zeros(num_labels)
+    coef, intercept = svm.coef_, svm.intercept_
+    if coef.shape[0] == 1:  # two labels: one weight vector, the second label's; the first's is its negative
+        coef, intercept = np.concatenate([-coef, coef]), np.concatenate([-intercept, intercept])
+    weights[:, svm.classes_] = coef.T
+    bias[svm.classes_] = intercept
+    return weights, bias
+
+
+def _freeze(linear, weights: np.ndarray, bias: np.ndarray):
+    """Copy a fit into a linear part and freeze it: the GRU trains beside it; the fit is final."""
+    with torch.no_grad():
+        linear.weights.weight.copy_(torch.from_numpy(weights).to(linear.weights.weight.dtype))
+        linear.bias.copy_(torch.from_numpy(bias).to(linear.bias.dtype))
+    linear.requires_grad_(False)
 
 
 def _fit_svm(features, targets: np.ndarray, c: float):
@@ -157,30 +210,41 @@ def choose_logit_scales(model, rows: list, labels: list, label_names: list) -> d
     model.eval()
     recurrent, linear = _part_scores(model, rows)
     model.train(was_training)
-    candidates = [(scale, 1.0) for scale in LINEAR_SCALES] + [(1.0, 0.0)]
     gold = label_matrix(labels, len(label_names)) if model.multi_label else None
-    tried, best = [], None
-    for linear_scale, recurrent_scale in candidates:
-        logits = recurrent_scale * recurrent + linear_scale * linear
-        row = {"ngram_linear_scale": linear_scale, "recurrent_scale": recurrent_scale}
+
+    def judge(logits):
         if model.multi_label:
             probabilities = torch.sigmoid(logits).numpy()
             thresholds = tune_thresholds(probabilities, gold)
             report = multi_label_report(gold, probabilities >= np.asarray(thresholds), label_names)
-            row.update(micro_f1=report["micro_f1"], macro_f1=report["macro_f1"], exact_match=report["exact_match"])
-            row["thresholds"], score = thresholds, report["micro_f1"] + report["macro_f1"]
-        else:
-            report = classification_report(labels, logits.argmax(-1).tolist(), label_names)
-            row.update(accuracy=report["accuracy"], macro_f1=report["macro_f1"])
-            score = report["accuracy"] + report["macro_f1"]
+            figures = {key: report[key] for key in ("micro_f1", "macro_f1", "exact_match")}
+            return report["micro_f1"] + report["macro_f1"], {**figures, "thresholds": thresholds}
+        report = classification_report(labels, logits.argmax(-1).tolist(), label_names)
+        return report["accuracy"] + report["macro_f1"], {key: report[key] for key in ("accuracy", "macro_f1")}
+
+    choice = weigh_parts(model.config, recurrent, linear, judge)
+    if model.multi_label:
+        model.config.label_thresholds = choice["chosen"]["thresholds"]
+    return choice
+
+
+def weigh_parts(config, recurrent: torch.Tensor, linear: torch.Tensor, judge) -> dict:
+    """
+    Set `config`'s `ngram_linear_scale` and `recurrent_scale` to the pair in LINEAR_SCALES (beside the GRU's 1), or the
+    linear part alone, whose mixed scores `judge` rates best (the first best): `judge(logits)` returns a score and the
+    figures to record. Returns every pair's figures, and the chosen one's.
+    """
+    candidates = [(scale, 1.0) for scale in LINEAR_SCALES] + [(1.0, 0.0)]
+    tried, best = [], None
+    for linear_scale, recurrent_scale in candidates:
+        score, figures = judge(recurrent_scale * recurrent + linear_scale * linear)
+        row = {"ngram_linear_scale": linear_scale, "recurrent_scale": recurrent_scale, **figures}
         tried.append(row)
         if best is None or score > best[0]:
             best = (score, row)
     chosen = best[1]
-    model.config.ngram_linear_scale = chosen["ngram_linear_scale"]
-    model.config.recurrent_scale = chosen["recurrent_scale"]
-    if model.multi_label:
-        model.config.label_thresholds = chosen["thresholds"]
+    config.ngram_linear_scale = chosen["ngram_linear_scale"]
+    config.recurrent_scale = chosen["recurrent_scale"]
     return {"chosen": chosen, "tried": tried}
 
 

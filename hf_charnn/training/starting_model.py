@@ -37,6 +37,7 @@ HEAD_SETTINGS = (
     "ngram_buckets",
     "ngram_embedding_size",
     "ngram_linear",
+    "ngram_window",
 )
 HEADS = ("lm_head", "classifier")  # each model class's head module (the rest is the backbone, `char_gru`)
 

@@ -14,6 +14,9 @@ DERIVED_TASKS = ("word-boundaries", "truecase")  # tags derived from plain text 
 # number of copies (task.py; the same ~1M characters read), each in runs of this many words (measured on text8,
 # docs/tagger.md).
 SHUFFLED_COPIES, SHUFFLED_RUN = 1, 3
+# The linear part (fitted in seconds) reads this many shuffled copies more than the GRU, when the GRU reads any
+# (measured on text8 word boundaries, docs/tagger.md round 6).
+LINEAR_EXTRA_COPIES = 1
 
 # `default`: chosen on word boundaries of text8, trained on its first 90k characters and validated on their last
 # 5 % (docs/tagger.md has every setting tried); the `auto` recipe (task.py) sizes its schedule to the training text.
@@ -33,6 +36,7 @@ PRESETS = {
         epochs=12,
         batch_size=32,
         max_length=64,
+        ngram_range=[1, 4],
     ),
 }
 
@@ -80,6 +84,21 @@ class TokenClassificationSettings(TrainingConfig):
     )
     bidirectional: bool = setting(False, "the GRU also reads each text backwards", group=HYPERPARAMETERS)
     max_length: int = setting(64, "texts are cut into rows of at most N characters", group=HYPERPARAMETERS, at_least=1)
+    # A linear tagger over the n-grams around each character (an SVM's), fitted first, its scores added to the GRU's
+    # (training/linear.py); the two are weighed on validation at the end.
+    ngram_range: list | None = setting(
+        None,
+        "also a linear tagger over the hashed character n-grams of MIN to MAX characters around each character (an "
+        "SVM's, fitted first); its scores add to the GRU's",
+        group=HYPERPARAMETERS,
+        nargs=2,
+        metavar=("MIN", "MAX"),
+        extra={"--no-ngrams": dict(action="store_const", const=[], help="no linear part (the GRU alone)")},
+    )
+    ngram_window: int = setting(
+        4, "the linear part reads the n-grams within N characters each side of a character", group=HYPERPARAMETERS
+    )
+    ngram_buckets: int = setting(2**18, "hash buckets of the linear part", group=HYPERPARAMETERS)
 
     def check_task(self):
         if self.dataset_name:
@@ -96,4 +115,12 @@ class TokenClassificationSettings(TrainingConfig):
             )
 
     def model_config_kwargs(self) -> dict:
-        return dict(bidirectional=self.bidirectional)
+        linear = bool(self.ngram_range)  # (the model config checks the n-gram settings)
+        return dict(
+            bidirectional=self.bidirectional,
+            ngram_range=list(self.ngram_range) if linear else None,
+            ngram_buckets=self.ngram_buckets,
+            ngram_embedding_size=0,
+            ngram_linear=linear,
+            ngram_window=self.ngram_window if linear else None,
+        )

@@ -8,13 +8,15 @@ import statistics
 
 import numpy as np
 import torch
+from accelerate import PartialState
 
 from ....card import CardWords, ModelIndex, describe_vocabulary, example_text
 from ....data.labeled import PaddedBatches
-from ....models.modeling_char_gru import CharGRUForTokenClassification, gather_to_front
+from ....models.modeling_char_gru import CharGRUForTokenClassification, gather_to_front, pad_ids
+from ... import linear
 from ...recipes import Recipe, stop_only_cap
 from ..base import Task
-from . import SHUFFLED_COPIES
+from . import LINEAR_EXTRA_COPIES, SHUFFLED_COPIES
 from .data import OUTSIDE, TaggedRows, load_tagged_data, shuffled_copies_phrase, with_shuffled_copies
 
 CHARS_READ = 1_000_000  # the recipe's schedule: about this many training characters read
@@ -124,6 +126,8 @@ class TokenClassificationTask(Task):
     def __init__(self, config):
         super().__init__(config)
         self.label_names: list[str] = []
+        self.unshuffled_train = None  # the training rows before any shuffled copies (the linear part adds its own)
+        self.linear_fit: dict | None = None  # what fitting the linear part measured (training/linear.py)
 
     def load(self):
         config = self.config
@@ -134,6 +138,7 @@ class TokenClassificationTask(Task):
         chars = sum(len(text) for text in data.train.texts)
         copies = config.shuffled_copies if "shuffled_copies" in config.explicit_settings else None
         self.apply_recipe(tagger_recipe(chars, len(data.train.texts), type(config).presets, config.derive, copies))
+        self.unshuffled_train = data.train
         if config.shuffled_copies:
             data.train = with_shuffled_copies(data.train, config.shuffled_copies, config.max_length, config.seed)
         self.train_dataset = TaggedRows(data.train, data.vocabulary, data.label_names)
@@ -167,7 +172,59 @@ class TokenClassificationTask(Task):
         return int(statistics.median(len(ids) for ids in self.train_dataset.ids))
 
     def new_model(self):
-        return self.build_model(self.config.model_config(self.vocabulary, self.label_names), self.label_names)
+        model = self.build_model(self.config.model_config(self.vocabulary, self.label_names), self.label_names)
+        if model.ngram_linear is not None:
+            # As the classifier's: the linear part is fitted first and frozen, the GRU trains on its own (its scores
+            # alone in the loss and in validation), and the two are weighed on validation at the end.
+            config = self.config
+            copies = config.shuffled_copies + LINEAR_EXTRA_COPIES if config.shuffled_copies else 0
+            split = self.unshuffled_train
+            if copies:  # the GRU's copies (the same seed) and more
+                split = with_shuffled_copies(split, copies, config.max_length, config.seed)
+            rows = TaggedRows(split, self.vocabulary, self.label_names)
+            count = len(rows) if config.max_train_rows is None else config.max_train_rows
+            self.linear_fit = linear.fit_window_ngram_linear(model, rows.ids[:count], rows.labels[:count])
+            self.linear_fit["shuffled_copies"] = copies
+            PartialState().print(
+                f"linear part: fitted on {self.linear_fit['characters']:,} characters"
+                + (f" (the text and {shuffled_copies_phrase(copies)})" if copies else "")
+                + f" in {self.linear_fit['seconds']:g} s, training accuracy {self.linear_fit['train_accuracy']:g}%"
+            )
+            model.config.ngram_linear_scale = 0.0
+        return model
+
+    def finish_model(self, model):
+        if model.ngram_linear is None:
+            return {}
+        was_training = model.training
+        model.eval()
+        texts, gold = self.validation
+        recurrent, linear_scores = [], []
+        with torch.no_grad():
+            for start in range(0, len(texts), 256):
+                rows = self.validation_dataset.ids[start : start + 256]
+                input_ids, attention_mask = pad_ids(rows, model.config.vocab_size, model.device)
+                hidden = model.char_gru(input_ids, attention_mask=attention_mask, return_dict=True).last_hidden_state
+                real = attention_mask.bool()
+                recurrent.append(model.classifier(hidden)[real].float().cpu())
+                linear_scores.append(model.ngram_linear(input_ids, attention_mask)[real].float().cpu())
+        model.train(was_training)
+        lengths = np.cumsum([len(row) for row in gold])[:-1]
+
+        def judge(logits):
+            report = tagging_report(gold, np.split(logits.argmax(-1).numpy(), lengths), self.label_names)
+            return report["span_f1"] + report["accuracy"], {
+                "span_f1": report["span_f1"],
+                "accuracy": report["accuracy"],
+            }
+
+        choice = linear.weigh_parts(model.config, torch.cat(recurrent), torch.cat(linear_scores), judge)
+        chosen = choice["chosen"]
+        PartialState().print(
+            f"scores weighed on validation: {chosen['recurrent_scale']:g} x GRU + {chosen['ngram_linear_scale']:g} x "
+            f"linear n-grams ({chosen['span_f1']:.2f} span F1, {chosen['accuracy']:.2f}% of characters right)"
+        )
+        return {"ngram_linear": {"fit": self.linear_fit, **choice}}
 
     def counts(self, batch, outputs):
         labels = batch["labels"]
@@ -238,7 +295,8 @@ class TokenClassificationTask(Task):
                 "is read beside new neighbours."
                 if config.shuffled_copies
                 else "."
-            ),
+            )
+            + linear_words(summary, config),
             limits=(
                 "A small character-level model: it sees spelling and the characters around each one, not meaning "
                 f"beyond what its training texts teach. It reads only its vocabulary's symbols "
@@ -248,11 +306,29 @@ class TokenClassificationTask(Task):
         )
 
 
+def linear_words(summary: dict, config) -> str:
+    """The card's words for a tagger with a linear part: what it reads and how the scores were weighed."""
+    mix = summary.get("ngram_linear")
+    if not mix:
+        return ""
+    chosen, fit = mix["chosen"], mix["fit"] or {}
+    smallest, largest = config.ngram_range
+    copies = fit.get("shuffled_copies")
+    return (
+        f" Scores: {chosen['recurrent_scale']:g} x the GRU's head + {chosen['ngram_linear_scale']:g} x a linear tagger "
+        f"over the hashed {smallest}- to {largest}-grams within {config.ngram_window} characters each side of each "
+        "character (a linear SVM's, fitted by liblinear on the training characters"
+        + (f" and {shuffled_copies_phrase(copies)}" if copies else "")
+        + (f", C={fit['c']:g}" if fit else "")
+        + f"), the weights chosen on validation ({chosen['span_f1']:.2f} span F1 there)."
+    )
+
+
 class TaggerGraph(torch.nn.Module):
     """
     The tagger's ONNX graph (hf_charnn.export): (input_ids, attention_mask) -> logits at every position. The
     classifier's padded GRU loop, its outputs put back in place (zeros at padding, as the model's own forward leaves
-    them) and through the head.
+    them) and through the head, and the linear part's scores added, if any (it reads the rows as they are).
     """
 
     padded = True
@@ -271,4 +347,4 @@ class TaggerGraph(torch.nn.Module):
         inside = ((steps >= starts) & (steps < starts + lengths[:, None])).to(hidden.dtype)
         back = torch.clamp(steps - starts, min=0)  # position p of a row holds its (p - start)-th character
         in_place = hidden.gather(1, back[..., None].expand(-1, -1, hidden.shape[-1])) * inside[..., None]
-        return self.model.classifier(in_place)
+        return self.model.mix(self.model.classifier(in_place), input_ids, attention_mask)

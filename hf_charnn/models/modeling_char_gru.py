@@ -326,6 +326,19 @@ def gather_to_front(input_ids: torch.LongTensor, attention_mask: torch.Tensor | 
     return torch.gather(input_ids, 1, torch.clamp(starts + steps, max=width - 1)), mask.sum(dim=1)
 
 
+def rolling_hashes(symbols: torch.LongTensor, ngram_range):
+    """`(n, hashes)` for each n-gram length in `ngram_range`: entry `[b, e]` hashes the n-gram of `symbols` (ids + 1)
+    that ends at position `e` (what lies before position 0 counts as 0)."""
+    smallest, largest = ngram_range
+    hashes = symbols
+    for n in range(1, largest + 1):
+        if n > 1:  # the (n-1)-gram ending one position earlier, extended by this position's symbol
+            earlier = torch.cat([torch.zeros_like(hashes[:, :1]), hashes[:, :-1]], dim=1)
+            hashes = torch.remainder(earlier * NGRAM_HASH_PRIME + symbols, NGRAM_HASH_MODULUS)
+        if n >= smallest:
+            yield n, hashes
+
+
 def ngram_buckets(input_ids: torch.LongTensor, attention_mask: torch.Tensor | None, config: CharGRUConfig):
     """
     The hashed character n-grams of each row's real characters: `(buckets, valid)`, both `(batch, width + 2,
@@ -342,14 +355,8 @@ def ngram_buckets(input_ids: torch.LongTensor, attention_mask: torch.Tensor | No
     ends = torch.arange(width + 2, device=input_ids.device)[None, :]
     marked = torch.where(ends == lengths + 1, boundary, marked)
     symbols = marked + 1
-    smallest, largest = config.ngram_range
-    hashes, buckets, valid = symbols, [], []
-    for n in range(1, largest + 1):
-        if n > 1:  # the (n-1)-gram ending one position earlier, extended by this position's symbol
-            earlier = torch.cat([torch.zeros_like(hashes[:, :1]), hashes[:, :-1]], dim=1)
-            hashes = torch.remainder(earlier * NGRAM_HASH_PRIME + symbols, NGRAM_HASH_MODULUS)
-        if n < smallest:
-            continue
+    buckets, valid = [], []
+    for n, hashes in rolling_hashes(symbols, config.ngram_range):
         inside = (ends >= n - 1) & (ends <= lengths + 1)
         if n == 1:
             inside = inside & (ends >= 1) & (ends <= lengths)
@@ -367,7 +374,7 @@ def window_ngram_buckets(input_ids: torch.LongTensor, attention_mask: torch.Tens
     ids, then mixed with the feature's place and length.
     """
     batch_size, width = input_ids.shape
-    window, (smallest, largest) = config.ngram_window, config.ngram_range
+    window = config.ngram_window
     mask = torch.ones_like(input_ids) if attention_mask is None else attention_mask[:, -width:].to(torch.int64)
     steps = torch.arange(width, device=input_ids.device)[None, :]
     starts = torch.argmax(mask, dim=1, keepdim=True)
@@ -376,13 +383,8 @@ def window_ngram_buckets(input_ids: torch.LongTensor, attention_mask: torch.Tens
     symbols = torch.where(mask.bool(), input_ids, marks)
     symbols = torch.cat([torch.full_like(symbols[:, :1], before).expand(-1, window), symbols], dim=1)
     symbols = torch.cat([symbols, torch.full_like(symbols[:, :1], after).expand(-1, window)], dim=1) + 1
-    hashes, buckets, feature = symbols, [], 0
-    for n in range(1, largest + 1):
-        if n > 1:  # the (n-1)-gram ending one position earlier, extended by this position's symbol
-            earlier = torch.cat([torch.zeros_like(hashes[:, :1]), hashes[:, :-1]], dim=1)
-            hashes = torch.remainder(earlier * NGRAM_HASH_PRIME + symbols, NGRAM_HASH_MODULUS)
-        if n < smallest:
-            continue
+    buckets, feature = [], 0
+    for n, hashes in rolling_hashes(symbols, config.ngram_range):
         for offset in range(-window, window - n + 2):  # the n-gram from position + offset, inside the window
             feature += 1
             end = window + offset + n - 1  # where it ends, for position 0 (the marks shift everything by `window`)

@@ -206,7 +206,8 @@ def test_the_linear_part_hashes_the_ngrams_around_each_character_and_tags_padded
         torch.testing.assert_close(batched, head + 2.0 * linear)  # the config's scales: 1 x head + 2 x linear
 
 
-def test_the_fitted_linear_part_finds_word_starts_and_is_frozen():
+def test_the_fitted_linear_part_finds_word_starts_and_is_frozen(monkeypatch):
+    from hf_charnn.training import linear
     from hf_charnn.training.linear import fit_window_ngram_linear, weigh_parts
     from hf_charnn.training.tasks.tagging.data import TaggedRows
 
@@ -230,6 +231,11 @@ def test_the_fitted_linear_part_finds_word_starts_and_is_frozen():
     choice = weigh_parts(model.config, torch.zeros(4, 2), torch.ones(4, 2), lambda logits: (1.0, {}))
     assert choice["chosen"] == {"ngram_linear_scale": 0.0, "recurrent_scale": 1.0} and len(choice["tried"]) == 9
     assert (model.config.ngram_linear_scale, model.config.recurrent_scale) == (0.0, 1.0)
+    # A large text: the fit reads the rows within its first TAGGER_MAX_CHARACTERS (its memory grows with them).
+    monkeypatch.setattr(linear, "TAGGER_MAX_CHARACTERS", 100)
+    fit = fit_window_ngram_linear(model, rows.ids, rows.labels)
+    assert fit["characters"] == sum(len(text) for text in texts[: fit["rows"]]) <= 100 < fit["characters_given"]
+    assert fit["characters"] + len(texts[fit["rows"]]) > 100  # every row that fits, and no more
 
 
 @pytest.fixture(scope="module")

@@ -27,6 +27,9 @@ SVM_C = 1.0
 # A tagger's (one SVM over each character's window of n-grams): 0.1 scored above 0.3 and 1.0 on validation of word
 # boundaries, and fits fastest (docs/tagger.md, round 6).
 TAGGER_SVM_C = 0.1
+# A tagger's fit reads at most this many characters (its rows in order, the text before any shuffled copies): the fit
+# holds ~1.1 KB a character (the matrix and liblinear's copy of it; measured: 0.75 GB at 250k characters).
+TAGGER_MAX_CHARACTERS = 1_000_000
 DUAL_ITERATIONS = 100  # liblinear's dual solver, the fast one for short texts; past this, the primal (long texts)
 # The weights tried for the linear scores beside the GRU's (whose weight is 1), and the linear part alone; the first
 # best on validation wins (accuracy + macro-F1).
@@ -119,23 +122,30 @@ def fit_window_ngram_linear(model, rows: list, labels: list, c: float = TAGGER_S
     """
     Fit a tagger's `model.ngram_linear` (`CharWindowNgramLinear`: a weight row a bucket and a bias) on training `rows`
     (id arrays) and their tag ids (an array a row), one linear SVM per tag over each character's n-grams, and freeze
-    it; returns what the summary says of the fit.
+    it; returns what the summary says of the fit. Only the rows within the first TAGGER_MAX_CHARACTERS are read.
     """
     from scipy.sparse import csr_matrix
 
     start = time.perf_counter()
+    total = sum(len(row) for row in rows)
+    kept = int(np.searchsorted(np.cumsum([len(row) for row in rows]), TAGGER_MAX_CHARACTERS, side="right"))
+    rows, labels = rows[: max(kept, 1)], labels[: max(kept, 1)]
     config, buckets = model.config, []
     with torch.no_grad():
         for first in range(0, len(rows), FEATURE_BATCH):
             input_ids, attention_mask = pad_ids(rows[first : first + FEATURE_BATCH], config.vocab_size)
-            buckets.append(window_ngram_buckets(input_ids, attention_mask, config)[attention_mask.bool()])
-    buckets = torch.cat(buckets)  # (characters, features), the rows' characters in order
-    characters = torch.arange(len(buckets))[:, None].expand_as(buckets)
-    # Hashed n-grams that collide around one character add up, as they do in the model's sum.
+            found = window_ngram_buckets(input_ids, attention_mask, config)[attention_mask.bool()]
+            buckets.append(found.to(torch.int32))
+    buckets = torch.cat(buckets).numpy()  # (characters, features), the rows' characters in order
+    characters, width = buckets.shape
+    # A row a character, each with `width` entries: built as CSR directly (no COO copy). Hashed n-grams that collide
+    # around one character must add up, as they do in the model's sum: `sum_duplicates` merges them.
     features = csr_matrix(
-        (np.ones(buckets.numel()), (characters.reshape(-1).numpy(), buckets.reshape(-1).numpy())),
-        shape=(len(buckets), config.ngram_buckets),
+        (np.ones(buckets.size), buckets.reshape(-1), np.arange(0, buckets.size + 1, width)),
+        shape=(characters, config.ngram_buckets),
     )
+    del buckets
+    features.sum_duplicates()
     label_ids = np.concatenate([np.asarray(row) for row in labels])
     svm, solver = _fit_svm(features, label_ids, c)
     weights, bias = _label_weights(svm, config.ngram_buckets, config.num_labels)
@@ -143,6 +153,7 @@ def fit_window_ngram_linear(model, rows: list, labels: list, c: float = TAGGER_S
     return {
         "rows": len(rows),
         "characters": len(label_ids),
+        "characters_given": total,
         "buckets_used": int(np.count_nonzero(np.asarray(features.sum(axis=0)))),
         "c": c,
         "solver": solver,

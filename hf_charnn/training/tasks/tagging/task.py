@@ -183,12 +183,15 @@ class TokenClassificationTask(Task):
                 split = with_shuffled_copies(split, copies, config.max_length, config.seed)
             rows = TaggedRows(split, self.vocabulary, self.label_names)
             count = len(rows) if config.max_train_rows is None else config.max_train_rows
-            self.linear_fit = linear.fit_window_ngram_linear(model, rows.ids[:count], rows.labels[:count])
-            self.linear_fit["shuffled_copies"] = copies
+            fit = self.linear_fit = linear.fit_window_ngram_linear(model, rows.ids[:count], rows.labels[:count])
+            fit["shuffled_copies"] = copies
+            read = [f"the text and {shuffled_copies_phrase(copies)}"] if copies else []
+            if fit["characters"] < fit["characters_given"]:
+                read.append(f"the first of {fit['characters_given']:,}: the fit's memory grows with them")
             PartialState().print(
-                f"linear part: fitted on {self.linear_fit['characters']:,} characters"
-                + (f" (the text and {shuffled_copies_phrase(copies)})" if copies else "")
-                + f" in {self.linear_fit['seconds']:g} s, training accuracy {self.linear_fit['train_accuracy']:g}%"
+                f"linear part: fitted on {fit['characters']:,} characters"
+                + (f" ({', '.join(read)})" if read else "")
+                + f" in {fit['seconds']:g} s, training accuracy {fit['train_accuracy']:g}%"
             )
             model.config.ngram_linear_scale = 0.0
         return model

@@ -158,6 +158,17 @@ class CharGRUPreTrainedModel(PreTrainedModel):
             config.bos_token_id = Vocabulary.from_config(config).start_id
         super().__init__(config, *inputs, **kwargs)
 
+    def mix(self, head: torch.Tensor, input_ids: torch.LongTensor, attention_mask) -> torch.Tensor:
+        """
+        The head's scores, and with a linear n-gram part (a classifier's or a tagger's `ngram_linear`) its scores
+        added, each at its config scale: `recurrent_scale * head + ngram_linear_scale * linear`.
+        """
+        ngram_linear = getattr(self, "ngram_linear", None)
+        if ngram_linear is None or self.config.ngram_linear_scale == 0:
+            return head
+        linear = ngram_linear(input_ids, attention_mask).to(head.dtype)
+        return self.config.recurrent_scale * head + self.config.ngram_linear_scale * linear
+
     @property
     def vocabulary(self) -> Vocabulary:
         """The symbols this model reads and predicts, from its config."""
@@ -510,11 +521,7 @@ class CharGRUForSequenceClassification(CharGRUPreTrainedModel):
 
     def _logits(self, outputs: CharGRUOutput, attention_mask, input_ids: torch.LongTensor) -> torch.Tensor:
         """The head's scores, and with `ngram_linear` the linear n-gram scores added, each at its config scale."""
-        logits = self._head(self._features(outputs, attention_mask, input_ids))
-        if self.ngram_linear is None or self.config.ngram_linear_scale == 0:
-            return logits
-        linear = self.ngram_linear(input_ids, attention_mask).to(logits.dtype)
-        return self.config.recurrent_scale * logits + self.config.ngram_linear_scale * linear
+        return self.mix(self._head(self._features(outputs, attention_mask, input_ids)), input_ids, attention_mask)
 
     def _features(self, outputs: CharGRUOutput, attention_mask, input_ids: torch.LongTensor) -> torch.Tensor:
         """What the head reads per row: the GRU's readout, and beside it the n-gram bag when the config has one."""
@@ -1014,13 +1021,6 @@ class CharGRUForTokenClassification(CharGRUPreTrainedModel):
         if labels is not None:
             loss = nn.functional.cross_entropy(logits.flatten(0, 1).float(), labels.flatten(), ignore_index=-100)
         return TokenClassifierOutput(loss=loss, logits=logits)
-
-    def mix(self, head: torch.Tensor, input_ids: torch.LongTensor, attention_mask) -> torch.Tensor:
-        """The head's scores, and with `ngram_linear` the linear part's added, each at its config scale."""
-        if self.ngram_linear is None or self.config.ngram_linear_scale == 0:
-            return head
-        linear = self.ngram_linear(input_ids, attention_mask).to(head.dtype)
-        return self.config.recurrent_scale * head + self.config.ngram_linear_scale * linear
 
     @torch.no_grad()
     def predict_tags(self, texts: list[str]) -> list[list[int]]:

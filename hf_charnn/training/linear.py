@@ -127,9 +127,9 @@ def fit_window_ngram_linear(model, rows: list, labels: list, c: float = TAGGER_S
     from scipy.sparse import csr_matrix
 
     start = time.perf_counter()
-    total = sum(len(row) for row in rows)
-    kept = int(np.searchsorted(np.cumsum([len(row) for row in rows]), TAGGER_MAX_CHARACTERS, side="right"))
-    rows, labels = rows[: max(kept, 1)], labels[: max(kept, 1)]
+    ends = np.cumsum([len(row) for row in rows])  # characters up to the end of each row
+    kept = max(1, int(np.searchsorted(ends, TAGGER_MAX_CHARACTERS, side="right")))
+    rows, labels = rows[:kept], labels[:kept]
     config, buckets = model.config, []
     with torch.no_grad():
         for first in range(0, len(rows), FEATURE_BATCH):
@@ -153,7 +153,7 @@ def fit_window_ngram_linear(model, rows: list, labels: list, c: float = TAGGER_S
     return {
         "rows": len(rows),
         "characters": len(label_ids),
-        "characters_given": total,
+        "characters_given": int(ends[-1]),
         "buckets_used": int(np.count_nonzero(np.asarray(features.sum(axis=0)))),
         "c": c,
         "solver": solver,
@@ -208,6 +208,25 @@ def _part_scores(model, rows: list) -> tuple[torch.Tensor, torch.Tensor]:
         head[indices] = model._head(model._features(outputs, attention_mask, input_ids)).float().cpu()
         linear[indices] = model.ngram_linear(input_ids, attention_mask).float().cpu()
     return head, linear
+
+
+@torch.no_grad()
+def tag_part_scores(model, rows: list) -> tuple[torch.Tensor, torch.Tensor]:
+    """
+    A tagger's scores from the GRU's head and from the linear part, apart, at every real position of `rows` (id
+    arrays), the rows' positions in order: two `(positions, labels)` tensors, in one pass over `rows`.
+    """
+    was_training = model.training
+    model.eval()
+    head, linear = [], []
+    for first in range(0, len(rows), FEATURE_BATCH):
+        input_ids, attention_mask = pad_ids(rows[first : first + FEATURE_BATCH], model.config.vocab_size, model.device)
+        hidden = model.char_gru(input_ids, attention_mask=attention_mask, return_dict=True).last_hidden_state
+        real = attention_mask.bool()
+        head.append(model.classifier(hidden)[real].float().cpu())
+        linear.append(model.ngram_linear(input_ids, attention_mask)[real].float().cpu())
+    model.train(was_training)
+    return torch.cat(head), torch.cat(linear)
 
 
 def choose_logit_scales(model, rows: list, labels: list, label_names: list) -> dict:

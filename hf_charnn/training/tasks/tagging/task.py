@@ -12,7 +12,7 @@ from accelerate import PartialState
 
 from ....card import CardWords, ModelIndex, describe_vocabulary, example_text
 from ....data.labeled import PaddedBatches
-from ....models.modeling_char_gru import CharGRUForTokenClassification, gather_to_front, pad_ids
+from ....models.modeling_char_gru import CharGRUForTokenClassification, gather_to_front
 from ... import linear
 from ...recipes import Recipe, stop_only_cap
 from ..base import Task
@@ -199,19 +199,8 @@ class TokenClassificationTask(Task):
     def finish_model(self, model):
         if model.ngram_linear is None:
             return {}
-        was_training = model.training
-        model.eval()
-        texts, gold = self.validation
-        recurrent, linear_scores = [], []
-        with torch.no_grad():
-            for start in range(0, len(texts), 256):
-                rows = self.validation_dataset.ids[start : start + 256]
-                input_ids, attention_mask = pad_ids(rows, model.config.vocab_size, model.device)
-                hidden = model.char_gru(input_ids, attention_mask=attention_mask, return_dict=True).last_hidden_state
-                real = attention_mask.bool()
-                recurrent.append(model.classifier(hidden)[real].float().cpu())
-                linear_scores.append(model.ngram_linear(input_ids, attention_mask)[real].float().cpu())
-        model.train(was_training)
+        gold = self.validation[1]
+        recurrent, linear_scores = linear.tag_part_scores(model, self.validation_dataset.ids)
         lengths = np.cumsum([len(row) for row in gold])[:-1]
 
         def judge(logits):
@@ -221,7 +210,7 @@ class TokenClassificationTask(Task):
                 "accuracy": report["accuracy"],
             }
 
-        choice = linear.weigh_parts(model.config, torch.cat(recurrent), torch.cat(linear_scores), judge)
+        choice = linear.weigh_parts(model.config, recurrent, linear_scores, judge)
         chosen = choice["chosen"]
         PartialState().print(
             f"scores weighed on validation: {chosen['recurrent_scale']:g} x GRU + {chosen['ngram_linear_scale']:g} x "

@@ -10,13 +10,14 @@ CLASSIFIER_READOUTS = ("last", "pooled")
 
 def check_ngram_settings(ngram_range, ngram_buckets, ngram_embedding_size=1, ngram_linear=False, ngram_window=None):
     """The one check of the n-gram settings (the config and the command line both call it): a ValueError."""
-    if ngram_window is not None and (
-        isinstance(ngram_window, bool) or not isinstance(ngram_window, int) or ngram_window < 0 or not ngram_linear
-    ):
-        raise ValueError(
-            f"ngram_window {ngram_window!r}: the characters each side of a character whose n-grams a tagger's linear "
-            "part reads; give a whole number of at least 0 (say 4), with ngram_linear and an ngram_range"
-        )
+    if ngram_window is not None:
+        if isinstance(ngram_window, bool) or not isinstance(ngram_window, int) or ngram_window < 0:
+            raise ValueError(
+                f"ngram_window {ngram_window!r}: the characters each side of a character whose n-grams a tagger's "
+                "linear part reads; give a whole number of at least 0 (say 4)"
+            )
+        if not ngram_linear:
+            raise ValueError("ngram_window places a tagger's linear part: it needs ngram_linear and an ngram_range")
     if ngram_range is None:
         if ngram_linear:
             raise ValueError("ngram_linear reads the text's n-grams: give an ngram_range too (say 1 4)")
@@ -33,10 +34,12 @@ def check_ngram_settings(ngram_range, ngram_buckets, ngram_embedding_size=1, ngr
             f"characters does not fit in {2 * ngram_window + 1} (the character and {ngram_window} each side); widen "
             "the window or shorten the n-grams"
         )
-    if ngram_buckets < 1 or ngram_embedding_size < (0 if ngram_linear else 1):
+    if ngram_buckets < 1:
+        raise ValueError(f"ngram_buckets {ngram_buckets}: must be at least 1 (2**16 is the usual count)")
+    if ngram_embedding_size < (0 if ngram_linear else 1):
         raise ValueError(
-            f"ngram_buckets {ngram_buckets}, ngram_embedding_size {ngram_embedding_size}: both must be at least 1 "
-            "(2**16 buckets and 64 wide are the usual sizes; a width of 0, no bag, only beside ngram_linear)"
+            f"ngram_embedding_size {ngram_embedding_size}: must be at least 1 (64 is the usual width; 0, no bag, only "
+            "beside ngram_linear)"
         )
 
 

@@ -305,6 +305,42 @@ def test_the_linear_part_is_the_svm_scikit_learn_fits_on_the_same_features():
     np.testing.assert_allclose(model.ngram_linear.idf.numpy(), idf, rtol=1e-6)
 
 
+def test_a_large_training_set_is_fitted_on_a_seeded_sample_that_keeps_every_label(monkeypatch):
+    """Beyond CLASSIFIER_MAX_CHARACTERS the fit reads a random sample of rows (a label-sorted file keeps its labels)."""
+    from hf_charnn.training import linear
+
+    texts, labels = texts_and_labels(labeled_rows(300, 0))
+    ordered = sorted(zip(labels, texts))  # sorted by label: the first rows hold only label 0
+    labels, texts = [label for label, _ in ordered], [text for _, text in ordered]
+    monkeypatch.setattr(linear, "CLASSIFIER_MAX_CHARACTERS", sum(len(text) for text in texts) // 3)
+    model, rows, fit = fitted_linear_model(texts, labels)
+    assert fit["rows_given"] == 300 and fit["characters_given"] == sum(len(row) for row in rows)
+    assert fit["characters"] <= linear.CLASSIFIER_MAX_CHARACTERS < fit["characters_given"] and fit["rows"] < 300
+    assert fit["train_accuracy"] > 0 and model.ngram_linear.weights.weight.abs().sum(0).min() > 0  # all 3 labels
+    again = linear.fit_ngram_linear(model, rows, labels)
+    assert (again["rows"], again["characters"]) == (fit["rows"], fit["characters"])  # the same sample, by seed
+    other = linear.fit_ngram_linear(model, rows, labels, seed=1)
+    assert other["characters"] != fit["characters"] or other["train_accuracy"] != fit["train_accuracy"]
+    from hf_charnn.training.tasks.classification.task import mix_words
+
+    chosen = {"recurrent_scale": 1.0, "ngram_linear_scale": 2.0, "accuracy": 90.0}
+    card = mix_words({"ngram_linear": {"chosen": chosen, "fit": fit}})
+    assert f"fitted by liblinear on a random sample of {fit['rows']:,} of the 300 training texts, C=1" in card
+
+
+def test_the_primal_solver_takes_over_where_the_dual_has_not_converged(monkeypatch):
+    """Both of liblinear's solvers reach the same SVM: past DUAL_ITERATIONS passes, the primal finishes the fit."""
+    from hf_charnn.training import linear
+
+    texts, labels = texts_and_labels(labeled_rows(200, 0))
+    model, rows, dual = fitted_linear_model(texts, labels)
+    dual_scores = model.ngram_linear.weights.weight.detach().clone()
+    monkeypatch.setattr(linear, "DUAL_ITERATIONS", 1)
+    primal = linear.fit_ngram_linear(model, rows, labels)
+    assert (dual["solver"], primal["solver"]) == ("dual", "primal")
+    torch.testing.assert_close(model.ngram_linear.weights.weight, dual_scores, atol=2e-3, rtol=0)
+
+
 @pytest.mark.parametrize("bag", [8, 0])
 def test_with_the_linear_part_padded_rows_give_what_each_text_gives_alone_and_onnx_agrees(tmp_path, bag):
     from test_recipes import assert_padded_rows_score_as_alone

@@ -120,10 +120,18 @@ class SequenceClassificationTask(Task):
             rows = self.train_dataset.ids
             if self.config.max_train_rows is not None:
                 rows = rows[: self.config.max_train_rows]
-            self.linear_fit = linear.fit_ngram_linear(model, rows, self.train_dataset.labels[: len(rows)])
+            fit = self.linear_fit = linear.fit_ngram_linear(
+                model, rows, self.train_dataset.labels[: len(rows)], seed=self.config.seed
+            )
+            read = f"{fit['rows']:,} texts"
+            if fit["rows"] < fit["rows_given"]:
+                read = (
+                    f"a random sample of {fit['rows']:,} of {fit['rows_given']:,} texts ({fit['characters']:,} of "
+                    f"{fit['characters_given']:,} characters: the fit's memory grows with them)"
+                )
             PartialState().print(
-                f"linear n-gram part: fitted on {len(rows):,} texts ({self.linear_fit['buckets_used']:,} buckets used) "
-                f"in {self.linear_fit['seconds']:g} s, training accuracy {self.linear_fit['train_accuracy']:g}%",
+                f"linear n-gram part: fitted on {read} ({fit['buckets_used']:,} buckets used) in {fit['seconds']:g} s, "
+                f"training accuracy {fit['train_accuracy']:g}%",
             )
             model.config.ngram_linear_scale = 0.0
         return model
@@ -263,9 +271,12 @@ def mix_words(summary: dict) -> str:
         there = f"{chosen['micro_f1']:.2f} % micro-F1, with each label's threshold tuned"
     else:
         there = f"{chosen['accuracy']:.2f} % accuracy"
+    texts = "the training texts"
+    if fit.get("rows_given", 0) > fit.get("rows", 0):  # (a sample: more characters than the fit holds)
+        texts = f"a random sample of {fit['rows']:,} of the {fit['rows_given']:,} training texts"
     return (
         f" Scores: {chosen['recurrent_scale']:g} x the GRU's head + {chosen['ngram_linear_scale']:g} x a linear "
-        f"classifier over the same hashed n-grams (an n-gram SVM's, fitted by liblinear on the training texts"
+        f"classifier over the same hashed n-grams (an n-gram SVM's, fitted by liblinear on {texts}"
         + (f", C={fit['c']:g}" if fit else "")
         + f"), the weights chosen on validation ({there} there)."
     )

@@ -81,6 +81,16 @@ def test_the_recipe_reads_the_same_characters_with_shuffled_copies():
     assert tagger_recipe(50_000, 800, presets, "word-boundaries", 3).settings["epochs"] == 5  # the user's copies
 
 
+def test_the_recipe_gives_the_linear_part_to_word_boundaries_and_to_other_tags_only_when_asked():
+    presets = {"default": {"epochs": 1, "ngram_range": [1, 4]}}
+    assert tagger_recipe(50_000, 800, presets, "word-boundaries", None).settings["ngram_range"] == [1, 4]
+    for derive in ("truecase", None):  # None: JSON lines with their own tags
+        recipe = tagger_recipe(50_000, 800, presets, derive, None)
+        assert recipe.settings["ngram_range"] is None and "--ngram-range 1 4 adds it" in recipe.reasons[-1]
+        asked = tagger_recipe(50_000, 800, presets, derive, None, linear_asked=True)
+        assert asked.settings["ngram_range"] == [1, 4] and len(asked.reasons) == 1
+
+
 def test_truecase_lowercases_and_marks_the_capitals():
     texts, tags = truecase_rows("The NASA cat.\nok", max_length=40)
     assert texts == ["the nasa cat.", "ok"]
@@ -378,6 +388,7 @@ def test_bad_tagger_settings_give_one_line(tmp_path, capsys):
         (["--derive", "word-boundaries", "--ngram-range", "3", "1"], "needs 1 <= min <= max"),
         (["--derive", "word-boundaries", "--ngram-window", "1"], "does not fit in 3"),
         (["--derive", "word-boundaries", "--ngram-buckets", "0"], "must be at least 1"),
+        (["--derive", "word-boundaries", "--no-ngrams", "--ngram-window", "2"], "--ngram-window shapes the linear"),
     ]:
         code, _, err = run_cli(
             capsys, "train-tagger", "--train-file", tmp_path / "t.txt", *argv, "--output-dir", tmp_path / "o"
@@ -398,3 +409,13 @@ def test_no_ngrams_trains_the_gru_alone_and_saved_taggers_without_them_load(tmp_
     (tmp_path / "m" / "config.json").write_text(json.dumps(saved))
     model = hf_charnn.CharGRUForTokenClassification.from_pretrained(tmp_path / "m")
     assert model.ngram_linear is None and len(model.predict_tags(["thecat"])[0]) == 6
+
+
+def test_other_tags_train_the_gru_alone_unless_a_flag_asks_for_the_linear_part(tmp_path, capsys):
+    (tmp_path / "t.txt").write_text(prose(400, 6).replace("the ", "The "))
+    argv = ["train-tagger", "--train-file", tmp_path / "t.txt", "--derive", "truecase", "--epochs", "1", *TINY]
+    code, out, _ = run_cli(capsys, *argv, "--output-dir", tmp_path / "alone")
+    assert code == 0 and "the GRU alone" in out and "linear part:" not in out
+    code, out, _ = run_cli(capsys, *argv, "--ngram-window", "3", "--output-dir", tmp_path / "asked")
+    assert code == 0 and "linear part: fitted" in out
+    assert json.loads((tmp_path / "asked" / "config.json").read_text())["ngram_window"] == 3

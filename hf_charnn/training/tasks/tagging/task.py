@@ -16,7 +16,7 @@ from ....models.modeling_char_gru import CharGRUForTokenClassification, gather_t
 from ... import linear
 from ...recipes import Recipe, stop_only_cap
 from ..base import Task
-from . import LINEAR_EXTRA_COPIES, SHUFFLED_COPIES
+from . import LINEAR_EXTRA_COPIES, LINEAR_PART_FLAGS, LINEAR_PART_TAGS, SHUFFLED_COPIES
 from .data import OUTSIDE, TaggedRows, load_tagged_data, shuffled_copies_phrase, with_shuffled_copies
 
 CHARS_READ = 1_000_000  # the recipe's schedule: about this many training characters read
@@ -96,10 +96,13 @@ def evaluate_tagger(model, texts: list[str], gold: list[list[int]], label_names:
 
 
 # -- the recipe -----------------------------------------------------------------------------------------------------
-def tagger_recipe(chars: int, rows: int, presets: dict, derive: str | None, shuffled_copies: int | None) -> Recipe:
+def tagger_recipe(
+    chars: int, rows: int, presets: dict, derive: str | None, shuffled_copies: int | None, linear_asked: bool = False
+) -> Recipe:
     """
     The default tagger, its schedule sized to the training text: about CHARS_READ characters read. Word boundaries
-    train on the text and SHUFFLED_COPIES shuffled copies of its words (or the user's `shuffled_copies`).
+    train on the text and SHUFFLED_COPIES shuffled copies of its words (or the user's `shuffled_copies`), and have the
+    linear part; other tags have it where the user's flags ask for it (`linear_asked`).
     """
     if shuffled_copies is None:
         shuffled_copies = SHUFFLED_COPIES if derive == "word-boundaries" else 0
@@ -113,6 +116,12 @@ def tagger_recipe(chars: int, rows: int, presets: dict, derive: str | None, shuf
         f"{chars:,} training characters in {rows:,} rows{copies}: the default tagger, {epochs} epochs (about "
         f"{CHARS_READ / 1e6:g}M characters read); a {cap} cap only stops a slow machine's run"
     ]
+    if derive not in LINEAR_PART_TAGS and not linear_asked:
+        settings["ngram_range"] = None
+        reasons.append(
+            "the GRU alone: the linear part over the n-grams around each character helps word boundaries, not these "
+            "tags (--ngram-range 1 4 adds it)"
+        )
     data = {"chars": chars, "rows": rows, "about": f"{chars:,} training characters in {rows:,} rows"}
     return Recipe(data=data, settings=settings, reasons=reasons)
 
@@ -137,7 +146,9 @@ class TokenClassificationTask(Task):
         self.description, self.fingerprint = data.description, data.fingerprint
         chars = sum(len(text) for text in data.train.texts)
         copies = config.shuffled_copies if "shuffled_copies" in config.explicit_settings else None
-        self.apply_recipe(tagger_recipe(chars, len(data.train.texts), type(config).presets, config.derive, copies))
+        linear_asked = any(name in config.explicit_settings for name in LINEAR_PART_FLAGS)
+        recipe = tagger_recipe(chars, len(data.train.texts), type(config).presets, config.derive, copies, linear_asked)
+        self.apply_recipe(recipe)
         self.unshuffled_train = data.train
         if config.shuffled_copies:
             data.train = with_shuffled_copies(data.train, config.shuffled_copies, config.max_length, config.seed)

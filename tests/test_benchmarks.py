@@ -32,3 +32,27 @@ def test_each_variant_times_a_real_training_step():
     before = torch.get_num_threads()
     kernel_benchmark.time_variant("1 thread", shape, steps=1)
     assert torch.get_num_threads() == before
+
+
+def test_python_tags_are_the_tokenizers_and_load_as_tagger_rows(tmp_path, monkeypatch):
+    """scripts/make_python_tags.py: each span is a token of its kind, cut at the row's edges; the tagger reads them."""
+    import json
+
+    import make_python_tags
+
+    source = 'import os  # the OS\nx = 42\ndef f(a):\n    """Doc\n    string."""\n    return a + 1\n'
+    spans = {(source[start:end], label) for start, end, label in make_python_tags.token_spans(source)}
+    assert ("import", "KEYWORD") in spans and ("os", "NAME") in spans and ("# the OS", "COMMENT") in spans
+    assert ("42", "NUMBER") in spans and ('"""Doc\n    string."""', "STRING") in spans and ("def", "KEYWORD") in spans
+    monkeypatch.setattr(make_python_tags, "ROW_CHARACTERS", 25)  # the docstring is cut across two rows
+    rows = make_python_tags.file_rows(source)
+    assert "".join(row["text"] + "\n" for row in rows) == source  # whole lines, in order
+    for row in rows:
+        assert all(0 <= start < end <= len(row["text"]) for start, end, _ in row["spans"])
+    cut = [row["text"][start:end] for row in rows for start, end, label in row["spans"] if label == "STRING"]
+    assert cut == ['"""Doc', '    string."""']
+    from hf_charnn.training.tasks.tagging.data import read_tagged_file
+
+    (tmp_path / "rows.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
+    tagged = read_tagged_file(tmp_path / "rows.jsonl", None, 64)
+    assert "B-KEYWORD" in tagged.tags[0] and len(tagged.texts) == len(rows)

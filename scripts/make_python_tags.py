@@ -79,21 +79,23 @@ def main():
     random.Random(SEED).shuffle(files)
     budget = {"train": args.characters, "validation": args.characters // 8, "test": args.characters // 8}
     written = {split: [] for split in budget}
+    characters = dict.fromkeys(budget, 0)
     for index, path in enumerate(files):
         split = "validation" if index % 10 == 8 else "test" if index % 10 == 9 else "train"  # 80 / 10 / 10
-        if sum(len(row["text"]) for row in written[split]) >= budget[split]:
+        if characters[split] >= budget[split]:
             continue
         try:
-            source = path.read_text(encoding="utf-8")
-            written[split] += file_rows(source)
+            rows = file_rows(path.read_text(encoding="utf-8"))
         except (UnicodeDecodeError, SyntaxError, tokenize.TokenError):
             continue  # not parseable by this Python's tokenizer: skipped
+        written[split] += rows
+        characters[split] += sum(len(row["text"]) for row in rows)
     args.out_dir.mkdir(parents=True, exist_ok=True)
     for split, rows in written.items():
         with open(args.out_dir / f"python-tags-{split}.jsonl", "w", encoding="utf-8") as handle:
             for row in rows:
                 handle.write(json.dumps(row, ensure_ascii=False) + "\n")
-        print(f"{split}: {len(rows):,} rows, {sum(len(row['text']) for row in rows):,} characters")
+        print(f"{split}: {len(rows):,} rows, {characters[split]:,} characters")
 
 
 if __name__ == "__main__":

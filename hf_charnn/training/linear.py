@@ -77,12 +77,14 @@ def fit_ngram_linear(model, rows: list, labels, c: float = SVM_C, seed: int = 0)
     CLASSIFIER_MAX_CHARACTERS it reads a sample of the rows drawn with `seed` (all of their labels, in proportion).
     """
     start = time.perf_counter()
-    rows_given, characters_given = len(rows), sum(len(row) for row in rows)
+    lengths = [len(row) for row in rows]
+    rows_given, characters_given = len(rows), sum(lengths)
+    characters = characters_given
     if characters_given > CLASSIFIER_MAX_CHARACTERS:
         # A random sample, not the first rows: a file sorted by label would otherwise lose its last labels.
         order = np.random.default_rng(seed).permutation(len(rows))
-        ends = np.cumsum([len(rows[index]) for index in order])
-        kept = np.sort(order[: max(1, int(np.searchsorted(ends, CLASSIFIER_MAX_CHARACTERS, side="right")))])
+        count, characters = _rows_within([lengths[index] for index in order], CLASSIFIER_MAX_CHARACTERS)
+        kept = np.sort(order[:count])
         rows, labels = [rows[index] for index in kept], [labels[index] for index in kept]
     linear, num_labels = model.ngram_linear, model.config.num_labels
     counts = ngram_counts(model, rows)
@@ -125,7 +127,7 @@ def fit_ngram_linear(model, rows: list, labels, c: float = SVM_C, seed: int = 0)
     return {
         "rows": len(rows),
         "rows_given": rows_given,
-        "characters": sum(len(row) for row in rows),
+        "characters": characters,
         "characters_given": characters_given,
         "buckets_used": int(torch.count_nonzero(document_frequency)),
         "c": c,
@@ -145,8 +147,8 @@ def fit_window_ngram_linear(model, rows: list, labels: list, c: float = TAGGER_S
     from scipy.sparse import csr_matrix
 
     start = time.perf_counter()
-    ends = np.cumsum([len(row) for row in rows])  # characters up to the end of each row
-    kept = max(1, int(np.searchsorted(ends, TAGGER_MAX_CHARACTERS, side="right")))
+    lengths = [len(row) for row in rows]
+    kept, _ = _rows_within(lengths, TAGGER_MAX_CHARACTERS)
     rows, labels = rows[:kept], labels[:kept]
     config, buckets = model.config, []
     with torch.no_grad():
@@ -171,7 +173,7 @@ def fit_window_ngram_linear(model, rows: list, labels: list, c: float = TAGGER_S
     return {
         "rows": len(rows),
         "characters": len(label_ids),
-        "characters_given": int(ends[-1]),
+        "characters_given": sum(lengths),
         "buckets_used": int(np.count_nonzero(np.asarray(features.sum(axis=0)))),
         "c": c,
         "solver": solver,
@@ -179,6 +181,13 @@ def fit_window_ngram_linear(model, rows: list, labels: list, c: float = TAGGER_S
         "train_accuracy": round(float(np.mean(svm.predict(features) == label_ids) * 100), 2),
         "seconds": round(time.perf_counter() - start, 2),
     }
+
+
+def _rows_within(lengths: list, limit: int) -> tuple[int, int]:
+    """How many rows of these `lengths`, in order, fit in `limit` characters (at least one), and their characters."""
+    ends = np.cumsum(lengths)
+    kept = max(1, int(np.searchsorted(ends, limit, side="right")))
+    return kept, int(ends[kept - 1])
 
 
 def _label_weights(svm, num_buckets: int, num_labels: int) -> tuple[np.ndarray, np.ndarray]:

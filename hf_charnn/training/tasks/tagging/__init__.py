@@ -21,7 +21,8 @@ LINEAR_EXTRA_COPIES = 1
 # +2.4 boundary F1 on unseen text). On truecase it lowered the same GRU's test span F1 (60.86 -> 58.33), and on
 # Python's token kinds validation weighed it 0 after 46 s of fitting (docs/tagger.md, round 9); `--ngram-range` adds it.
 LINEAR_PART_TAGS = ("word-boundaries",)
-LINEAR_PART_FLAGS = ("ngram_range", "ngram_window", "ngram_buckets")  # any of them given: the run has the linear part
+LINEAR_SHAPING_FLAGS = ("ngram_window", "ngram_buckets")  # they shape a linear part that --ngram-range turns on
+LINEAR_PART_FLAGS = ("ngram_range", *LINEAR_SHAPING_FLAGS)  # any of them given: the run has the linear part
 
 # `default`: chosen on word boundaries of text8, trained on its first 90k characters and validated on their last
 # 5 % (docs/tagger.md has every setting tried); the `auto` recipe (task.py) sizes its schedule to the training text.
@@ -114,7 +115,7 @@ class TokenClassificationSettings(TrainingConfig):
                 "text first, then derive or tag it"
             )
         # (an auto run's recipe decides on the linear part later: a flag shaping it asks for it, see task.py)
-        shaping = [name for name in LINEAR_PART_FLAGS[1:] if name in self.explicit_settings]
+        shaping = [name for name in LINEAR_SHAPING_FLAGS if name in self.explicit_settings]
         if shaping and not self.ngram_range and (self.ngram_range == [] or self.preset != AUTO_PRESET):
             raise UserError(
                 f"--{flag_name(shaping[0])} shapes the linear part, which this run has not: add --ngram-range MIN MAX "

@@ -35,6 +35,7 @@ package (so `libfoo1` and `libfoo-dev` never sit on both sides). Nothing here is
 
 import argparse
 import csv
+import hashlib
 import random
 import re
 import shutil
@@ -90,6 +91,27 @@ def split_rows(rows, groups=None, shares=(0.8, 0.1), seed=SEED):
     return splits
 
 
+def data_digest(files: dict) -> str:
+    """
+    The first 12 hex digits of the SHA-256 of a set's train, validation and test files (`{split: path}`), read in that
+    order: which data a figure was measured on (`labels_benchmark.py` prints it in each row).
+    """
+    digest = hashlib.sha256()
+    for split in ("train", "validation", "test"):
+        digest.update(Path(files[split]).read_bytes())
+    return digest.hexdigest()[:12]
+
+
+def apt_snapshot() -> str:
+    """The apt lists `apt-cache dumpavail` reads, each with its Release file's date: the index changes with them."""
+    dated = []
+    for release in sorted(Path("/var/lib/apt/lists").glob("*InRelease")):
+        lines = release.read_text(errors="replace").splitlines()
+        date = next((line[5:].strip() for line in lines if line.startswith("Date:")), "?")
+        dated.append(f"{release.name.split('_dists_')[-1].removesuffix('_InRelease')} ({date})")
+    return "The apt lists read: " + (", ".join(dated) or "none found") + "."
+
+
 def write_set(out: Path, name: str, splits: dict, about: str):
     folder = out / name
     folder.mkdir(parents=True, exist_ok=True)
@@ -102,10 +124,11 @@ def write_set(out: Path, name: str, splits: dict, about: str):
     counts = Counter(part for _, label in train for part in label.split(LABEL_SEPARATOR))
     lengths = sorted(len(text) for text, _ in train)
     half = next((f"{half} half" for half, names in HALVES.items() if name in names), "multi-label, in no half")
+    digest = data_digest({split: folder / f"{name}-{split}.csv" for split in splits})
     summary = (
         f"{len(train):,} / {len(splits['validation']):,} / {len(splits['test']):,} rows, {len(counts)} labels "
         f"(largest / smallest {max(counts.values()) / min(counts.values()):.0f}), median length "
-        f"{lengths[len(lengths) // 2]}, longest {lengths[-1]}; {half}"
+        f"{lengths[len(lengths) // 2]}, longest {lengths[-1]}; {half}; data {digest}"
     )
     (folder / "README.md").write_text(f"# {name} (scripts/make_labeled_suite.py)\n\n{about}\n\n{summary}\n")
     print(f"{name}: {summary}")
@@ -199,7 +222,7 @@ def package_descriptions(out: Path):
         30,
         "Debian bookworm's package index (`apt-cache dumpavail`): a package's description (short and long, joined) -> "
         "its section, sections with 30+ packages, the packages of a seeded 40 % of the source packages; split by "
-        "source package.",
+        "source package. " + apt_snapshot(),
         keep_share=0.4,
     )
 
@@ -211,7 +234,7 @@ def package_names(out: Path):
         lambda package, description: package,
         30,
         "Debian bookworm's package index (`apt-cache dumpavail`): a package's name -> its section, sections with 30+ "
-        "packages; split by source package.",
+        "packages; split by source package. " + apt_snapshot(),
     )
 
 
@@ -244,7 +267,7 @@ def package_tags(out: Path, min_packages: int = 400):
         split_rows(rows, groups),
         f"Debian bookworm's package index (`apt-cache dumpavail`): a package's short description -> its debtags "
         f"(multi-label, joined by {LABEL_SEPARATOR!r}), the tags of {min_packages}+ packages less `*::TODO` and "
-        "`role::program`; split by source package.",
+        "`role::program`; split by source package. " + apt_snapshot(),
     )
 
 

@@ -56,3 +56,29 @@ def test_python_tags_are_the_tokenizers_and_load_as_tagger_rows(tmp_path, monkey
     (tmp_path / "rows.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
     tagged = read_tagged_file(tmp_path / "rows.jsonl", None, 64)
     assert "B-KEYWORD" in tagged.tags[0] and len(tagged.texts) == len(rows)
+
+
+def test_labels_benchmark_interval_is_paired_and_its_macro_f1_is_scikit_learns():
+    import labels_benchmark
+    import numpy as np
+    from sklearn.metrics import f1_score
+
+    rng = np.random.default_rng(3)
+    gold = rng.integers(0, 5, 400)
+    predicted = np.where(rng.random(400) < 0.7, gold, rng.integers(0, 6, 400))  # label 5: predicted, never gold
+    expected = 100 * f1_score(gold, predicted, average="macro")
+    assert labels_benchmark.macro_f1_of(gold, predicted, 6) == pytest.approx(expected)
+
+    names = [f"label {index}" for index in range(6)]
+    gold_names, ours = [names[i] for i in gold], [names[i] for i in predicted]
+    same = labels_benchmark.paired_interval(gold_names, ours, ours, draws=50)
+    assert same == {"accuracy": (0.0, 0.0, 0.0), "macro_f1": (0.0, 0.0, 0.0)}  # paired: identical models never differ
+    # Right on 40 more rows of 400: +10 points, an interval well clear of 0; and the same draws give the same interval.
+    worse = list(ours)
+    fixed = [row for row in range(400) if ours[row] == gold_names[row]][:40]
+    for row in fixed:
+        worse[row] = names[(gold[row] + 1) % 5]
+    interval = labels_benchmark.paired_interval(gold_names, ours, worse, draws=200)
+    difference, low, high = interval["accuracy"]
+    assert difference == pytest.approx(10.0) and 5.0 < low <= difference <= high < 15.0
+    assert interval == labels_benchmark.paired_interval(gold_names, ours, worse, draws=200)

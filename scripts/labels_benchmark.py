@@ -63,36 +63,19 @@ def split_files(train: Path) -> dict:
     return files
 
 
-def macro_f1_of(gold: np.ndarray, predicted: np.ndarray, num_labels: int) -> float:
-    """Macro-F1 (%) over the labels that occur in `gold` or `predicted` (label ids), as scikit-learn's."""
-    true_positive = np.bincount(gold[gold == predicted], minlength=num_labels)
-    gold_count, predicted_count = np.bincount(gold, minlength=num_labels), np.bincount(predicted, minlength=num_labels)
-    present = (gold_count + predicted_count) > 0
-    f1 = 2 * true_positive[present] / (gold_count[present] + predicted_count[present])
-    return float(100 * f1.mean())
-
-
 def paired_interval(gold: list, ours: list, other: list, draws: int = BOOTSTRAP_DRAWS, seed: int = 0) -> dict:
     """
     Ours minus the other model's accuracy and macro-F1 (points) on the same test rows, each with the 2.5th and 97.5th
     percentiles of that difference over `draws` paired resamples of the rows: `{metric: (difference, low, high)}`.
     """
+    from hf_charnn.evaluation import paired_bootstrap
+
     names = {label: index for index, label in enumerate(sorted(set(gold) | set(ours) | set(other)))}
-    gold, ours, other = (np.asarray([names[label] for label in labels]) for labels in (gold, ours, other))
-
-    def differences(rows):
-        g, a, b = gold[rows], ours[rows], other[rows]
-        return (
-            100 * (np.mean(a == g) - np.mean(b == g)),
-            macro_f1_of(g, a, len(names)) - macro_f1_of(g, b, len(names)),
-        )
-
-    observed = differences(np.arange(len(gold)))
-    rng = np.random.default_rng(seed)
-    drawn = np.asarray([differences(rng.integers(0, len(gold), len(gold))) for _ in range(draws)])
-    low, high = np.percentile(drawn, [2.5, 97.5], axis=0)
+    ids = [[names[label] for label in labels] for labels in (gold, ours, other)]
+    differences = paired_bootstrap(*ids, num_labels=len(names), draws=draws, seed=seed)
+    low, high = np.percentile(differences[1:], [2.5, 97.5], axis=0)
     return {
-        metric: (float(observed[index]), float(low[index]), float(high[index]))
+        metric: (float(differences[0, index]), float(low[index]), float(high[index]))
         for index, metric in enumerate(("accuracy", "macro_f1"))
     }
 
@@ -168,8 +151,11 @@ def run_hf_charnn(files: dict, work: Path, extra: tuple = ()) -> dict:
 
 def predicted_labels(model_dir: Path, texts: list[str]) -> list[str]:
     """The label names a trained classifier folder predicts for `texts` (after the run: not in its wall time)."""
+    from transformers.utils import logging
+
     from hf_charnn import CharGRUForSequenceClassification
 
+    logging.disable_progress_bar()  # (the loading bar, in a log of one line a set)
     model = CharGRUForSequenceClassification.from_pretrained(model_dir).eval()
     ids = [label for start in range(0, len(texts), 256) for label in model.predict_batch(texts[start : start + 256])]
     return [model.config.id2label[label] for label in ids]

@@ -17,7 +17,7 @@ import warnings
 import numpy as np
 import torch
 
-from ..evaluation import classification_report, label_matrix, multi_label_report, paired_bootstrap
+from ..evaluation import classification_report, label_matrix, multi_label_report
 from ..models.modeling_char_gru import ngram_buckets, pad_ids, window_ngram_buckets
 
 FEATURE_BATCH = 256  # texts a batch when the n-grams are counted
@@ -39,13 +39,8 @@ CLASSIFIER_MAX_CHARACTERS = 10_000_000
 # the primal), and not within 1,000 on code snippets (where the primal took a third of its time).
 DUAL_ITERATIONS = 300
 # The weights tried for the linear scores beside the GRU's (whose weight is 1), and the linear part alone; the first
-# best on validation wins (accuracy + macro-F1), and for a single-label classifier a mix must beat the linear part alone
-# by one standard error (SIMPLER_DRAWS).
+# best on validation wins (accuracy + macro-F1).
 LINEAR_SCALES = (0.0, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0)
-# A mix with the GRU in it is kept over the linear part alone only where it scores above it on validation (accuracy +
-# macro-F1) by at least one standard error of that difference, from this many paired resamples of the validation rows
-# (the one-standard-error rule: the simpler model, a convex fit with no seed in it, unless the rows tell them apart).
-SIMPLER_DRAWS = 200
 # A multi-label classifier's threshold a label is the one of these probabilities with the best F1 for that label on
 # validation (a tie: the one nearest 0.5, which is also what a label with no validation examples keeps).
 THRESHOLDS = tuple(round(0.05 * step, 2) for step in range(1, 20))
@@ -265,9 +260,8 @@ def choose_logit_scales(model, rows: list, labels: list, label_names: list) -> d
     """
     Set `model.config`'s `ngram_linear_scale` and `recurrent_scale` to the pair in LINEAR_SCALES (beside the GRU's 1)
     or (linear alone) that scores best on validation `rows` (accuracy + macro-F1; a multi-label model's: micro- +
-    macro-F1, each pair with its own thresholds, `tune_thresholds`, which go in `config.label_thresholds`); a
-    single-label model keeps the linear part alone unless the best mix beats it beyond noise
-    (`prefer_linear_within_noise`). Returns every pair's figures.
+    macro-F1, each pair with its own thresholds, `tune_thresholds`, which go in `config.label_thresholds`); returns
+    every pair's figures.
     """
     was_training = model.training
     model.eval()
@@ -288,33 +282,7 @@ def choose_logit_scales(model, rows: list, labels: list, label_names: list) -> d
     choice = weigh_parts(model.config, recurrent, linear, judge)
     if model.multi_label:
         model.config.label_thresholds = choice["chosen"]["thresholds"]
-    else:
-        prefer_linear_within_noise(model.config, choice, recurrent, linear, labels, len(label_names))
     return choice
-
-
-def prefer_linear_within_noise(config, choice: dict, recurrent, linear, labels: list, num_labels: int):
-    """
-    Where `choice` (`weigh_parts`') gives the GRU a weight, keep it only if it beats the linear part alone on these
-    validation `labels` by at least one standard error (SIMPLER_DRAWS paired resamples, seeded); else set `config` to
-    the linear part alone. Records the comparison in `choice["over_linear_alone"]`.
-    """
-    chosen, alone = choice["chosen"], choice["tried"][-1]  # (weigh_parts tries the linear part alone last)
-    if chosen["recurrent_scale"] == 0:
-        return
-    mixed = chosen["recurrent_scale"] * recurrent + chosen["ngram_linear_scale"] * linear
-    differences = paired_bootstrap(labels, mixed.argmax(-1), linear.argmax(-1), num_labels, SIMPLER_DRAWS).sum(axis=1)
-    gain, standard_error = float(differences[0]), float(differences[1:].std())
-    kept = gain >= standard_error
-    choice["over_linear_alone"] = {
-        "mix": {key: chosen[key] for key in ("recurrent_scale", "ngram_linear_scale")},
-        "gain": round(gain, 3),
-        "standard_error": round(standard_error, 3),
-        "kept": "the mix" if kept else "the linear part alone",
-    }
-    if not kept:
-        choice["chosen"] = alone
-        config.ngram_linear_scale, config.recurrent_scale = alone["ngram_linear_scale"], alone["recurrent_scale"]
 
 
 def weigh_parts(config, recurrent: torch.Tensor, linear: torch.Tensor, judge) -> dict:

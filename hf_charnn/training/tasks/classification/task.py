@@ -146,17 +146,9 @@ class SequenceClassificationTask(Task):
         choice = linear.choose_logit_scales(model, rows, self.validation_dataset.labels, self.label_names)
         chosen = choice["chosen"]
         first = f"{chosen['micro_f1']:.2f} micro-F1" if self.multi_label else f"{chosen['accuracy']:.2f}% accuracy"
-        simpler = ""
-        if choice.get("over_linear_alone", {}).get("kept") == "the linear part alone":
-            compared = choice["over_linear_alone"]
-            simpler = (
-                f"; the best mix, {compared['mix']['recurrent_scale']:g} x GRU + "
-                f"{compared['mix']['ngram_linear_scale']:g} x linear, was {compared['gain']:.2f} points above it "
-                f"(accuracy + macro-F1), within one standard error ({compared['standard_error']:.2f}): the simpler kept"
-            )
         PartialState().print(
             f"scores weighed on validation: {chosen['recurrent_scale']:g} x GRU + {chosen['ngram_linear_scale']:g} x "
-            f"linear n-grams ({first}, {chosen['macro_f1']:.2f} macro-F1{simpler})"
+            f"linear n-grams ({first}, {chosen['macro_f1']:.2f} macro-F1)"
         )
         return {"ngram_linear": {"fit": self.linear_fit, **choice}}
 
@@ -287,12 +279,6 @@ def mix_words(summary: dict) -> str:
         f"classifier over the same hashed n-grams (an n-gram SVM's, fitted by liblinear on {texts}"
         + (f", C={fit['c']:g}" if fit else "")
         + f"), the weights chosen on validation ({there} there)."
-        + (
-            " A mix with the GRU's head scored above the linear part alone there by less than one standard error of "
-            "the difference, so the simpler model was kept."
-            if mix.get("over_linear_alone", {}).get("kept") == "the linear part alone"
-            else ""
-        )
     )
 
 

@@ -19,6 +19,17 @@ def evaluate_labeled(model, texts: list[str], gold: list[int], label_names: list
     multi-label model: `multi_label_report`). `model` needs `predict_batch(texts)` (hf_charnn's classifiers) or
     `predict(text)`.
     """
+    predictions = predict_labels(model, texts)
+    if gold and isinstance(gold[0], list):  # a set of labels a text (a multi-label model predicts lists too)
+        return multi_label_report(gold, predictions, label_names)
+    return classification_report(gold, predictions, label_names)
+
+
+def predict_labels(model, texts: list[str]) -> list:
+    """
+    `model`'s label id for each of `texts` (a list of ids a text for a multi-label model), CLASSIFIER_BATCH texts at a
+    time: `predict_batch(texts)` where the model has it (hf_charnn's classifiers), else `predict(text)`.
+    """
     predictions = []
     for start in range(0, len(texts), CLASSIFIER_BATCH):
         batch = texts[start : start + CLASSIFIER_BATCH]
@@ -26,9 +37,7 @@ def evaluate_labeled(model, texts: list[str], gold: list[int], label_names: list
             predictions += [_as_label(prediction) for prediction in model.predict_batch(batch)]
         else:
             predictions += [_as_label(model.predict(text)) for text in batch]
-    if gold and isinstance(gold[0], list):  # a set of labels a text (a multi-label model predicts lists too)
-        return multi_label_report(gold, predictions, label_names)
-    return classification_report(gold, predictions, label_names)
+    return predictions
 
 
 def _as_label(prediction):

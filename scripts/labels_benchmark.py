@@ -150,15 +150,20 @@ def run_hf_charnn(files: dict, work: Path, extra: tuple = ()) -> dict:
 
 
 def predicted_labels(model_dir: Path, texts: list[str]) -> list[str]:
-    """The label names a trained classifier folder predicts for `texts` (after the run: not in its wall time)."""
+    """
+    The label names a trained classifier folder predicts for `texts` (after the run: not in its wall time), each cut
+    to the run's `max_length` first, as the command cut its test texts (a recipe cuts long texts).
+    """
     from transformers.utils import logging
 
     from hf_charnn import CharGRUForSequenceClassification
+    from hf_charnn.evaluation import predict_labels
 
     logging.disable_progress_bar()  # (the loading bar, in a log of one line a set)
     model = CharGRUForSequenceClassification.from_pretrained(model_dir).eval()
-    ids = [label for start in range(0, len(texts), 256) for label in model.predict_batch(texts[start : start + 256])]
-    return [model.config.id2label[label] for label in ids]
+    max_length = json.loads((model_dir / "training_config.json").read_text())["max_length"]
+    texts = [text[:max_length] for text in texts]  # (None: whole texts)
+    return [model.config.id2label[label] for label in predict_labels(model, texts)]
 
 
 def median_of(runs: list, key: str) -> float:
